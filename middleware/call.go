@@ -1,0 +1,165 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// Endpoint is the OpenAI endpoint a request addresses.
+type Endpoint uint8
+
+// Endpoints llmgate knows.
+const (
+	EndpointUnknown Endpoint = iota
+	EndpointChatCompletions
+	EndpointCompletions
+	EndpointModerations
+	EndpointEmbeddings
+	EndpointModels
+)
+
+var endpointPaths = [...]string{
+	EndpointUnknown:         "",
+	EndpointChatCompletions: "/v1/chat/completions",
+	EndpointCompletions:     "/v1/completions",
+	EndpointModerations:     "/v1/moderations",
+	EndpointEmbeddings:      "/v1/embeddings",
+	EndpointModels:          "/v1/models",
+}
+
+// Path returns the endpoint's URL path, such as "/v1/chat/completions".
+func (e Endpoint) Path() string {
+	if int(e) < len(endpointPaths) {
+		return endpointPaths[e]
+	}
+	return ""
+}
+
+// String returns the endpoint's path, or "unknown".
+func (e Endpoint) String() string {
+	if p := e.Path(); p != "" {
+		return p
+	}
+	return "unknown"
+}
+
+// Principal is who a request acts for, as established by Auth.
+type Principal struct {
+	KeyID  string            // the key's id; never the key itself
+	User   string            // user the key belongs to, if any
+	Org    string            // org the key belongs to, if any
+	Tier   string            // tier whose limits apply
+	Labels map[string]string // free-form labels from the key store
+}
+
+// Call is everything llmgate knows about one request, shared by the layers of
+// the chain through the request context. The first layer that needs it
+// creates it; later layers read and extend it, and none re-reads the body.
+//
+// A Call belongs to one request and is not safe for concurrent use, except
+// where a method says otherwise.
+type Call struct {
+	// RequestID is the request's x-request-id.
+	RequestID string
+	// Principal is set by Auth; nil when the chain has no Auth.
+	Principal *Principal
+
+	// Endpoint, Raw and exactly one of Chat, Completion and Moderation are
+	// set by Decode. Raw is the body as the wrapped handler receives it:
+	// when a layer changes the request it patches Raw so that fields the
+	// parsed types do not know survive byte for byte.
+	Endpoint   Endpoint
+	Raw        []byte
+	Chat       *wire.ChatCompletionRequest
+	Completion *wire.CompletionRequest
+	Moderation *wire.ModerationRequest
+
+	// Model is the model the request asks for (after alias resolution,
+	// once a layer resolves aliases).
+	Model string
+	// Stream reports whether the client asked for a streamed response.
+	Stream bool
+
+	observers []Observer
+}
+
+type callKey struct{}
+
+// CallFrom returns the Call of the request context, or nil.
+func CallFrom(ctx context.Context) *Call {
+	c, _ := ctx.Value(callKey{}).(*Call)
+	return c
+}
+
+// WithCall returns a copy of ctx carrying c.
+func WithCall(ctx context.Context, c *Call) context.Context {
+	return context.WithValue(ctx, callKey{}, c)
+}
+
+// ensureCall returns the request's Call, creating it (and a request
+// carrying it) when no earlier layer did.
+func ensureCall(r *http.Request) (*Call, *http.Request) {
+	if c := CallFrom(r.Context()); c != nil {
+		return c, r
+	}
+	c := &Call{RequestID: RequestIDFrom(r.Context())}
+	return c, r.WithContext(WithCall(r.Context(), c))
+}
+
+// Observe subscribes o to the response of the call. Layers subscribe before
+// they call the next handler; the tap calls every observer in the order
+// they subscribed.
+func (c *Call) Observe(o Observer) { c.observers = append(c.observers, o) }
+
+// Observer receives what the response tap learns about the response. Every
+// field is optional.
+type Observer struct {
+	// OnHeader is called once, when the wrapped handler sends its status.
+	OnHeader func(status int, h http.Header)
+	// OnChunk is called for each data event of a streamed response, after
+	// it was written to the client. The Chunk and its fields are valid only
+	// during the call.
+	OnChunk func(ch *Chunk)
+	// OnEnd is called once, after the handler returned.
+	OnEnd func(res *Response)
+}
+
+// Chunk is one SSE data event of a streamed response, parsed once.
+type Chunk struct {
+	// Data is the event's data, without the "data: " framing.
+	Data []byte
+	// Done reports the terminating "[DONE]" event.
+	Done bool
+	// Exactly one of Chat and Completion is set for a parsable event of
+	// the call's endpoint; both are nil for [DONE] and for events that
+	// are not valid chunks (Err says why).
+	Chat       *wire.ChatCompletionChunk
+	Completion *wire.Completion
+	Err        error
+}
+
+// Response is what the tap learned about a response once it ended.
+type Response struct {
+	// Status is the status the handler sent (200 when it wrote without one).
+	Status int
+	// Header is the response header as sent.
+	Header http.Header
+	// Stream reports an SSE response.
+	Stream bool
+	// Body is a non-streamed body, whole; nil for streams.
+	Body []byte
+	// Usage is the usage the handler reported: in the JSON body, or in the
+	// final chunk of a stream. Nil when it reported none.
+	Usage *wire.Usage
+	// Events counts the data events of a stream, [DONE] excluded.
+	Events int
+	// Done reports a stream that ended with [DONE].
+	Done bool
+	// Written is the number of body bytes written to the client.
+	Written int64
+	// Err is the first error writing to the client (a client that went
+	// away), or nil.
+	Err error
+}
