@@ -1,0 +1,170 @@
+package middleware
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/dlclark/regexp2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// schemaCache remembers whether a JSON Schema (by its exact bytes) is valid,
+// so that clients sending the same tool definitions with every request pay
+// for compiling them once. It is an LRU bounded by entry count and by the
+// total bytes of the keys. Safe for concurrent use.
+type schemaCache struct {
+	mu         sync.Mutex
+	maxEntries int
+	maxBytes   int
+	bytes      int
+	m          map[string]*schemaEntry
+	head, tail *schemaEntry // most recently used first
+}
+
+type schemaEntry struct {
+	key        string
+	err        error // nil when the schema is valid
+	prev, next *schemaEntry
+}
+
+func newSchemaCache(maxEntries, maxBytes int) *schemaCache {
+	return &schemaCache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[string]*schemaEntry{}}
+}
+
+// check returns nil when raw is a valid JSON Schema, or an error saying why
+// it is not.
+func (c *schemaCache) check(raw []byte) error {
+	if c.maxEntries <= 0 {
+		return compileSchema(raw)
+	}
+	c.mu.Lock()
+	if e, ok := c.m[string(raw)]; ok {
+		c.unlink(e)
+		c.pushFront(e)
+		err := e.err
+		c.mu.Unlock()
+		return err
+	}
+	c.mu.Unlock()
+
+	err := compileSchema(raw) // outside the lock: compiling may take a while
+	if len(raw) > c.maxBytes {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[string(raw)]; ok { // another request compiled it meanwhile
+		return err
+	}
+	e := &schemaEntry{key: string(raw), err: err}
+	c.m[e.key] = e
+	c.pushFront(e)
+	c.bytes += len(e.key)
+	for len(c.m) > c.maxEntries || c.bytes > c.maxBytes {
+		old := c.tail
+		c.unlink(old)
+		delete(c.m, old.key)
+		c.bytes -= len(old.key)
+	}
+	return err
+}
+
+func (c *schemaCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *schemaCache) pushFront(e *schemaEntry) {
+	e.prev, e.next = nil, c.head
+	if c.head != nil {
+		c.head.prev = e
+	}
+	c.head = e
+	if c.tail == nil {
+		c.tail = e
+	}
+}
+
+func (c *schemaCache) unlink(e *schemaEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// schemaURL is the name the schema under test is compiled as.
+const schemaURL = "mem:///llmgate/schema.json"
+
+// errNoRemoteRefs refuses every $ref outside the schema itself: resolving
+// it would read files or the network on behalf of a client.
+var errNoRemoteRefs = errors.New("middleware: only references inside the schema are allowed")
+
+type refusingLoader struct{}
+
+func (refusingLoader) Load(string) (any, error) { return nil, errNoRemoteRefs }
+
+// ecmaRegexp checks "pattern" and "patternProperties" with ECMA-262 syntax,
+// which JSON Schema specifies (Go's regexp rejects lookarounds, for one).
+// Schemas are only compiled here, never matched.
+type ecmaRegexp struct{ re *regexp2.Regexp }
+
+func (r ecmaRegexp) MatchString(s string) bool {
+	ok, err := r.re.MatchString(s)
+	return ok && err == nil
+}
+
+func (r ecmaRegexp) String() string { return r.re.String() }
+
+func compileECMA(s string) (jsonschema.Regexp, error) {
+	re, err := regexp2.Compile(s, regexp2.ECMAScript)
+	if err != nil {
+		return nil, err
+	}
+	return ecmaRegexp{re}, nil
+}
+
+// compileSchema validates raw against its meta-schema (draft 2020-12 unless
+// it names another with $schema) by compiling it.
+func compileSchema(raw []byte) error {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("middleware: schema is not valid JSON: %w", err)
+	}
+	if _, ok := doc.(map[string]any); !ok {
+		return errors.New("middleware: schema must be a JSON object")
+	}
+	c := jsonschema.NewCompiler()
+	c.UseLoader(refusingLoader{})
+	c.UseRegexpEngine(compileECMA)
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return fmt.Errorf("middleware: %w", err)
+	}
+	if _, err := c.Compile(schemaURL); err != nil {
+		return fmt.Errorf("middleware: %w", err)
+	}
+	return nil
+}
+
+// schemaProblem renders a compile error for a client: one line, without
+// the internal schema URL.
+func schemaProblem(err error) string {
+	s := strings.TrimPrefix(err.Error(), "middleware: ")
+	s = strings.ReplaceAll(s, schemaURL, "schema")
+	s = strings.ReplaceAll(s, "\n", " ")
+	const max = 300
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
