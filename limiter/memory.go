@@ -1,0 +1,324 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"time"
+)
+
+// MemoryConfig configures a MemoryStore. The zero value is ready to use.
+type MemoryConfig struct {
+	// Clock tells the time. Default: the real clock.
+	Clock Clock
+	// Shards is how many independently locked maps hold the buckets,
+	// rounded up to a power of two. Default: 64.
+	Shards int
+	// MaxKeys bounds how many buckets are kept. Idle buckets (full again)
+	// are dropped first, at no cost to accuracy; when MaxKeys live buckets
+	// are not enough, arbitrary live ones are forgotten, which lets those
+	// keys start again from a full bucket. Default: 1<<22 (about 4M, a
+	// few hundred MB at most; see the package documentation).
+	MaxKeys int
+}
+
+// MemoryStore is a Store in process memory: exact GCRA buckets, one int64
+// per bucket, in sharded maps with a mutex per shard. Idle buckets are
+// swept during insertions (amortised, no goroutine), so memory follows the
+// number of keys active within their refill time.
+//
+// Buckets are identified by a 64-bit keyed hash of (Key, Kind, Period); two
+// distinct buckets share state only if their hashes collide (probability
+// about n²/2⁶⁵ for n live buckets).
+//
+// A MemoryStore is safe for concurrent use. Use NewMemory; the zero value
+// is not usable.
+type MemoryStore struct {
+	clock   Clock
+	epoch   time.Time
+	seed    maphash.Seed
+	shards  []shard
+	shift   uint
+	perCap  int
+	nshards uint64
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+type shard struct {
+	mu      sync.Mutex
+	m       map[uint64]int64 // bucket hash → theoretical arrival time, ns since epoch
+	sweepAt int
+	_       [40]byte // keep shards on separate cache lines
+}
+
+const minSweep = 1024
+
+// NewMemory returns an empty MemoryStore.
+func NewMemory(cfg MemoryConfig) *MemoryStore {
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Shards <= 0 {
+		cfg.Shards = 64
+	}
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = 1 << 22
+	}
+	lg := bits.Len(uint(cfg.Shards - 1))
+	n := 1 << lg
+	s := &MemoryStore{
+		clock:   cfg.Clock,
+		epoch:   cfg.Clock.Now(),
+		seed:    maphash.MakeSeed(),
+		shards:  make([]shard, n),
+		shift:   uint(64 - lg),
+		perCap:  max(1, (cfg.MaxKeys+n-1)/n),
+		nshards: uint64(n),
+	}
+	for i := range s.shards {
+		s.shards[i].m = make(map[uint64]int64)
+		s.shards[i].sweepAt = minSweep
+	}
+	return s
+}
+
+// Len returns how many buckets the store holds (live or not yet swept).
+func (s *MemoryStore) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (s *MemoryStore) hash(l *Limit) uint64 {
+	h := maphash.String(s.seed, l.Key)
+	h ^= uint64(l.Period)*0x9e3779b97f4a7c15 + uint64(l.Kind)
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+func (s *MemoryStore) shardOf(h uint64) int {
+	if s.nshards == 1 {
+		return 0
+	}
+	return int(h >> s.shift)
+}
+
+// ns converts a time to nanoseconds since the store's epoch, using the
+// monotonic clock when both readings carry it.
+func (s *MemoryStore) ns(now time.Time) int64 { return int64(now.Sub(s.epoch)) }
+
+// slot is the working state of one request inside ReserveAt.
+type slot struct {
+	h         uint64
+	interval  int64
+	span      int64
+	after     int64 // the bucket's TAT after this request (unchanged if denied)
+	shard     int
+	duplicate int // index of an earlier request on the same bucket, or -1
+}
+
+// Reserve implements Store at the clock's current time. ctx is only
+// checked: the in-memory decision never blocks on anything but a shard
+// mutex.
+func (s *MemoryStore) Reserve(ctx context.Context, reqs []Request) (Reservation, error) {
+	if err := ctx.Err(); err != nil {
+		return Reservation{}, fmt.Errorf("limiter: reserve: %w", err)
+	}
+	return s.ReserveAt(s.clock.Now(), reqs)
+}
+
+// ReserveAt is Reserve at the time now. It does not allocate for up to
+// four requests.
+func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, error) {
+	var r Reservation
+	res := r.init(len(reqs))
+	var buf [inline]slot
+	sl := buf[:0]
+	if len(reqs) > inline {
+		sl = make([]slot, 0, len(reqs))
+	}
+	t := s.ns(now)
+	for i := range reqs {
+		l := reqs[i].Limit
+		iv, span, err := l.normalize()
+		if err != nil {
+			return Reservation{}, err
+		}
+		if reqs[i].Cost < 0 {
+			return Reservation{}, fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, reqs[i].Cost)
+		}
+		h := s.hash(&l)
+		dup := -1
+		for j := range sl {
+			if sl[j].h == h {
+				dup = j
+			}
+		}
+		sl = append(sl, slot{h: h, interval: iv, span: span, shard: s.shardOf(h), duplicate: dup})
+		res[i] = Result{Limit: l, Cost: reqs[i].Cost}
+	}
+
+	var lockBuf [inline]int
+	locks := s.lockAll(sl, lockBuf[:0])
+	allowed := true
+	for i := range sl {
+		x := &sl[i]
+		var tat int64
+		var ok bool
+		if x.duplicate >= 0 {
+			tat, ok = sl[x.duplicate].after, true
+		} else {
+			tat, ok = s.shards[x.shard].m[x.h]
+		}
+		if !ok || tat < t {
+			tat = t
+		}
+		x.after = decide(&res[i], tat, t, x.interval, x.span)
+		allowed = allowed && res[i].Allowed
+	}
+	if allowed {
+		for i := range sl {
+			x := &sl[i]
+			sh := &s.shards[x.shard]
+			if x.after > t {
+				s.store(sh, x.h, x.after, t)
+			} else {
+				delete(sh.m, x.h)
+			}
+		}
+	}
+	for _, k := range locks {
+		s.shards[k].mu.Unlock()
+	}
+	r.finish(s)
+	return r, nil
+}
+
+// lockAll locks the distinct shards of sl in ascending order (so that
+// concurrent multi-limit reservations cannot deadlock) and returns them.
+func (s *MemoryStore) lockAll(sl []slot, locks []int) []int {
+	for i := range sl {
+		k := sl[i].shard
+		j := len(locks)
+		dup := false
+		for _, have := range locks {
+			if have == k {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		locks = append(locks, k)
+		for j > 0 && locks[j-1] > k {
+			locks[j] = locks[j-1]
+			j--
+		}
+		locks[j] = k
+	}
+	for _, k := range locks {
+		s.shards[k].mu.Lock()
+	}
+	return locks
+}
+
+// decide is GCRA for one bucket whose theoretical arrival time is tat
+// (already at least now): it fills x and returns the TAT after the request
+// if it is admitted, or tat unchanged if not.
+func decide(x *Result, tat, now, interval, span int64) int64 {
+	cost := int64(x.Cost)
+	if x.Cost > x.Limit.Burst {
+		x.TooLarge = true
+		x.Remaining = saturate(max(0, now+span-tat) / interval)
+		x.ResetAfter = time.Duration(tat - now)
+		return tat
+	}
+	next := tat + cost*interval
+	if wait := next - span - now; wait > 0 {
+		x.RetryAfter = time.Duration(wait)
+		x.Remaining = saturate(max(0, now+span-tat) / interval)
+		x.ResetAfter = time.Duration(tat - now)
+		return tat
+	}
+	x.Allowed = true
+	x.Remaining = saturate((now + span - next) / interval)
+	x.ResetAfter = time.Duration(next - now)
+	return next
+}
+
+// store sets a bucket's TAT, sweeping idle buckets first when the shard
+// has grown since the last sweep. The shard must be locked.
+func (s *MemoryStore) store(sh *shard, h uint64, tat, now int64) {
+	if _, ok := sh.m[h]; !ok && len(sh.m) >= min(sh.sweepAt, s.perCap) {
+		for k, v := range sh.m {
+			if v <= now {
+				delete(sh.m, k)
+			}
+		}
+		for k := range sh.m {
+			if len(sh.m) < s.perCap {
+				break
+			}
+			delete(sh.m, k)
+		}
+		sh.sweepAt = max(2*len(sh.m), minSweep)
+	}
+	sh.m[h] = tat
+}
+
+// Adjust implements Store at the clock's current time.
+func (s *MemoryStore) Adjust(ctx context.Context, adj []Adjustment) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("limiter: adjust: %w", err)
+	}
+	return s.AdjustAt(s.clock.Now(), adj)
+}
+
+// AdjustAt is Adjust at the time now: a positive Delta charges the bucket
+// (into debt if need be), a negative one refunds it, never beyond full.
+func (s *MemoryStore) AdjustAt(now time.Time, adj []Adjustment) error {
+	t := s.ns(now)
+	for i := range adj {
+		l := adj[i].Limit
+		iv, _, err := l.normalize()
+		if err != nil {
+			return err
+		}
+		d := clampDelta(adj[i].Delta, iv)
+		if d == 0 {
+			continue
+		}
+		h := s.hash(&l)
+		sh := &s.shards[s.shardOf(h)]
+		sh.mu.Lock()
+		tat, ok := sh.m[h]
+		switch {
+		case d < 0 && ok && tat > t:
+			if tat += d * iv; tat > t {
+				sh.m[h] = tat
+			} else {
+				delete(sh.m, h)
+			}
+		case d > 0:
+			if !ok || tat < t {
+				tat = t
+			}
+			s.store(sh, h, tat+d*iv, t)
+		}
+		sh.mu.Unlock()
+	}
+	return nil
+}
