@@ -126,7 +126,7 @@ func checkLogitBias(m map[string]float64) *wire.Error {
 		param := "logit_bias." + k
 		switch {
 		case !isTokenID(k):
-			badKey, bad = k, badValue(param, "Invalid 'logit_bias': key %s is not a token id. Expected a non-negative integer in decimal.", quoteValue(k))
+			badKey, bad = k, badValue(param, "Invalid '%s': key %s is not a token id. Expected a non-negative integer in decimal.", param, quoteValue(k))
 		case v < -maxLogitBias || v > maxLogitBias:
 			badKey, bad = k, badValue(param, "Invalid '%s': expected a value between -100 and 100, but got %s instead.", param, fmtFloat(v))
 		}

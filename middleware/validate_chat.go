@@ -92,7 +92,7 @@ func checkMessages(msgs []wire.Message) *wire.Error {
 		case wire.RoleAssistant:
 			if m.Content.IsZero() && len(m.ToolCalls) == 0 && m.FunctionCall == nil && m.Refusal == "" {
 				return badValue(fmt.Sprintf("messages[%d].content", i),
-					"Invalid 'messages[%d]': an assistant message needs 'content', 'tool_calls', 'function_call' or 'refusal'.", i)
+					"Invalid 'messages[%d].content': an assistant message needs 'content', 'tool_calls', 'function_call' or 'refusal'.", i)
 			}
 		default:
 			param := fmt.Sprintf("messages[%d].role", i)
@@ -183,7 +183,7 @@ func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param fun
 		if f.Parameters != nil {
 			if err := schemas.check(f.Parameters); err != nil {
 				p := param(i) + ".parameters"
-				return badValue(p, "Invalid schema for function '%s': %s", f.Name, schemaProblem(err))
+				return badValue(p, "Invalid schema for function '%s' in '%s': %s", f.Name, p, schemaProblem(err))
 			}
 		}
 	}
@@ -294,7 +294,8 @@ func checkResponseFormat(rf *wire.ResponseFormat, schemas *schemaCache) *wire.Er
 		return missingParam("response_format.json_schema.schema")
 	}
 	if err := schemas.check(js.Schema); err != nil {
-		return badValue("response_format.json_schema.schema", "Invalid schema for response_format %s: %s", quoteValue(js.Name), schemaProblem(err))
+		return badValue("response_format.json_schema.schema", "Invalid schema for response_format %s in 'response_format.json_schema.schema': %s",
+			quoteValue(js.Name), schemaProblem(err))
 	}
 	return nil
 }

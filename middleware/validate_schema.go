@@ -156,15 +156,38 @@ func compileSchema(raw []byte) error {
 	return nil
 }
 
-// schemaProblem renders a compile error for a client: one line, without
-// the internal schema URL.
+// schemaProblem renders a compile error for a client: for a schema that
+// breaks its meta-schema, only the innermost failures ("at '/type': value
+// must be one of …"), joined on one line and without internal URLs.
 func schemaProblem(err error) string {
 	s := strings.TrimPrefix(err.Error(), "middleware: ")
+	lines := strings.Split(s, "\n")
+	if len(lines) > 1 && strings.Contains(lines[0], "metaschema") {
+		var leaves []string
+		for k, l := range lines {
+			depth := len(l) - len(strings.TrimLeft(l, " "))
+			if !strings.HasPrefix(strings.TrimSpace(l), "- at ") {
+				continue
+			}
+			if k+1 < len(lines) && len(lines[k+1])-len(strings.TrimLeft(lines[k+1], " ")) > depth {
+				continue // not a leaf: its causes follow
+			}
+			leaves = append(leaves, strings.TrimPrefix(strings.TrimSpace(l), "- "))
+		}
+		if len(leaves) > 0 {
+			s = "it does not conform to JSON Schema: " + strings.Join(leaves, "; ")
+		}
+	}
 	s = strings.ReplaceAll(s, schemaURL, "schema")
+	s = strings.ReplaceAll(s, "middleware: ", "")
 	s = strings.ReplaceAll(s, "\n", " ")
-	const max = 300
+	const max = 400
 	if len(s) > max {
-		s = s[:max] + "…"
+		cut := max
+		for cut > 0 && s[cut]&0xc0 == 0x80 {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
