@@ -1,0 +1,133 @@
+package moderation
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// An automaton is an Aho–Corasick matcher over skeleton bytes with a dense
+// transition table, so matching costs one table load per byte.
+
+const alphabet = 28 // ' ', 'a'..'z', wordSym
+
+var symOf = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = uint8(c - 'a' + 1)
+	}
+	t[wordSym] = 27
+	return t
+}()
+
+// pattern is one expanded lexicon term.
+type pattern struct {
+	cat    Category
+	weight float64
+	n      int32 // length in skeleton bytes, boundary spaces included
+	lead   bool  // starts with a boundary space
+	trail  bool  // ends with a boundary space
+	term   int32 // index of the source term, for counting a term once
+}
+
+type automaton struct {
+	next     []int32 // state*alphabet + symbol
+	outStart []int32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
+	outs     []int32
+}
+
+// maxStates bounds the automaton (about 112 bytes per state).
+const maxStates = 1 << 20
+
+var errTooManyTerms = errors.New("moderation: word list too large")
+
+func buildAutomaton(keys [][]byte) (*automaton, error) {
+	next := make([]int32, alphabet)
+	for i := range next {
+		next[i] = -1
+	}
+	own := [][]int32{nil}
+	for id, k := range keys {
+		s := int32(0)
+		for _, c := range k {
+			t := next[int(s)*alphabet+int(symOf[c])]
+			if t < 0 {
+				t = int32(len(own))
+				if t >= maxStates {
+					return nil, errTooManyTerms
+				}
+				next[int(s)*alphabet+int(symOf[c])] = t
+				for range alphabet {
+					next = append(next, -1)
+				}
+				own = append(own, nil)
+			}
+			s = t
+		}
+		own[s] = append(own[s], int32(id))
+	}
+	n := len(own)
+	fail := make([]int32, n)
+	order := make([]int32, 0, n)
+	for a := range alphabet {
+		if t := next[a]; t >= 0 {
+			fail[t] = 0
+			order = append(order, t)
+		} else {
+			next[a] = 0
+		}
+	}
+	for q := 0; q < len(order); q++ {
+		s := order[q]
+		for a := range alphabet {
+			t := next[int(s)*alphabet+a]
+			if t >= 0 {
+				fail[t] = next[int(fail[s])*alphabet+a]
+				order = append(order, t)
+			} else {
+				next[int(s)*alphabet+a] = next[int(fail[s])*alphabet+a]
+			}
+		}
+	}
+	// Outputs of a state include those of its failure chain; BFS order
+	// guarantees the failure state is complete first.
+	all := make([][]int32, n)
+	all[0] = own[0]
+	for _, s := range order {
+		all[s] = append(append([]int32(nil), own[s]...), all[fail[s]]...)
+	}
+	a := &automaton{next: next, outStart: make([]int32, n+1)}
+	for s := range n {
+		a.outStart[s] = int32(len(a.outs))
+		a.outs = append(a.outs, all[s]...)
+	}
+	a.outStart[n] = int32(len(a.outs))
+	return a, nil
+}
+
+// expand returns every spelling of a term written with {a|b|} groups (an
+// empty alternative makes the group optional).
+func expand(term string) ([]string, error) {
+	i := strings.IndexByte(term, '{')
+	if i < 0 {
+		if strings.ContainsAny(term, "|}") {
+			return nil, fmt.Errorf("moderation: term %q: unbalanced braces", term)
+		}
+		return []string{term}, nil
+	}
+	j := strings.IndexByte(term[i:], '}')
+	if j < 0 {
+		return nil, fmt.Errorf("moderation: term %q: unbalanced braces", term)
+	}
+	j += i
+	rest, err := expand(term[j+1:])
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, alt := range strings.Split(term[i+1:j], "|") {
+		for _, r := range rest {
+			out = append(out, term[:i]+alt+r)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,265 @@
+package moderation
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// The normaliser turns text into a "skeleton" that the lexicon automaton
+// reads: a space, then words of the alphabet [a-z#] separated by single
+// spaces, then (for complete text) a space. It defeats the usual evasions:
+//
+//   - case: everything is lower case;
+//   - leetspeak: 0→o 1→i 3→e 4→a 5→s 7→t 8→b, and @ $ ! | + inside a word;
+//   - look-alikes: l and i are one letter (l, 1, |, ! and i all become i),
+//     Cyrillic and Greek homoglyphs, accented Latin letters, fullwidth forms,
+//     mathematical alphanumerics and circled letters map to ASCII;
+//   - invisible characters: zero-width, bidi controls, soft hyphens,
+//     variation selectors and combining marks are dropped;
+//   - spacing: three or more single letters in a row ("k i l l",
+//     "k.i.l.l", "k-i-l-l") are joined into one word;
+//   - filler words (a, an, the, all, any, your, …) are dropped so that
+//     "ignore all of the previous instructions" reads like
+//     "ignore previous instructions".
+//
+// off[i] is the byte offset in the original text of the character that
+// produced skel[i], so matches map back to spans of the original.
+
+// wordSym is the skeleton byte for a letter or digit outside [a-z].
+const wordSym = '#'
+
+// asciiFold maps an ASCII byte to its skeleton byte: a letter, wordSym, or
+// 0 for a separator. Leet symbols (@ $ ! | +) are separators here and
+// handled in context.
+var asciiFold = func() (t [128]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = byte(c)
+		t[c-'a'+'A'] = byte(c)
+	}
+	t['l'], t['L'] = 'i', 'i'
+	digits := "oi#eas#tb#" // 0..9
+	for i := range 10 {
+		t['0'+i] = digits[i]
+	}
+	return t
+}()
+
+// leetSym maps the symbols that stand for a letter inside a word.
+var leetSym = [128]byte{'@': 'a', '$': 's', '!': 'i', '|': 'i', '+': 't'}
+
+// latinExtA folds U+0100..U+017F to ASCII letters.
+const latinExtA = "aaaaaacccccccc" + "dddd" + "eeeeeeeeee" + "gggggggg" + "hhhh" + "iiiiiiiiii" +
+	"ii" + "jj" + "kkk" + "iiiiiiiiii" + "nnnnnnnnn" + "oooooo" + "oo" + "rrrrrr" +
+	"ssssssss" + "tttttt" + "uuuuuuuuuuuu" + "ww" + "yyy" + "zzzzzz" + "s"
+
+// latin1 folds U+00C0..U+00FF (0 = not a letter to fold).
+const latin1 = "aaaaaaaceeeeiiii" + "dnooooo\x00ouuuuyps" + "aaaaaaaceeeeiiii" + "dnooooo\x00ouuuuypy"
+
+// homoglyphs maps Cyrillic and Greek letters that look like Latin ones.
+var homoglyphs = map[rune]byte{
+	// Cyrillic
+	'а': 'a', 'А': 'a', 'в': 'b', 'В': 'b', 'е': 'e', 'Е': 'e', 'ё': 'e', 'Ё': 'e',
+	'к': 'k', 'К': 'k', 'м': 'm', 'М': 'm', 'н': 'h', 'Н': 'h', 'о': 'o', 'О': 'o',
+	'р': 'p', 'Р': 'p', 'с': 'c', 'С': 'c', 'т': 't', 'Т': 't', 'у': 'y', 'У': 'y',
+	'х': 'x', 'Х': 'x', 'і': 'i', 'І': 'i', 'ї': 'i', 'Ї': 'i', 'ј': 'j', 'Ј': 'j',
+	'ѕ': 's', 'Ѕ': 's', 'һ': 'h', 'Һ': 'h', 'ԁ': 'd', 'ԛ': 'q', 'ԝ': 'w', 'ӏ': 'i',
+	'Ӏ': 'i', 'ԍ': 'g', 'ɡ': 'g', 'ɑ': 'a',
+	// Greek
+	'α': 'a', 'Α': 'a', 'β': 'b', 'Β': 'b', 'ε': 'e', 'Ε': 'e', 'ζ': 'z', 'Ζ': 'z',
+	'η': 'n', 'Η': 'h', 'ι': 'i', 'Ι': 'i', 'κ': 'k', 'Κ': 'k', 'μ': 'u', 'Μ': 'm',
+	'ν': 'v', 'Ν': 'n', 'ο': 'o', 'Ο': 'o', 'ρ': 'p', 'Ρ': 'p', 'τ': 't', 'Τ': 't',
+	'υ': 'u', 'Υ': 'y', 'χ': 'x', 'Χ': 'x', 'γ': 'y', 'ω': 'w', 'ς': 's',
+	// Latin extras
+	'ı': 'i', 'ł': 'i', 'Ł': 'i', 'ø': 'o', 'Ø': 'o', 'đ': 'd', 'Đ': 'd',
+}
+
+// invisible reports whether r is dropped without leaving a word break.
+func invisible(r rune) bool {
+	switch {
+	case r == 0xAD, r == 0x34F, r == 0x180E, r == 0xFEFF:
+		return true
+	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2064:
+		return true
+	case r >= 0xFE00 && r <= 0xFE0F, r >= 0x300 && r <= 0x36F:
+		return true
+	}
+	return false
+}
+
+// foldRune maps a non-ASCII rune to a skeleton byte: a letter, wordSym, 0
+// for a separator, or 1 for "drop".
+func foldRune(r rune) byte {
+	switch {
+	case invisible(r):
+		return 1
+	case r >= 0xC0 && r <= 0xFF:
+		if c := latin1[r-0xC0]; c != 0 {
+			return c
+		}
+		return 0
+	case r >= 0x100 && r <= 0x17F:
+		return latinExtA[r-0x100]
+	case r >= 0xFF01 && r <= 0xFF5E: // fullwidth ASCII
+		return asciiFold[r-0xFEE0]
+	case r >= 0x1D400 && r <= 0x1D6A3: // mathematical alphanumeric letters
+		k := (r - 0x1D400) % 52
+		if k >= 26 {
+			k -= 26
+		}
+		return asciiFold['a'+k]
+	case r >= 0x1D7CE && r <= 0x1D7FF: // mathematical digits
+		return asciiFold['0'+(r-0x1D7CE)%10]
+	case r >= 0x24B6 && r <= 0x24E9: // circled letters
+		return asciiFold['a'+(r-0x24B6)%26]
+	}
+	if c, ok := homoglyphs[r]; ok {
+		return c
+	}
+	if unicode.IsLetter(r) || unicode.IsDigit(r) {
+		return wordSym
+	}
+	return 0
+}
+
+// stopwords are dropped from skeletons (in their skeleton spelling).
+var stopwords = map[string]bool{}
+
+func init() {
+	for _, w := range []string{"a", "an", "the", "all", "any", "your", "my", "of",
+		"some", "just", "please", "really", "very", "so", "such", "these", "those"} {
+		stopwords[string(skelWord(w))] = true
+	}
+}
+
+func skelWord(w string) []byte {
+	b := make([]byte, len(w))
+	for i := range len(w) {
+		b[i] = asciiFold[w[i]]
+	}
+	return b
+}
+
+// skeleton is a reusable normalisation buffer.
+type skeleton struct {
+	b      []byte  // the skeleton
+	off    []int32 // original byte offset per skeleton byte
+	joined [][2]int32
+	// joined lists [start, end) skeleton ranges of words made by joining
+	// spaced single letters; the unbounded automaton also reads them.
+}
+
+func (s *skeleton) emit(c byte, off int) {
+	if c == ' ' {
+		if s.b[len(s.b)-1] == ' ' {
+			return
+		}
+	}
+	s.b = append(s.b, c)
+	s.off = append(s.off, int32(off))
+}
+
+// build normalises text. When final is false the text may continue (a
+// stream window): no closing space follows a last unfinished word, so a
+// whole-word term cannot match a word that is still growing.
+func (s *skeleton) build(text string, final bool) {
+	s.b = append(s.b[:0], ' ')
+	s.off = append(s.off[:0], 0)
+	s.joined = s.joined[:0]
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if f := asciiFold[c]; f != 0 {
+				s.emit(f, i)
+				i++
+				continue
+			}
+			if leetSym[c] != 0 {
+				// A run of leet symbols is letters when a word character follows.
+				j := i
+				for j < len(text) && text[j] < utf8.RuneSelf && leetSym[text[j]] != 0 {
+					j++
+				}
+				word := j < len(text) && text[j] < utf8.RuneSelf && asciiFold[text[j]] != 0
+				for ; i < j; i++ {
+					if word {
+						s.emit(leetSym[text[i]], i)
+					} else {
+						s.emit(' ', i)
+					}
+				}
+				continue
+			}
+			s.emit(' ', i)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(text[i:])
+		f := foldRune(r)
+		switch {
+		case f == 1:
+		case f == 0:
+			s.emit(' ', i)
+		case r == 'ß':
+			s.emit('s', i)
+			s.emit('s', i)
+		default:
+			s.emit(f, i)
+		}
+		i += n
+	}
+	if final {
+		s.emit(' ', len(text))
+	}
+	s.rewrite()
+}
+
+// rewrite joins runs of three or more single-letter words and drops
+// stopwords, in place.
+func (s *skeleton) rewrite() {
+	b, off := s.b, s.off
+	w := 1 // write position; b[0] is the leading space
+	n := len(b)
+	i := 1
+	for i < n {
+		// Collect a run of single-letter words starting at i.
+		j := i
+		count := 0
+		for j < n && b[j] != ' ' && (j+1 == n || b[j+1] == ' ') {
+			count++
+			j += 2
+		}
+		if count >= 3 {
+			start := w
+			for k := i; k < j && k < n; k += 2 {
+				b[w], off[w] = b[k], off[k]
+				w++
+			}
+			s.joined = append(s.joined, [2]int32{int32(start), int32(w)})
+			if j-1 < n {
+				b[w], off[w] = ' ', off[j-1]
+				w++
+			}
+			i = j
+			continue
+		}
+		// One word: b[i:e].
+		e := i
+		for e < n && b[e] != ' ' {
+			e++
+		}
+		if e < n && stopwords[string(b[i:e])] {
+			i = e + 1
+			continue
+		}
+		for k := i; k < e; k++ {
+			b[w], off[w] = b[k], off[k]
+			w++
+		}
+		if e < n {
+			b[w], off[w] = ' ', off[e]
+			w++
+		}
+		i = e + 1
+	}
+	s.b, s.off = b[:w], off[:w]
+}
