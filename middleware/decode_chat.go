@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/llmgate/llmgate/wire"
@@ -149,11 +150,16 @@ func (d *scanner) boolField(dst *bool) (*bool, error) {
 	return dst, nil
 }
 
+var roleKey = []byte(`"role"`)
+
 func decodeMessages(d *scanner) ([]wire.Message, error) {
 	if err := d.expectArray(); err != nil {
 		return nil, err
 	}
-	msgs := make([]wire.Message, 0, 8)
+	// Size the slice once: every message has a "role" key, so counting
+	// them bounds the number of messages (an over-count, when unknown
+	// members use the name, only costs spare capacity).
+	msgs := make([]wire.Message, 0, max(1, bytes.Count(d.b[d.i:], roleKey)))
 	for n := 0; ; n++ {
 		more, err := d.arr(n)
 		if err != nil {

@@ -1,0 +1,112 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// benchChat returns a realistic chat request of about size bytes: a system
+// prompt, then user / assistant turns (with a newline and a quote, so some
+// strings need unescaping), temperature and max_tokens.
+func benchChat(size int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"model":"gpt-4o-mini","temperature":0.7,"max_tokens":512,"messages":[`)
+	b.WriteString(`{"role":"system","content":"You are a helpful assistant. Answer briefly and cite sources when you can."}`)
+	for turn := 0; b.Len() < size-120; turn++ {
+		if turn%2 == 0 {
+			fmt.Fprintf(&b, `,{"role":"user","content":"Question %d: what is the capital of France, and why is it there?"}`, turn)
+		} else {
+			fmt.Fprintf(&b, `,{"role":"assistant","content":"Paris.\nIt grew on the Seine, a \"natural\" trade route (turn %d)."}`, turn)
+		}
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// discardWriter is a ResponseWriter that keeps nothing, so the benchmark
+// measures Decode and not the recorder.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+func benchDecode(b *testing.B, size int) {
+	body := benchChat(size)
+	b.Run("llmgate", func(b *testing.B) {
+		var got *Call
+		h := Decode(DecodeConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got = CallFrom(r.Context())
+		}))
+		rd := bytes.NewReader(body)
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+		req.Header.Set("Content-Type", "application/json")
+		w := &discardWriter{h: http.Header{}}
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			rd.Reset(body)
+			req.Body = io.NopCloser(rd)
+			h.ServeHTTP(w, req)
+		}
+		if got == nil || got.Chat == nil || len(got.Chat.Messages) < 2 {
+			b.Fatal("handler did not see the decoded request")
+		}
+	})
+	b.Run("baseline=json.Unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var r wire.ChatCompletionRequest
+			if err := json.Unmarshal(body, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDecodeChat1KiB: the whole Decode middleware (read, decode,
+// validate, Call, body put back) on a 1 KiB chat request, against
+// json.Unmarshal of the same bytes into wire.ChatCompletionRequest alone.
+func BenchmarkDecodeChat1KiB(b *testing.B) { benchDecode(b, 1<<10) }
+
+// BenchmarkDecodeChat100KiB is BenchmarkDecodeChat1KiB at 100 KiB.
+func BenchmarkDecodeChat100KiB(b *testing.B) { benchDecode(b, 100<<10) }
+
+// BenchmarkDecodeChatTools: a request with two tools whose schemas the
+// cache has seen, to show repeated tool definitions cost no compile.
+func BenchmarkDecodeChatTools(b *testing.B) {
+	body := []byte(chatWith(`"tools":[` + weatherTool + `,{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string","pattern":"^\\w+$"}}}}}],"tool_choice":"auto"`))
+	h := Decode(DecodeConfig{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	rd := bytes.NewReader(body)
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+	w := &discardWriter{h: http.Header{}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		req.Body = io.NopCloser(rd)
+		h.ServeHTTP(w, req)
+	}
+}
+
+func TestBenchBodies(t *testing.T) {
+	for _, size := range []int{1 << 10, 100 << 10} {
+		body := benchChat(size)
+		if len(body) < size*9/10 || len(body) > size*11/10 {
+			t.Errorf("benchChat(%d) is %d bytes", size, len(body))
+		}
+		res := serveDecode(t, DecodeConfig{}, post(chatPath, string(body)))
+		if !res.reached || !strings.Contains(res.call.Chat.Messages[2].Content.Text, "\"natural\"") {
+			t.Fatalf("status %d: %s", res.rec.Code, res.rec.Body)
+		}
+	}
+}
