@@ -124,6 +124,7 @@ type slot struct {
 	h         uint64
 	interval  int64
 	span      int64
+	before    int64 // the bucket's stored TAT, at least now
 	after     int64 // the bucket's TAT after this request (unchanged if denied)
 	shard     int
 	duplicate int // index of an earlier request on the same bucket, or -1
@@ -175,18 +176,26 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, err
 	allowed := true
 	for i := range sl {
 		x := &sl[i]
-		var tat int64
-		var ok bool
-		if x.duplicate >= 0 {
-			tat, ok = sl[x.duplicate].after, true
+		tat := sl[max(x.duplicate, 0)].after
+		if x.duplicate < 0 {
+			var ok bool
+			if tat, ok = s.shards[x.shard].m[x.h]; !ok || tat < t {
+				tat = t
+			}
+			x.before = tat
 		} else {
-			tat, ok = s.shards[x.shard].m[x.h]
-		}
-		if !ok || tat < t {
-			tat = t
+			x.before = sl[x.duplicate].before
 		}
 		x.after = decide(&res[i], tat, t, x.interval, x.span)
 		allowed = allowed && res[i].Allowed
+	}
+	if !allowed {
+		// Nothing is charged: report every bucket as it stands.
+		for i := range sl {
+			x := &sl[i]
+			res[i].Remaining = saturate(max(0, t+x.span-x.before) / x.interval)
+			res[i].ResetAfter = time.Duration(x.before - t)
+		}
 	}
 	if allowed {
 		for i := range sl {

@@ -20,8 +20,7 @@ import (
 const reserveLua = `
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
-local out = {0}
-local after = {}
+local before, after, ivs, spans, flags = {}, {}, {}, {}, {}
 local seen = {}
 local ok = 1
 for i = 1, #KEYS do
@@ -35,8 +34,13 @@ for i = 1, #KEYS do
   if tat == nil then
     local v = redis.call('GET', key)
     tat = v and tonumber(v) or now
+    if tat < now then tat = now end
+    before[i] = tat
+    seen[key] = tat
+    seen[key .. '\0'] = i
+  else
+    before[i] = before[seen[key .. '\0']]
   end
-  if tat < now then tat = now end
   local allowed, too, retry, nxt = 0, 0, 0, tat + cost * iv
   if cost > burst then
     too = 1
@@ -49,15 +53,21 @@ for i = 1, #KEYS do
     ok = 0
     nxt = tat
   end
-  after[i] = nxt
+  after[i], ivs[i], spans[i] = nxt, iv, span
   seen[key] = nxt
-  local rem = math.floor((now + span - nxt) / iv + 1e-6)
+  flags[i] = {allowed, too, math.ceil(retry)}
+end
+local out = {ok}
+for i = 1, #KEYS do
+  local state = before[i]
+  if ok == 1 then state = after[i] end
+  local rem = math.floor((now + spans[i] - state) / ivs[i] + 1e-6)
   if rem < 0 then rem = 0 end
-  out[#out + 1] = allowed
-  out[#out + 1] = too
+  out[#out + 1] = flags[i][1]
+  out[#out + 1] = flags[i][2]
   out[#out + 1] = rem
-  out[#out + 1] = math.ceil(nxt - now)
-  out[#out + 1] = math.ceil(retry)
+  out[#out + 1] = math.ceil(state - now)
+  out[#out + 1] = flags[i][3]
 end
 if ok == 1 then
   for i = 1, #KEYS do
@@ -69,7 +79,6 @@ if ok == 1 then
     end
   end
 end
-out[1] = ok
 return out
 `
 
