@@ -1,0 +1,23 @@
+// Package middleware is llmgate's HTTP layer: it turns the domain packages
+// into func(http.Handler) http.Handler layers around any OpenAI-compatible
+// handler — an in-process handler or a reverse proxy to vLLM, Ollama,
+// llama.cpp or OpenAI.
+//
+//	store, _ := middleware.NewStaticKeyStore([]middleware.KeyEntry{
+//		{ID: "alice", SHA256: middleware.HashKey("sk-alice"), Tier: "free"},
+//	})
+//	h := middleware.Chain(
+//		middleware.RequestID,                            // x-request-id on every response
+//		middleware.Recover(middleware.RecoverConfig{}),  // panics become 500 envelopes
+//		middleware.Auth(middleware.AuthConfig{Store: store}), // 401 before the body is read
+//		middleware.Decode(middleware.DecodeConfig{}),    // read once, validate, 400/413/415
+//	)(upstream)
+//
+// Layers share one *Call per request (CallFrom(r.Context())): the principal,
+// the parsed request and its raw body, and the observers of the response
+// tap, which parses what the handler writes — a JSON body or an SSE stream —
+// once, and tells every subscribed layer about chunks and usage.
+//
+// Every denial is an OpenAI error envelope (package wire) with the status
+// OpenAI itself uses.
+package middleware
