@@ -27,16 +27,18 @@ type pattern struct {
 	lead   bool  // starts with a boundary space
 	trail  bool  // ends with a boundary space
 	term   int32 // index of the source term, for counting a term once
+	cue    int8  // cue that must end just before the match, or -1
+	def    int8  // cue this pattern is a spelling of, or -1
 }
 
 type automaton struct {
-	next     []int32 // state*alphabet + symbol
+	next     []uint16 // state*alphabet + symbol
 	outStart []int32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
 	outs     []int32
 }
 
-// maxStates bounds the automaton (about 112 bytes per state).
-const maxStates = 1 << 20
+// maxStates bounds the automaton (56 bytes of transitions per state).
+const maxStates = 1<<16 - 1
 
 var errTooManyTerms = errors.New("moderation: word list too large")
 
@@ -95,7 +97,10 @@ func buildAutomaton(keys [][]byte) (*automaton, error) {
 	for _, s := range order {
 		all[s] = append(append([]int32(nil), own[s]...), all[fail[s]]...)
 	}
-	a := &automaton{next: next, outStart: make([]int32, n+1)}
+	a := &automaton{next: make([]uint16, len(next)), outStart: make([]int32, n+1)}
+	for i, t := range next {
+		a.next[i] = uint16(t)
+	}
 	for s := range n {
 		a.outStart[s] = int32(len(a.outs))
 		a.outs = append(a.outs, all[s]...)

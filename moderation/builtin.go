@@ -118,7 +118,7 @@ func NewBuiltin(cfg Config) (*Builtin, error) {
 			if !(wt > 0 && wt <= 1) {
 				return nil, fmt.Errorf("moderation: word %q: weight %v is not in (0, 1]", w.Term, w.Weight)
 			}
-			entries = append(entries, lexEntry{c, wt, w.Term})
+			entries = append(entries, lexEntry{cat: c, weight: wt, term: w.Term, cue: -1, def: -1})
 		}
 		b.lex, err = compileLexicon(entries, cfg.Allow)
 	}
@@ -161,7 +161,12 @@ type scratch struct {
 	findings []Finding
 	scores   Scores
 	pos      []int32
+	cueEnd   [maxCues]int32 // skeleton index where each cue last ended
 }
+
+// cueGap is how many skeleton bytes may separate a cue from its term
+// ("how to quickly make" still cues "make").
+const cueGap = 14
 
 func (sc *scratch) detect(c Category, start, end int, score float64) {
 	sc.findings = append(sc.findings, Finding{c, start, end, score})
@@ -212,11 +217,23 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 		clear(sc.seen)
 	}
 	skel, off := sc.sk.b, sc.sk.off
+	for k := range sc.cueEnd {
+		sc.cueEnd[k] = -1 << 30
+	}
 	hit := func(p *pattern, end int) { // end: index of the last byte of the match
+		if p.def >= 0 {
+			sc.cueEnd[p.def] = int32(end)
+			return
+		}
 		if !b.enabled[p.cat] {
 			return
 		}
 		start := end - int(p.n) + 1
+		if p.cue >= 0 {
+			if gap := int32(start) - sc.cueEnd[p.cue]; gap < 0 || gap > cueGap {
+				return
+			}
+		}
 		if p.lead {
 			start++
 		}
@@ -238,7 +255,7 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 	a := lx.bounded
 	st := int32(0)
 	for i, c := range skel {
-		st = a.next[int(st)*alphabet+int(symOf[c])]
+		st = int32(a.next[int(st)*alphabet+int(symOf[c])])
 		if o, e := a.outStart[st], a.outStart[st+1]; o != e {
 			for _, id := range a.outs[o:e] {
 				hit(&lx.bpats[id], i)
@@ -263,7 +280,7 @@ func (b *Builtin) runJoined(sc *scratch, hit func(p *pattern, end int)) {
 			continue
 		}
 		pos = append(pos, int32(i))
-		st = a.next[int(st)*alphabet+int(symOf[c])]
+		st = int32(a.next[int(st)*alphabet+int(symOf[c])])
 		if o, e := a.outStart[st], a.outStart[st+1]; o != e {
 			for _, id := range a.outs[o:e] {
 				p := &lx.jpats[id]

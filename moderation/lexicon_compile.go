@@ -24,12 +24,18 @@ type lexEntry struct {
 	cat    Category
 	weight float64
 	term   string
+	cue    int8 // cue the term requires before it, or -1
+	def    int8 // cue this entry defines, or -1
 }
+
+// maxCues bounds the number of @@cue definitions.
+const maxCues = 16
 
 // parseLexicon reads the format described at builtinLexicon.
 func parseLexicon(text string) ([]lexEntry, error) {
 	var out []lexEntry
 	macros := map[string]string{}
+	cues := map[string]int8{}
 	cat := Category(NumCategories)
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for line := 1; sc.Scan(); line++ {
@@ -49,7 +55,21 @@ func parseLexicon(text string) ([]lexEntry, error) {
 			if !ok {
 				return nil, fmt.Errorf("moderation: lexicon line %d: macro without '='", line)
 			}
-			macros[strings.TrimSpace(name)] = strings.TrimSpace(def)
+			name, def = strings.TrimSpace(name), strings.TrimSpace(def)
+			if strings.HasPrefix(name, "@@") {
+				if len(cues) == maxCues {
+					return nil, fmt.Errorf("moderation: lexicon line %d: more than %d cues", line, maxCues)
+				}
+				id := int8(len(cues))
+				cues[name] = id
+				def, err := expandMacros(def, macros)
+				if err != nil {
+					return nil, fmt.Errorf("moderation: lexicon line %d: %w", line, err)
+				}
+				out = append(out, lexEntry{cat: NumCategories, weight: 1, term: def, cue: -1, def: id})
+				continue
+			}
+			macros[name] = def
 			continue
 		}
 		ws, term, ok := strings.Cut(l, " ")
@@ -60,22 +80,39 @@ func parseLexicon(text string) ([]lexEntry, error) {
 		if cat == NumCategories {
 			return nil, fmt.Errorf("moderation: lexicon line %d: term before any # category", line)
 		}
-		out = append(out, lexEntry{cat, w, expandMacros(term, macros)})
+		e := lexEntry{cat: cat, weight: w, cue: -1, def: -1}
+		if strings.HasPrefix(term, "@@") {
+			name, rest, _ := strings.Cut(term, " ")
+			id, ok := cues[name]
+			if !ok {
+				return nil, fmt.Errorf("moderation: lexicon line %d: unknown cue %s", line, name)
+			}
+			e.cue, term = id, rest
+		}
+		if e.term, err = expandMacros(term, macros); err != nil {
+			return nil, fmt.Errorf("moderation: lexicon line %d: %w", line, err)
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-func expandMacros(term string, macros map[string]string) string {
+func expandMacros(term string, macros map[string]string) (string, error) {
 	if !strings.Contains(term, "@") {
-		return term
+		return term, nil
 	}
 	f := strings.Fields(term)
 	for i, w := range f {
-		if d, ok := macros[w]; ok {
-			f[i] = d
+		if !strings.HasPrefix(w, "@") {
+			continue
 		}
+		d, ok := macros[w]
+		if !ok {
+			return "", fmt.Errorf("unknown macro %s", w)
+		}
+		f[i] = d
 	}
-	return strings.Join(f, " ")
+	return strings.Join(f, " "), nil
 }
 
 // termKey returns the skeleton a term matches and whether it is a stem.
@@ -100,14 +137,15 @@ func compileLexicon(entries []lexEntry, allow []string) (*lexicon, error) {
 		}
 	}
 	type dedup struct {
-		key string
-		cat Category
+		key      string
+		cat      Category
+		cue, def int8
 	}
 	lx := &lexicon{nterms: len(entries)}
 	var bkeys, jkeys [][]byte
 	bseen, jseen := map[dedup]int{}, map[dedup]int{}
 	add := func(keys *[][]byte, pats *[]pattern, seen map[dedup]int, key []byte, p pattern) {
-		d := dedup{string(key), p.cat}
+		d := dedup{string(key), p.cat, p.cue, p.def}
 		if i, ok := seen[d]; ok {
 			if p.weight > (*pats)[i].weight {
 				(*pats)[i] = p
@@ -129,11 +167,15 @@ func compileLexicon(entries []lexEntry, allow []string) (*lexicon, error) {
 			if word == "" || allowed[word] {
 				continue
 			}
-			p := pattern{cat: e.cat, weight: e.weight, n: int32(len(key)), lead: true, trail: !stem, term: int32(id)}
+			p := pattern{cat: e.cat, weight: e.weight, n: int32(len(key)), lead: true, trail: !stem,
+				term: int32(id), cue: e.cue, def: e.def}
 			add(&bkeys, &lx.bpats, bseen, key, p)
+			if e.def >= 0 {
+				continue
+			}
 			lx.cats[e.cat] = true
 			if j := strings.ReplaceAll(word, " ", ""); len(j) >= 5 {
-				jp := pattern{cat: e.cat, weight: e.weight, n: int32(len(j)), term: int32(id)}
+				jp := pattern{cat: e.cat, weight: e.weight, n: int32(len(j)), term: int32(id), cue: -1, def: -1}
 				add(&jkeys, &lx.jpats, jseen, []byte(j), jp)
 			}
 		}

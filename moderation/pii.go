@@ -166,6 +166,10 @@ func email(text string, at int) (int, int) {
 	for e > at+1 && (text[e-1] == '.' || text[e-1] == '-') {
 		e--
 	}
+	lastDot = strings.LastIndexByte(text[:e], '.')
+	if lastDot <= at {
+		return 0, 0
+	}
 	if lastDot < 0 || lastDot >= e-2 {
 		return 0, 0
 	}
