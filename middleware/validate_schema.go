@@ -22,6 +22,7 @@ type schemaCache struct {
 	bytes      int
 	m          map[string]*schemaEntry
 	head, tail *schemaEntry // most recently used first
+	compile    func(raw []byte) error
 }
 
 type schemaEntry struct {
@@ -31,14 +32,14 @@ type schemaEntry struct {
 }
 
 func newSchemaCache(maxEntries, maxBytes int) *schemaCache {
-	return &schemaCache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[string]*schemaEntry{}}
+	return &schemaCache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[string]*schemaEntry{}, compile: compileSchema}
 }
 
 // check returns nil when raw is a valid JSON Schema, or an error saying why
 // it is not.
 func (c *schemaCache) check(raw []byte) error {
 	if c.maxEntries <= 0 {
-		return compileSchema(raw)
+		return c.compile(raw)
 	}
 	c.mu.Lock()
 	if e, ok := c.m[string(raw)]; ok {
@@ -50,7 +51,7 @@ func (c *schemaCache) check(raw []byte) error {
 	}
 	c.mu.Unlock()
 
-	err := compileSchema(raw) // outside the lock: compiling may take a while
+	err := c.compile(raw) // outside the lock: compiling may take a while
 	if len(raw) > c.maxBytes {
 		return err
 	}

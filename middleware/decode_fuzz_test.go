@@ -1,0 +1,73 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+var fuzzPaths = [...]string{chatPath, complPath, modPath, embPath}
+
+// FuzzDecode sends random bodies to each endpoint. Decode must never
+// panic; it either passes the exact body to the handler (and only valid
+// JSON) or answers a 4xx error envelope; invalid JSON is always invalid_json.
+func FuzzDecode(f *testing.F) {
+	seeds := []string{
+		chatWith(""),
+		chatWith(`"temperature":"hot"`),
+		chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"function","function":{"name":"get_weather"}}`),
+		chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object"}}}`),
+		chatWith(`"logit_bias":{"50256":-100,"abc":1},"stop":["a","b"],"n":2,"seed":1`),
+		chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}]`),
+		chatMsgs(`[{"role":"user","content":[{"type":"text","text":"a\u00e9\ud83d\ude00"},{"type":"image_url","image_url":{"url":"https://x","detail":"low"}}]}]`),
+		complWith(`"prompt":[[1,2],[3]],"best_of":2,"n":2,"logprobs":5`),
+		`{"input":["a","b"]}`,
+		`{"input":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"u"}}]}`,
+		`{"model":"e","input":"x"}`,
+		`{"model":`, `[]`, ``, `{"a":[1,2,{"b":null}]}`, `{"model":"m"} x`, "{\"model\":\"\xff\"}",
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i), []byte(s))
+	}
+	golden, _ := filepath.Glob("testdata/*.json")
+	for i, g := range golden {
+		if b, err := os.ReadFile(g); err == nil {
+			f.Add(uint8(i), b)
+		}
+	}
+	h := Decode(DecodeConfig{MaxBodyBytes: 1 << 20})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Echo", "1")
+		_, _ = w.Write(b)
+	}))
+	f.Fuzz(func(t *testing.T, ep uint8, body []byte) {
+		path := fuzzPaths[int(ep)%len(fuzzPaths)]
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Header().Get("X-Echo") == "1" {
+			if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), body) {
+				t.Fatalf("handler got a different body: %q", rec.Body)
+			}
+			if !json.Valid(body) {
+				t.Fatalf("invalid JSON passed to the handler: %q", body)
+			}
+			return
+		}
+		e, ok := wire.DecodeError(rec.Code, rec.Body.Bytes())
+		if !ok || rec.Code < 400 || rec.Code > 499 || e.Type == "" || e.Code == "" {
+			t.Fatalf("status %d, not a 4xx envelope: %q", rec.Code, rec.Body)
+		}
+		if !json.Valid(body) && e.Code != wire.CodeInvalidJSON {
+			t.Fatalf("invalid JSON %q answered with code %s: %s", body, e.Code, e.Message)
+		}
+	})
+}
