@@ -216,7 +216,7 @@ func (s *RedisStore) Reserve(ctx context.Context, reqs []Request) (Reservation, 
 	if s.skipping() {
 		return s.fallback(ctx, reqs, errSkipping)
 	}
-	vals, err := s.run(ctx, reserveScript, keys, args)
+	vals, err := s.run(ctx, reserveScript, keys, args).Int64Slice()
 	if err == nil && len(vals) != 1+5*len(reqs) {
 		err = fmt.Errorf("limiter: redis: reserve script returned %d values for %d limits", len(vals), len(reqs))
 	}
@@ -280,7 +280,7 @@ func (s *RedisStore) Adjust(ctx context.Context, adj []Adjustment) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if _, err := s.run(ctx, adjustScript, keys, args); err != nil {
+	if err := s.run(ctx, adjustScript, keys, args).Err(); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("limiter: adjust: %w", ctx.Err())
 		}
@@ -293,14 +293,14 @@ func (s *RedisStore) Adjust(ctx context.Context, adj []Adjustment) error {
 
 // run evaluates sc by SHA within the timeout, sending the source when the
 // server does not have it cached.
-func (s *RedisStore) run(ctx context.Context, sc script, keys []string, args []any) ([]int64, error) {
+func (s *RedisStore) run(ctx context.Context, sc script, keys []string, args []any) *redis.Cmd {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	cmd := s.c.EvalSha(ctx, sc.sha, keys, args...)
 	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		cmd = s.c.Eval(ctx, sc.src, keys, args...)
 	}
-	return cmd.Int64Slice()
+	return cmd
 }
 
 func (s *RedisStore) skipping() bool {
