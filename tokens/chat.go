@@ -1,0 +1,182 @@
+package tokens
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// Chat formula constants, from the OpenAI cookbook "How to count tokens
+// with tiktoken" (num_tokens_from_messages and num_tokens_for_tools).
+const (
+	tokensPerMessage = 3 // <|start|>{role/name}\n{content}<|end|>\n
+	tokensPerName    = 1
+	replyPriming     = 3 // every reply is primed with <|start|>assistant<|message|>
+	// toolCallOverhead is our estimate of the framing of one tool call in
+	// an assistant message (the cookbook does not cover tool calls).
+	toolCallOverhead = 3
+
+	propInit = 3  // start of a function's properties
+	propKey  = 3  // each property
+	enumInit = -3 // a property with an enum list
+	enumItem = 3  // each enum item
+	funcEnd  = 12 // once, after all functions
+)
+
+// ChatOptions tunes [CountChat]. A nil *ChatOptions means the defaults.
+type ChatOptions struct {
+	// ImageSize returns the pixel size of an image part's URL when the
+	// caller knows it (for instance from an upload it already inspected).
+	// Default: nil, which decodes the size from data: URLs (PNG, JPEG,
+	// GIF) and otherwise assumes the most expensive size (see
+	// [ImageTokens]).
+	ImageSize func(url string) (width, height int, ok bool)
+}
+
+// CountChat returns the prompt tokens OpenAI bills for req, computed with
+// the formula of the OpenAI cookbook "How to count tokens with tiktoken":
+//
+//	for each message: 3 + tokens(role) + tokens(content) + tokens(name) + 1 if named
+//	                  (gpt-3.5-turbo-0301: 4 per message and -1 per name)
+//	+ 3 to prime the reply
+//	+ tools (or legacy functions), when present:
+//	  for each function: F + tokens(name + ":" + description without a final ".")
+//	    + if it has properties: 3 + for each property:
+//	        3 + tokens(key + ":" + type + ":" + description without a final ".")
+//	        + if it has an enum: -3 + for each item: 3 + tokens(item)
+//	  + 12; F is 7 for o200k_base models and 10 for cl100k_base models.
+//
+// Beyond the cookbook: text and refusal parts count as their text; image
+// parts cost [ImageTokens]; audio and file parts count nothing (their cost
+// is not published); an assistant's tool calls (and legacy function_call)
+// count tokens(name) + tokens(arguments) + 3 each; tool_call_id is not
+// counted. These extensions are estimates; plain text messages and tool
+// definitions match OpenAI's usage.prompt_tokens as the cookbook does.
+//
+// enc is the encoding of req.Model (see [ForModel]).
+func CountChat(enc *Encoding, req *wire.ChatCompletionRequest, opts *ChatOptions) int {
+	perMessage, perName := tokensPerMessage, tokensPerName
+	if strings.HasPrefix(req.Model, "gpt-3.5-turbo-0301") {
+		perMessage, perName = 4, -1
+	}
+	n := replyPriming
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		n += perMessage + enc.Count(m.Role)
+		if m.Name != "" {
+			n += enc.Count(m.Name) + perName
+		}
+		n += countContent(enc, req.Model, m.Content, opts)
+		if m.Refusal != "" {
+			n += enc.Count(m.Refusal)
+		}
+		for _, tc := range m.ToolCalls {
+			n += toolCallOverhead + enc.Count(tc.Function.Name) + enc.Count(tc.Function.Arguments)
+		}
+		if fc := m.FunctionCall; fc != nil {
+			n += toolCallOverhead + enc.Count(fc.Name) + enc.Count(fc.Arguments)
+		}
+	}
+	var defs []*wire.FunctionDefinition
+	for i := range req.Tools {
+		defs = append(defs, &req.Tools[i].Function)
+	}
+	for i := range req.Functions {
+		defs = append(defs, &req.Functions[i])
+	}
+	return n + countFunctions(enc, defs)
+}
+
+func countContent(enc *Encoding, model string, c wire.Content, opts *ChatOptions) int {
+	if !c.IsParts() {
+		return enc.Count(c.Text)
+	}
+	n := 0
+	for _, p := range c.Parts {
+		switch p.Type {
+		case wire.PartImageURL:
+			if p.ImageURL != nil {
+				n += imagePartTokens(model, p.ImageURL, opts)
+			}
+		default:
+			n += enc.Count(p.Text) + enc.Count(p.Refusal)
+		}
+	}
+	return n
+}
+
+// CountTools returns the tokens that tool (or legacy function)
+// definitions add to a prompt, by the cookbook formula in [CountChat]; 0
+// when there are none.
+func CountTools(enc *Encoding, tools []wire.Tool) int {
+	defs := make([]*wire.FunctionDefinition, len(tools))
+	for i := range tools {
+		defs[i] = &tools[i].Function
+	}
+	return countFunctions(enc, defs)
+}
+
+type schemaProperty struct {
+	Type        json.RawMessage   `json:"type"`
+	Description string            `json:"description"`
+	Enum        []json.RawMessage `json:"enum"`
+}
+
+func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
+	if len(defs) == 0 {
+		return 0
+	}
+	funcInit := 7
+	if enc.Name() == models.Cl100kBase {
+		funcInit = 10
+	}
+	n := funcEnd
+	for _, f := range defs {
+		n += funcInit + enc.Count(f.Name+":"+strings.TrimSuffix(f.Description, "."))
+		var params struct {
+			Properties map[string]schemaProperty `json:"properties"`
+		}
+		if len(f.Parameters) == 0 || json.Unmarshal(f.Parameters, &params) != nil || len(params.Properties) == 0 {
+			continue
+		}
+		n += propInit
+		for key, p := range params.Properties {
+			n += propKey
+			if len(p.Enum) > 0 {
+				n += enumInit
+				for _, item := range p.Enum {
+					n += enumItem + enc.Count(jsonText(item))
+				}
+			}
+			n += enc.Count(key + ":" + jsonText(p.Type) + ":" + strings.TrimSuffix(p.Description, "."))
+		}
+	}
+	return n
+}
+
+// jsonText returns a JSON string's value, or other JSON as written
+// (e.g. a type list ["string","null"]).
+func jsonText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// CountPrompt returns the prompt tokens of a legacy completion request:
+// the tokens of every prompt string (or the length of every token-id
+// prompt) plus the tokens of the suffix. A request with several prompts
+// is billed for all of them.
+func CountPrompt(enc *Encoding, req *wire.CompletionRequest) int {
+	n := enc.Count(req.Suffix)
+	for _, t := range req.Prompt.Texts {
+		n += enc.Count(t)
+	}
+	for _, ids := range req.Prompt.Tokens {
+		n += len(ids)
+	}
+	return n
+}
