@@ -1,0 +1,315 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// JSON returns the entry as the body of a non-streamed response: the
+// stored body itself, or the recorded stream merged into one completion
+// (chat.completion or text_completion) with the content of each choice
+// concatenated, tool calls merged by index (arguments concatenated),
+// logprobs joined, the last finish_reason and the usage.
+func (e *Entry) JSON() ([]byte, error) {
+	if !e.Stream {
+		return e.Body, nil
+	}
+	switch e.Kind {
+	case KindCompletion:
+		c, err := mergeCompletionEvents(e.Events)
+		if err != nil {
+			return nil, err
+		}
+		if c.Usage == nil {
+			c.Usage = e.Usage
+		}
+		return marshal(c)
+	default:
+		c, err := mergeChatEvents(e.Events)
+		if err != nil {
+			return nil, err
+		}
+		if c.Usage == nil {
+			c.Usage = e.Usage
+		}
+		return marshal(c)
+	}
+}
+
+// StreamEvents returns the entry as the data of the events of a streamed
+// response, [DONE] excluded. A recorded stream is returned with its
+// original chunk boundaries; its usage chunk is dropped when includeUsage
+// is false, and one is added from Usage when includeUsage is true and the
+// stream had none. A stored body becomes the chunks a stream of the same
+// answer would have held: per choice a role chunk, content (one chunk per
+// token when logprobs were asked for, else one), refusal, tool call and
+// finish chunks, then the usage chunk when includeUsage.
+//
+// The returned slice may share memory with the entry; do not modify it.
+func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
+	if !e.Stream {
+		switch e.Kind {
+		case KindCompletion:
+			var c wire.Completion
+			if err := json.Unmarshal(e.Body, &c); err != nil {
+				return nil, fmt.Errorf("cache: stored body: %w", err)
+			}
+			return completionEvents(&c, includeUsage)
+		default:
+			var c wire.ChatCompletion
+			if err := json.Unmarshal(e.Body, &c); err != nil {
+				return nil, fmt.Errorf("cache: stored body: %w", err)
+			}
+			return chatEvents(&c, includeUsage)
+		}
+	}
+	events := e.Events
+	switch {
+	case !includeUsage && e.StreamUsage:
+		return events[:len(events)-1], nil
+	case includeUsage && !e.StreamUsage && e.Usage != nil && len(events) > 0:
+		var head struct {
+			ID                string `json:"id"`
+			Created           int64  `json:"created"`
+			Model             string `json:"model"`
+			SystemFingerprint string `json:"system_fingerprint"`
+		}
+		if err := json.Unmarshal(events[0], &head); err != nil {
+			return nil, fmt.Errorf("cache: stored event: %w", err)
+		}
+		var u any
+		if e.Kind == KindCompletion {
+			u = wire.Completion{ID: head.ID, Object: wire.ObjectTextCompletion, Created: head.Created,
+				Model: head.Model, SystemFingerprint: head.SystemFingerprint, Choices: []wire.CompletionChoice{}, Usage: e.Usage}
+		} else {
+			u = wire.ChatCompletionChunk{ID: head.ID, Object: wire.ObjectChatCompletionChunk, Created: head.Created,
+				Model: head.Model, SystemFingerprint: head.SystemFingerprint, Choices: []wire.ChunkChoice{}, Usage: e.Usage}
+		}
+		b, err := marshal(u)
+		if err != nil {
+			return nil, err
+		}
+		return append(events[:len(events):len(events)], b), nil
+	}
+	return events, nil
+}
+
+// marshal is json.Marshal without HTML escaping, as OpenAI encodes.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("cache: encode: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// chatState accumulates one choice of a chat stream.
+type chatState struct {
+	index    int
+	role     string
+	content  strings.Builder
+	refusal  strings.Builder
+	calls    []wire.ToolCall
+	args     []strings.Builder
+	fn       *wire.FunctionCall
+	finish   wire.FinishReason
+	logprobs *wire.ChatLogprobs
+}
+
+// mergeChatEvents merges the chunks of a chat stream into the completion
+// a non-streamed request would have received.
+func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
+	out := &wire.ChatCompletion{Object: wire.ObjectChatCompletion}
+	var states []*chatState
+	state := func(i int) *chatState {
+		for _, s := range states {
+			if s.index == i {
+				return s
+			}
+		}
+		s := &chatState{index: i}
+		states = append(states, s)
+		return s
+	}
+	for n, data := range events {
+		var ch wire.ChatCompletionChunk
+		if err := json.Unmarshal(data, &ch); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+		}
+		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
+			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		setOnce(&out.ID, ch.ID)
+		setOnce(&out.Model, ch.Model)
+		setOnce(&out.SystemFingerprint, ch.SystemFingerprint)
+		setOnce(&out.ServiceTier, ch.ServiceTier)
+		if out.Created == 0 {
+			out.Created = ch.Created
+		}
+		if ch.Usage != nil {
+			out.Usage = ch.Usage
+		}
+		for _, c := range ch.Choices {
+			s := state(c.Index)
+			d := c.Delta
+			setOnce(&s.role, d.Role)
+			s.content.WriteString(d.Content)
+			s.refusal.WriteString(d.Refusal)
+			for _, tc := range d.ToolCalls {
+				s.addToolCall(tc)
+			}
+			if d.FunctionCall != nil {
+				if s.fn == nil {
+					s.fn = &wire.FunctionCall{}
+				}
+				setOnce(&s.fn.Name, d.FunctionCall.Name)
+				s.fn.Arguments += d.FunctionCall.Arguments
+			}
+			if c.FinishReason != "" {
+				s.finish = c.FinishReason
+			}
+			if c.Logprobs != nil {
+				if s.logprobs == nil {
+					s.logprobs = &wire.ChatLogprobs{Content: []wire.TokenLogprob{}}
+				}
+				s.logprobs.Content = append(s.logprobs.Content, c.Logprobs.Content...)
+				s.logprobs.Refusal = append(s.logprobs.Refusal, c.Logprobs.Refusal...)
+			}
+		}
+	}
+	slices.SortFunc(states, func(a, b *chatState) int { return a.index - b.index })
+	out.Choices = make([]wire.ChatChoice, len(states))
+	for i, s := range states {
+		m := wire.Message{Role: s.role, Refusal: s.refusal.String(), FunctionCall: s.fn}
+		if m.Role == "" {
+			m.Role = wire.RoleAssistant
+		}
+		for j := range s.calls {
+			s.calls[j].Function.Arguments = s.args[j].String()
+			if s.calls[j].Type == "" {
+				s.calls[j].Type = "function"
+			}
+		}
+		finishToolCalls(s.calls)
+		m.ToolCalls = s.calls
+		if text := s.content.String(); text != "" || (len(s.calls) == 0 && s.fn == nil && m.Refusal == "") {
+			m.Content = wire.TextContent(text)
+		}
+		out.Choices[i] = wire.ChatChoice{Index: s.index, Message: m, FinishReason: s.finish, Logprobs: s.logprobs}
+	}
+	return out, nil
+}
+
+// addToolCall merges one tool call fragment: by its index, or, when a
+// provider omits the index, as a new call when it carries an id and as a
+// continuation of the last call otherwise.
+func (s *chatState) addToolCall(tc wire.ToolCall) {
+	i := len(s.calls) - 1
+	if tc.Index != nil {
+		i = -1
+		for j, c := range s.calls {
+			if *c.Index == *tc.Index {
+				i = j
+			}
+		}
+	} else if tc.ID != "" {
+		i = -1
+	}
+	if i < 0 {
+		idx := len(s.calls)
+		if tc.Index != nil {
+			idx = *tc.Index
+		}
+		s.calls = append(s.calls, wire.ToolCall{Index: &idx})
+		s.args = append(s.args, strings.Builder{})
+		i = len(s.calls) - 1
+	}
+	c := &s.calls[i]
+	setOnce(&c.ID, tc.ID)
+	setOnce(&c.Type, tc.Type)
+	setOnce(&c.Function.Name, tc.Function.Name)
+	s.args[i].WriteString(tc.Function.Arguments)
+}
+
+// finishToolCalls sorts merged calls by index and drops the index, which
+// a non-streamed message does not carry.
+func finishToolCalls(calls []wire.ToolCall) {
+	slices.SortStableFunc(calls, func(a, b wire.ToolCall) int { return *a.Index - *b.Index })
+	for i := range calls {
+		calls[i].Index = nil
+	}
+}
+
+func setOnce(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// mergeCompletionEvents merges the chunks of a legacy completion stream.
+func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
+	out := &wire.Completion{Object: wire.ObjectTextCompletion}
+	type compState struct {
+		choice wire.CompletionChoice
+		text   strings.Builder
+	}
+	var states []*compState
+	for n, data := range events {
+		var ch wire.Completion
+		if err := json.Unmarshal(data, &ch); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+		}
+		if ch.Object != "" && ch.Object != wire.ObjectTextCompletion {
+			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		setOnce(&out.ID, ch.ID)
+		setOnce(&out.Model, ch.Model)
+		setOnce(&out.SystemFingerprint, ch.SystemFingerprint)
+		if out.Created == 0 {
+			out.Created = ch.Created
+		}
+		if ch.Usage != nil {
+			out.Usage = ch.Usage
+		}
+		for _, c := range ch.Choices {
+			var s *compState
+			for _, t := range states {
+				if t.choice.Index == c.Index {
+					s = t
+				}
+			}
+			if s == nil {
+				s = &compState{choice: wire.CompletionChoice{Index: c.Index}}
+				states = append(states, s)
+			}
+			s.text.WriteString(c.Text)
+			if c.FinishReason != "" {
+				s.choice.FinishReason = c.FinishReason
+			}
+			if lp := c.Logprobs; lp != nil {
+				if s.choice.Logprobs == nil {
+					s.choice.Logprobs = &wire.CompletionLogprobs{}
+				}
+				dst := s.choice.Logprobs
+				dst.Tokens = append(dst.Tokens, lp.Tokens...)
+				dst.TokenLogprobs = append(dst.TokenLogprobs, lp.TokenLogprobs...)
+				dst.TopLogprobs = append(dst.TopLogprobs, lp.TopLogprobs...)
+				dst.TextOffset = append(dst.TextOffset, lp.TextOffset...)
+			}
+		}
+	}
+	slices.SortFunc(states, func(a, b *compState) int { return a.choice.Index - b.choice.Index })
+	out.Choices = make([]wire.CompletionChoice, len(states))
+	for i, s := range states {
+		out.Choices[i] = s.choice
+		out.Choices[i].Text = s.text.String()
+	}
+	return out, nil
+}
