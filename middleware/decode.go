@@ -57,8 +57,8 @@ func (c DecodeConfig) withDefaults() DecodeConfig {
 // a string model; GET /v1/models and /v1/models/{id} have no body. Any
 // other path is answered 404 (code unknown_url), a wrong method 405 with
 // Allow, a Content-Type other than application/json 415 (an absent one is
-// accepted), a body over the limit 413, and an invalid body 400 with the
-// offending param. Every refusal is an OpenAI error envelope.
+// accepted), as is a compressed body (Content-Encoding), a body over the
+// limit 413, and an invalid body 400 with the offending param. Every refusal is an OpenAI error envelope.
 //
 // The wrapped handler receives the body exactly as the client sent it,
 // unknown fields included, as r.Body with r.ContentLength and r.GetBody
@@ -123,6 +123,11 @@ func (dc *decoder) serve(next http.Handler, w http.ResponseWriter, r *http.Reque
 	if ct := r.Header.Get("Content-Type"); !isJSONType(ct) {
 		wire.WriteError(w, wire.Errorf(http.StatusUnsupportedMediaType, wire.TypeInvalidRequest, wire.CodeUnsupportedMediaType, "",
 			"Unsupported Content-Type %s; send the body as 'application/json'.", quoteValue(ct)))
+		return
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		wire.WriteError(w, wire.Errorf(http.StatusUnsupportedMediaType, wire.TypeInvalidRequest, wire.CodeUnsupportedMediaType, "",
+			"Unsupported Content-Encoding %s; send the body uncompressed.", quoteValue(ce)))
 		return
 	}
 	raw, e := dc.readBody(r)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxDepth bounds the nesting of JSON values, as encoding/json does.
@@ -206,15 +207,25 @@ func (d *scanner) str() (string, error) {
 }
 
 // strSlow decodes a string with escapes, starting after its opening quote.
+// The result is built in a buffer sized to the escaped text (unescaping
+// only shrinks it, except for invalid UTF-8) and returned without a second
+// copy: the buffer is never written again.
 func (d *scanner) strSlow(start int) (string, error) {
-	out := make([]byte, 0, 64)
+	end := start
+	for end < len(d.b) && d.b[end] != '"' {
+		if d.b[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	out := make([]byte, 0, min(end, len(d.b))-start)
 	j := start
 	for j < len(d.b) {
 		c := d.b[j]
 		switch {
 		case c == '"':
 			d.i = j + 1
-			return string(out), nil
+			return unsafe.String(unsafe.SliceData(out), len(out)), nil
 		case c < 0x20:
 			d.i = j
 			return "", d.unexpected("in string literal")
@@ -263,8 +274,17 @@ func (d *scanner) strSlow(start int) (string, error) {
 			}
 			j++
 		case c < utf8.RuneSelf:
-			out = append(out, c)
-			j++
+			// Copy the run of plain ASCII up to the next quote, escape,
+			// control or non-ASCII byte at once.
+			k := j + 1
+			for k < len(d.b) {
+				if c := d.b[k]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+					break
+				}
+				k++
+			}
+			out = append(out, d.b[j:k]...)
+			j = k
 		default:
 			r, size := utf8.DecodeRune(d.b[j:])
 			out = utf8.AppendRune(out, r)

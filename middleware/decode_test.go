@@ -80,9 +80,14 @@ func TestDecodeRouting(t *testing.T) {
 		{"json upper case", "POST", "/v1/chat/completions", "Application/JSON", chat, 200, "", "", ""},
 		{"no content type", "POST", "/v1/chat/completions", "", chat, 200, "", "", ""},
 		{"embeddings", "POST", "/v1/embeddings", "application/json", `{"model":"e","input":"x","dimensions":3}`, 200, "", "", ""},
+		{"gzip body", "POST", "/v1/chat/completions", "application/json+gzip", chat, 415, wire.CodeUnsupportedMediaType, "", "Unsupported Content-Encoding 'gzip'; send the body uncompressed."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			if ct, ok := strings.CutSuffix(tc.ctype, "+gzip"); ok {
+				tc.ctype = ct
+				req.Header.Set("Content-Encoding", "gzip")
+			}
 			if tc.ctype != "" {
 				req.Header.Set("Content-Type", tc.ctype)
 			}
