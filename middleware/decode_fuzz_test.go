@@ -66,8 +66,11 @@ func FuzzDecode(f *testing.F) {
 		if !ok || rec.Code < 400 || rec.Code > 499 || e.Type == "" || e.Code == "" {
 			t.Fatalf("status %d, not a 4xx envelope: %q", rec.Code, rec.Body)
 		}
-		if !json.Valid(body) && e.Code != wire.CodeInvalidJSON {
-			t.Fatalf("invalid JSON %q answered with code %s: %s", body, e.Code, e.Message)
+		if valid := json.Valid(body); valid == (e.Code == wire.CodeInvalidJSON) {
+			t.Fatalf("encoding/json says valid=%v, Decode answered %s: %s (body %q)", valid, e.Code, e.Message, body)
+		}
+		if (validJSON(body) == nil) != json.Valid(body) {
+			t.Fatalf("validJSON and encoding/json disagree on %q", body)
 		}
 	})
 }

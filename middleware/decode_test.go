@@ -352,3 +352,19 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestScannerGrammar: the scanner accepts exactly what encoding/json does.
+func TestScannerGrammar(t *testing.T) {
+	for _, s := range []string{
+		`1`, `-0`, `-01`, `01`, `1.`, `1.5`, `.5`, `1e`, `1e+`, `1E-7`, `-`, `+1`, `0x10`,
+		`"\u12"`, `"\u12g4"`, `"\ud800"`, `"\ud800\udc00"`, `"\/"`, `"\a"`, "\"\t\"", "\"\x7f\"", "\"\xff\"",
+		`[1,]`, `[,1]`, `[1 2]`, `[]`, ` [ ] `, `{"a":1,}`, `{"a" 1}`, `{"a":1}}`, `{,}`, `{1:2}`,
+		`tru`, `nul`, `true `, `falsey`, `null`, ``, ` `, `"`, `"abc`, `"a\`, `{"a":`, `[`, `{"a":[{"b":[]}]}`,
+	} {
+		t.Run(s, func(t *testing.T) {
+			if got, want := validJSON([]byte(s)) == nil, json.Valid([]byte(s)); got != want {
+				t.Fatalf("validJSON(%q) = %v, encoding/json says %v", s, got, want)
+			}
+		})
+	}
+}
