@@ -162,6 +162,7 @@ type scratch struct {
 	scores   Scores
 	pos      []int32
 	cueEnd   [maxCues]int32 // skeleton index where each cue last ended
+	cueStart [maxCues]int32 // and where it started
 }
 
 // cueGap is how many skeleton bytes may separate a cue from its term
@@ -221,18 +222,19 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 		sc.cueEnd[k] = -1 << 30
 	}
 	hit := func(p *pattern, end int) { // end: index of the last byte of the match
+		start := end - int(p.n) + 1
 		if p.def >= 0 {
-			sc.cueEnd[p.def] = int32(end)
+			sc.cueEnd[p.def], sc.cueStart[p.def] = int32(end), int32(start)
 			return
 		}
 		if !b.enabled[p.cat] {
 			return
 		}
-		start := end - int(p.n) + 1
 		if p.cue >= 0 {
 			if gap := int32(start) - sc.cueEnd[p.cue]; gap < 0 || gap > cueGap {
 				return
 			}
+			start = int(sc.cueStart[p.cue]) // the finding spans the cue too
 		}
 		if p.lead {
 			start++
@@ -245,7 +247,12 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 			return
 		}
 		os, oe := int(off[start]), runeEnd(text, int(off[last]))
-		sc.findings = append(sc.findings, Finding{p.cat, os, oe, p.weight})
+		// Outputs at one position come longest first: skip the shorter
+		// matches of the same category inside the one just reported.
+		if n := len(sc.findings); n == 0 || sc.findings[n-1].Category != p.cat ||
+			sc.findings[n-1].End != oe || sc.findings[n-1].Start > os {
+			sc.findings = append(sc.findings, Finding{p.cat, os, oe, p.weight})
+		}
 		bit := uint64(1) << (p.term % 64)
 		if sc.seen[p.term/64]&bit == 0 {
 			sc.seen[p.term/64] |= bit

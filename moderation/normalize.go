@@ -121,26 +121,21 @@ func foldRune(r rune) byte {
 	return 0
 }
 
-// stopwords are dropped from skeletons (in their skeleton spelling).
-var stopwords = map[string]bool{}
-
-func init() {
-	for _, w := range []string{"a", "an", "the", "all", "any", "your", "my", "of",
-		"some", "just", "please", "really", "very", "so", "such", "these", "those"} {
-		stopwords[string(skelWord(w))] = true
+// isStopword reports whether a skeleton word is a filler word that is
+// dropped: a, an, the, all, any, your, my, of, some, just, please, really,
+// very, so, such, these, those (in skeleton spelling, l→i).
+func isStopword(w []byte) bool {
+	switch string(w) {
+	case "a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
+		"piease", "reaiiy", "very", "so", "such", "these", "those":
+		return true
 	}
-}
-
-func skelWord(w string) []byte {
-	b := make([]byte, len(w))
-	for i := range len(w) {
-		b[i] = asciiFold[w[i]]
-	}
-	return b
+	return false
 }
 
 // skeleton is a reusable normalisation buffer.
 type skeleton struct {
+	src    string  // the text being normalised
 	b      []byte  // the skeleton
 	off    []int32 // original byte offset per skeleton byte
 	joined [][2]int32
@@ -149,19 +144,26 @@ type skeleton struct {
 }
 
 func (s *skeleton) emit(c byte, off int) {
-	if c == ' ' {
-		if s.b[len(s.b)-1] == ' ' {
-			return
-		}
+	if c == ' ' && s.b[len(s.b)-1] == ' ' {
+		return
 	}
-	s.b = append(s.b, c)
-	s.off = append(s.off, int32(off))
+	n := len(s.b)
+	s.b = s.b[:n+1]
+	s.off = s.off[:n+1]
+	s.b[n], s.off[n] = c, int32(off)
 }
 
 // build normalises text. When final is false the text may continue (a
 // stream window): no closing space follows a last unfinished word, so a
 // whole-word term cannot match a word that is still growing.
 func (s *skeleton) build(text string, final bool) {
+	s.src = text
+	// Each input byte yields at most one skeleton byte (ß, two bytes,
+	// yields two), plus the leading and closing spaces.
+	if need := len(text) + 2; cap(s.b) < need {
+		s.b = make([]byte, 0, need)
+		s.off = make([]int32, 0, need)
+	}
 	s.b = append(s.b[:0], ' ')
 	s.off = append(s.off[:0], 0)
 	s.joined = s.joined[:0]
@@ -213,6 +215,13 @@ func (s *skeleton) build(text string, final bool) {
 	s.rewrite()
 }
 
+// fromDigit reports whether skeleton byte j came from a digit: spaced
+// digits ("1 2 3") are numbers, not spelled-out words.
+func (s *skeleton) fromDigit(j int) bool {
+	c := s.src[s.off[j]]
+	return c >= '0' && c <= '9'
+}
+
 // rewrite joins runs of three or more single-letter words and drops
 // stopwords, in place.
 func (s *skeleton) rewrite() {
@@ -224,7 +233,7 @@ func (s *skeleton) rewrite() {
 		// Collect a run of single-letter words starting at i.
 		j := i
 		count := 0
-		for j < n && b[j] != ' ' && (j+1 == n || b[j+1] == ' ') {
+		for j < n && b[j] != ' ' && (j+1 == n || b[j+1] == ' ') && !s.fromDigit(j) {
 			count++
 			j += 2
 		}
@@ -247,7 +256,7 @@ func (s *skeleton) rewrite() {
 		for e < n && b[e] != ' ' {
 			e++
 		}
-		if e < n && stopwords[string(b[i:e])] {
+		if e < n && e-i <= 6 && isStopword(b[i:e]) {
 			i = e + 1
 			continue
 		}

@@ -72,7 +72,7 @@ func detectAll(sc *scratch, text string) {
 // match, or 0.
 func detectAt(text string, i int) (Category, int, float64) {
 	c := text[i]
-	if isHex(c) || c == ':' {
+	if (isHex(c) || c == ':') && colonSoon(text, i) {
 		if e := ipv6(text, i); e > 0 {
 			return PIIIPAddress, e, scoreIP
 		}
@@ -236,6 +236,19 @@ func versionContext(text string, i int) bool {
 	for _, v := range versionWords {
 		if strings.EqualFold(w, v) {
 			return true
+		}
+	}
+	return false
+}
+
+// colonSoon reports whether a ':' follows within the first hex group.
+func colonSoon(text string, i int) bool {
+	for k := i; k < len(text) && k <= i+4; k++ {
+		if text[k] == ':' {
+			return true
+		}
+		if !isHex(text[k]) {
+			return false
 		}
 	}
 	return false
@@ -429,7 +442,7 @@ func phone(text string, i int) int {
 		}
 		if e+1 < len(text) && (text[e] == ' ' || text[e] == '-' || text[e] == '.') &&
 			(isDigit(text[e+1]) || text[e+1] == '(') {
-			if text[e-1] != ')' {
+			if text[e-1] != ')' && !plus {
 				if sep != 0 && text[e] != sep {
 					break
 				}

@@ -117,12 +117,14 @@ var keyPrefixes = []struct {
 	{"pypi-AgEIcHlwaS", 50}, // PyPI
 }
 
-// keyPrefixByte indexes keyPrefixes by first byte.
-var keyPrefixByte = func() (t [256][]int) {
+// keyPrefixByte indexes keyPrefixes by first byte; keySecond holds, per
+// first byte, the set of second bytes that can start a prefix.
+var keyPrefixByte, keySecond = func() (t [256][]int, s [256][4]uint64) {
 	for i, p := range keyPrefixes {
 		t[p.prefix[0]] = append(t[p.prefix[0]], i)
+		s[p.prefix[0]][p.prefix[1]/64] |= 1 << (p.prefix[1] % 64)
 	}
-	return t
+	return t, s
 }()
 
 func isKeyChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
@@ -130,6 +132,9 @@ func isKeyChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 // apiKey matches a known API-key prefix followed by a long random-looking
 // body (letters and digits both present).
 func apiKey(text string, i int) int {
+	if i+1 >= len(text) || keySecond[text[i]][text[i+1]/64]&(1<<(text[i+1]%64)) == 0 {
+		return 0
+	}
 	for _, k := range keyPrefixByte[text[i]] {
 		p := &keyPrefixes[k]
 		if !strings.HasPrefix(text[i:], p.prefix) {

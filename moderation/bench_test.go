@@ -1,0 +1,97 @@
+package moderation
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// prompt4K is a 4 KiB prompt of ordinary prose with a little personal data,
+// the shape of a typical chat request.
+var prompt4K = func() string {
+	para := "Please review the following notes from our planning meeting and summarise the action items. " +
+		"The team agreed to migrate the billing service to the new cluster before the end of the quarter, " +
+		"and Alice (alice@example.com) will coordinate with the vendor. We should kill the old cron jobs " +
+		"once the migration is verified, and keep the runbook at version 1.2.3 up to date. "
+	var b strings.Builder
+	for b.Len() < 4096 {
+		b.WriteString(para)
+	}
+	return b.String()[:4096]
+}()
+
+var sinkBool bool
+var sinkScores Scores
+
+func BenchmarkModerate4KiB(b *testing.B) {
+	m := Default()
+	text := prompt4K
+	b.Run("baseline=lower+contains", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			sinkBool = strings.Contains(strings.ToLower(text), "kill you")
+		}
+	})
+	email := regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
+	b.Run("baseline=regexp-email", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			sinkBool = email.MatchString(text)
+		}
+	})
+	b.Run("builtin-score", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			sinkScores = m.Score(text)
+		}
+	})
+	b.Run("builtin-moderate", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(text)))
+		in := []Input{{Text: text}}
+		ctx := context.Background()
+		for b.Loop() {
+			res, _ := m.Moderate(ctx, in)
+			sinkBool = res[0].Flagged
+		}
+	})
+}
+
+// BenchmarkStreamChunk measures the cost per delta of a StreamFilter fed a
+// 4 KiB answer in 16-byte chunks (a few tokens each).
+func BenchmarkStreamChunk(b *testing.B) {
+	const chunk = 16
+	text := prompt4K
+	chunks := make([]string, 0, len(text)/chunk)
+	for i := 0; i+chunk <= len(text); i += chunk {
+		chunks = append(chunks, text[i:i+chunk])
+	}
+	ctx := context.Background()
+	b.Run("baseline=lower+contains-window", func(b *testing.B) {
+		b.ReportAllocs()
+		var window []byte
+		i := 0
+		for b.Loop() {
+			window = append(window, chunks[i%len(chunks)]...)
+			if len(window) > 320 {
+				window = append(window[:0], window[len(window)-320:]...)
+			}
+			sinkBool = strings.Contains(strings.ToLower(string(window)), "kill you")
+			i++
+		}
+	})
+	b.Run("filter", func(b *testing.B) {
+		b.ReportAllocs()
+		f := NewStreamFilter(StreamConfig{})
+		i := 0
+		for b.Loop() {
+			d, _ := f.Write(ctx, chunks[i%len(chunks)])
+			sinkBool = d.Cut
+			i++
+		}
+	})
+}
