@@ -218,6 +218,9 @@ func (dc *decoder) decode(c *Call, ep Endpoint, raw []byte) *wire.Error {
 	d := newScanner(raw)
 	switch d.peek() {
 	case 0:
+		if d.i < len(raw) { // a NUL byte, not the end
+			return invalidJSON(validJSON(raw))
+		}
 		return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeInvalidJSON, "",
 			"We could not parse the JSON body of your request: the body is empty. Send a JSON object.")
 	case '{':

@@ -77,7 +77,9 @@ func (d *scanner) ws() {
 	}
 }
 
-// peek skips whitespace and returns the next byte, or 0 at the end.
+// peek skips whitespace and returns the next byte, or 0 at the end (so a
+// NUL byte in the input reads as the end: callers that must tell them
+// apart compare d.i with len(d.b)).
 func (d *scanner) peek() byte {
 	d.ws()
 	if d.i < len(d.b) {
@@ -435,7 +437,7 @@ func (d *scanner) raw() ([]byte, error) {
 
 // end checks that only whitespace follows the top-level value.
 func (d *scanner) end() error {
-	if d.peek() != 0 {
+	if d.ws(); d.i < len(d.b) { // not peek: a NUL byte is not the end
 		return d.unexpected("after top-level value")
 	}
 	return nil
