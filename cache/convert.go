@@ -117,7 +117,7 @@ type chatState struct {
 	content  strings.Builder
 	refusal  strings.Builder
 	calls    []wire.ToolCall
-	args     []strings.Builder
+	args     []*strings.Builder
 	fn       *wire.FunctionCall
 	finish   wire.FinishReason
 	logprobs *wire.ChatLogprobs
@@ -228,7 +228,7 @@ func (s *chatState) addToolCall(tc wire.ToolCall) {
 			idx = *tc.Index
 		}
 		s.calls = append(s.calls, wire.ToolCall{Index: &idx})
-		s.args = append(s.args, strings.Builder{})
+		s.args = append(s.args, new(strings.Builder))
 		i = len(s.calls) - 1
 	}
 	c := &s.calls[i]

@@ -1,0 +1,461 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/llmgate/llmgate/wire"
+	"github.com/openai/openai-go/v3"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// chatStream is a recorded stream: a role chunk, content in pieces, two
+// tool calls whose arguments arrive interleaved, the finish chunk and the
+// usage chunk, as OpenAI sends them with include_usage.
+var chatStream = []string{
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"Let me "},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"check <both> & more."},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"weather","arguments":""}}]},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{\"tz\":"}}]},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"\"CET\"}"}}]},"finish_reason":null}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":null}`,
+	`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`,
+}
+
+func record(t *testing.T, k Kind, events []string) *Entry {
+	t.Helper()
+	r := Recorder{Kind: k}
+	for _, ev := range events {
+		r.Add([]byte(ev))
+	}
+	r.Add([]byte("[DONE]"))
+	e, err := r.Finish(200, nil, t0)
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	return e
+}
+
+func TestStreamToChatCompletion(t *testing.T) {
+	e := record(t, KindChat, chatStream)
+	if !e.Stream || !e.StreamUsage || e.Model != "gpt-4o-mini-2024-07-18" || e.Usage == nil || e.Usage.TotalTokens != 43 {
+		t.Fatalf("entry = %+v", e)
+	}
+	body, err := e.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got openai.ChatCompletion
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	// The official accumulator, fed the same chunks, is the reference.
+	var acc openai.ChatCompletionAccumulator
+	for _, ev := range chatStream {
+		var ch openai.ChatCompletionChunk
+		if err := json.Unmarshal([]byte(ev), &ch); err != nil {
+			t.Fatal(err)
+		}
+		if !acc.AddChunk(ch) {
+			t.Fatalf("accumulator refused %s", ev)
+		}
+	}
+	want := acc.ChatCompletion
+	if got.Object != "chat.completion" || got.ID != "c1" || got.Created != 1700000000 || got.SystemFingerprint != "fp_1" {
+		t.Errorf("header: %s", body)
+	}
+	if len(got.Choices) != 1 {
+		t.Fatalf("choices: %s", body)
+	}
+	g, w := got.Choices[0], want.Choices[0]
+	if g.Message.Content != "Let me check <both> & more." || g.Message.Content != w.Message.Content {
+		t.Errorf("content %q, accumulator %q", g.Message.Content, w.Message.Content)
+	}
+	if g.FinishReason != "tool_calls" || g.Message.Role != "assistant" {
+		t.Errorf("finish %q role %q", g.FinishReason, g.Message.Role)
+	}
+	if len(g.Message.ToolCalls) != 2 || len(w.Message.ToolCalls) != 2 {
+		t.Fatalf("tool calls: %s", body)
+	}
+	for i, tc := range g.Message.ToolCalls {
+		wc := w.Message.ToolCalls[i]
+		if tc.ID != wc.ID || tc.Function.Name != wc.Function.Name || tc.Function.Arguments != wc.Function.Arguments || tc.Type != "function" {
+			t.Errorf("tool call %d = %+v, accumulator %+v", i, tc.Function, wc.Function)
+		}
+	}
+	if a := g.Message.ToolCalls[0].Function.Arguments; a != `{"city":"Paris"}` {
+		t.Errorf("arguments %q", a)
+	}
+	if got.Usage.TotalTokens != 43 || got.Usage.PromptTokens != 31 || got.Usage.CompletionTokens != want.Usage.CompletionTokens {
+		t.Errorf("usage %+v", got.Usage)
+	}
+	if bytes.Contains(body, []byte(`"index":0,"id"`)) {
+		t.Errorf("tool calls of a message carry an index: %s", body)
+	}
+}
+
+func TestStreamToChatLogprobsAndChoices(t *testing.T) {
+	events := []string{
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"role":"assistant"},"finish_reason":null}]}`,
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"A"},"logprobs":{"content":[{"token":"A","logprob":-0.1,"bytes":[65],"top_logprobs":[]}]},"finish_reason":null}]}`,
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"content":"B"},"logprobs":{"content":[{"token":"B","logprob":-0.2,"bytes":[66],"top_logprobs":[]}]},"finish_reason":null}]}`,
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.3,"bytes":[97],"top_logprobs":[]}]},"finish_reason":"stop"}]}`,
+		`{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{},"finish_reason":"length"}]}`,
+	}
+	e := record(t, KindChat, events)
+	if e.StreamUsage || e.Usage != nil {
+		t.Errorf("no usage chunk, got StreamUsage %v usage %v", e.StreamUsage, e.Usage)
+	}
+	body, err := e.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got wire.ChatCompletion
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Choices) != 2 || got.Choices[0].Index != 0 || got.Choices[1].Index != 1 {
+		t.Fatalf("choices: %s", body)
+	}
+	c0, c1 := got.Choices[0], got.Choices[1]
+	if c0.Message.Content.String() != "Aa" || c0.FinishReason != wire.FinishStop || len(c0.Logprobs.Content) != 2 || c0.Logprobs.Content[1].Logprob != -0.3 {
+		t.Errorf("choice 0: %+v", c0)
+	}
+	if c1.Message.Content.String() != "B" || c1.FinishReason != wire.FinishLength || len(c1.Logprobs.Content) != 1 {
+		t.Errorf("choice 1: %+v", c1)
+	}
+}
+
+const chatBody = `{"id":"chatcmpl-9","object":"chat.completion","created":1700000001,"model":"gpt-4o-mini","system_fingerprint":"fp_2",` +
+	`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there","tool_calls":[` +
+	`{"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{\"q\":\"x\"}"}},` +
+	`{"id":"call_2","type":"function","function":{"name":"fetch","arguments":"{}"}}]},` +
+	`"logprobs":{"content":[{"token":"Hello","logprob":-0.01,"bytes":[72,101,108,108,111],"top_logprobs":[]},{"token":" there","logprob":-0.5,"bytes":[32,116,104,101,114,101],"top_logprobs":[]}]},` +
+	`"finish_reason":"tool_calls"}],` +
+	`"usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":0}}}`
+
+func TestChatCompletionToStream(t *testing.T) {
+	e, err := NewBodyEntry(KindChat, 200, []byte(chatBody), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Model != "gpt-4o-mini" || e.Usage.TotalTokens != 29 || e.Stream {
+		t.Fatalf("entry %+v", e)
+	}
+	for _, includeUsage := range []bool{true, false} {
+		t.Run(map[bool]string{true: "include_usage", false: "no_usage"}[includeUsage], func(t *testing.T) {
+			events, err := e.StreamEvents(includeUsage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var acc openai.ChatCompletionAccumulator
+			var last openai.ChatCompletionChunk
+			for _, ev := range events {
+				var ch openai.ChatCompletionChunk
+				if err := json.Unmarshal(ev, &ch); err != nil {
+					t.Fatalf("decode %s: %v", ev, err)
+				}
+				if ch.Object != "chat.completion.chunk" || ch.ID != "chatcmpl-9" || ch.Model != "gpt-4o-mini" {
+					t.Errorf("chunk header: %s", ev)
+				}
+				if !acc.AddChunk(ch) {
+					t.Fatalf("accumulator refused %s", ev)
+				}
+				last = ch
+			}
+			got := acc.ChatCompletion
+			if len(got.Choices) != 1 {
+				t.Fatalf("choices %d", len(got.Choices))
+			}
+			c := got.Choices[0]
+			if c.Message.Content != "Hello there" || c.FinishReason != "tool_calls" || c.Message.Role != "assistant" {
+				t.Errorf("message %+v finish %q", c.Message, c.FinishReason)
+			}
+			if len(c.Message.ToolCalls) != 2 || c.Message.ToolCalls[0].Function.Arguments != `{"q":"x"}` ||
+				c.Message.ToolCalls[1].ID != "call_2" || c.Message.ToolCalls[1].Function.Name != "fetch" {
+				t.Errorf("tool calls %+v", c.Message.ToolCalls)
+			}
+			if len(c.Logprobs.Content) != 2 || c.Logprobs.Content[1].Token != " there" {
+				t.Errorf("logprobs %+v", c.Logprobs.Content)
+			}
+			if includeUsage {
+				if len(last.Choices) != 0 || last.Usage.TotalTokens != 29 || last.Usage.PromptTokensDetails.CachedTokens != 4 {
+					t.Errorf("last chunk is not the usage chunk: %s", events[len(events)-1])
+				}
+			} else if last.Usage.TotalTokens != 0 || bytes.Contains(bytes.Join(events, nil), []byte(`"usage"`)) {
+				t.Errorf("usage without include_usage")
+			}
+			// role, two content tokens, two tool calls, finish (+ usage)
+			if want := 6 + map[bool]int{true: 1}[includeUsage]; len(events) != want {
+				t.Errorf("%d events, want %d", len(events), want)
+			}
+		})
+	}
+	// And back: the stream merges into the original answer.
+	events, _ := e.StreamEvents(true)
+	var evs []string
+	for _, ev := range events {
+		evs = append(evs, string(ev))
+	}
+	back, err := record(t, KindChat, evs).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b wire.ChatCompletion
+	_ = json.Unmarshal([]byte(chatBody), &a)
+	_ = json.Unmarshal(back, &b)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Errorf("round trip:\n got %s\nwant %s", jb, ja)
+	}
+}
+
+func TestRecordedStreamUsageChunk(t *testing.T) {
+	withUsage := record(t, KindChat, chatStream)
+	noUsage := record(t, KindChat, chatStream[:len(chatStream)-1])
+	tests := []struct {
+		name         string
+		e            *Entry
+		includeUsage bool
+		wantEvents   int
+		wantUsage    bool
+	}{
+		{"stored usage, asked", withUsage, true, len(chatStream), true},
+		{"stored usage, not asked", withUsage, false, len(chatStream) - 1, false},
+		{"no stored usage, not asked", noUsage, false, len(chatStream) - 1, false},
+		{"no stored usage, unknown usage", noUsage, true, len(chatStream) - 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := tc.e.StreamEvents(tc.includeUsage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != tc.wantEvents {
+				t.Fatalf("%d events, want %d", len(evs), tc.wantEvents)
+			}
+			if got := lastIsUsage(evs); got != tc.wantUsage {
+				t.Errorf("ends with usage chunk: %v", got)
+			}
+		})
+	}
+	t.Run("counted usage is added", func(t *testing.T) {
+		r := Recorder{}
+		for _, ev := range chatStream[:len(chatStream)-1] {
+			r.Add([]byte(ev))
+		}
+		r.Add([]byte("[DONE]"))
+		e, err := r.Finish(200, &wire.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.StreamEvents(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ch wire.ChatCompletionChunk
+		if err := json.Unmarshal(evs[len(evs)-1], &ch); err != nil || ch.Usage == nil || ch.Usage.TotalTokens != 3 || ch.ID != "c1" || ch.Choices == nil {
+			t.Errorf("added usage chunk %s: %v", evs[len(evs)-1], err)
+		}
+		if len(e.Events) != len(chatStream)-1 {
+			t.Error("StreamEvents modified the entry")
+		}
+		body, _ := e.JSON()
+		var c wire.ChatCompletion
+		if err := json.Unmarshal(body, &c); err != nil || c.Usage == nil || c.Usage.TotalTokens != 3 {
+			t.Errorf("JSON usage: %s", body)
+		}
+	})
+}
+
+var completionStream = []string{
+	`{"id":"cmpl-1","object":"text_completion","created":5,"model":"gpt-3.5-turbo-instruct","choices":[{"index":0,"text":"Once","logprobs":{"tokens":["Once"],"token_logprobs":[-0.1],"top_logprobs":[{"Once":-0.1}],"text_offset":[0]},"finish_reason":null}]}`,
+	`{"id":"cmpl-1","object":"text_completion","created":5,"model":"gpt-3.5-turbo-instruct","choices":[{"index":0,"text":" upon","logprobs":{"tokens":[" upon"],"token_logprobs":[-0.2],"top_logprobs":[{" upon":-0.2}],"text_offset":[4]},"finish_reason":null}]}`,
+	`{"id":"cmpl-1","object":"text_completion","created":5,"model":"gpt-3.5-turbo-instruct","choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"length"}]}`,
+	`{"id":"cmpl-1","object":"text_completion","created":5,"model":"gpt-3.5-turbo-instruct","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+}
+
+func TestCompletionConversions(t *testing.T) {
+	e := record(t, KindCompletion, completionStream)
+	if !e.StreamUsage || e.Usage.TotalTokens != 5 {
+		t.Fatalf("entry %+v", e)
+	}
+	body, err := e.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c wire.Completion
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Object != "text_completion" || len(c.Choices) != 1 || c.Choices[0].Text != "Once upon" || c.Choices[0].FinishReason != wire.FinishLength ||
+		c.Usage.TotalTokens != 5 || len(c.Choices[0].Logprobs.Tokens) != 2 || c.Choices[0].Logprobs.TextOffset[1] != 4 {
+		t.Fatalf("merged: %s", body)
+	}
+	// JSON → stream → JSON is the same completion.
+	be, err := NewBodyEntry(KindCompletion, 200, body, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := be.StreamEvents(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strs []string
+	for _, ev := range evs {
+		var ch wire.Completion
+		if err := json.Unmarshal(ev, &ch); err != nil || ch.Object != "text_completion" {
+			t.Fatalf("chunk %s: %v", ev, err)
+		}
+		strs = append(strs, string(ev))
+	}
+	if !lastIsUsage(evs) {
+		t.Error("no usage chunk")
+	}
+	back, err := record(t, KindCompletion, strs).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back, body) {
+		t.Errorf("round trip:\n got %s\nwant %s", back, body)
+	}
+}
+
+func TestNotStorable(t *testing.T) {
+	filtered := strings.Replace(chatBody, `"finish_reason":"tool_calls"`, `"finish_reason":"content_filter"`, 1)
+	bodyTests := []struct {
+		name   string
+		kind   Kind
+		status int
+		body   string
+	}{
+		{"error status", KindChat, 500, chatBody},
+		{"rate limited", KindChat, 429, `{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}`},
+		{"content filter", KindChat, 200, filtered},
+		{"not JSON", KindChat, 200, `<html>`},
+		{"error envelope with 200", KindChat, 200, `{"error":{"message":"x"}}`},
+		{"wrong kind", KindCompletion, 200, chatBody},
+	}
+	for _, tc := range bodyTests {
+		t.Run("body/"+tc.name, func(t *testing.T) {
+			if _, err := NewBodyEntry(tc.kind, tc.status, []byte(tc.body), t0); !errors.Is(err, ErrNotStorable) {
+				t.Errorf("err = %v, want ErrNotStorable", err)
+			}
+		})
+	}
+	streamTests := []struct {
+		name   string
+		events []string
+		done   bool
+		status int
+		max    int
+	}{
+		{"no [DONE]", chatStream, false, 200, 0},
+		{"error status", chatStream, true, 500, 0},
+		{"content filter", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"content_filter"}]}`}, true, 200, 0},
+		{"unfinished choice", chatStream[:3], true, 200, 0},
+		{"garbage event", []string{`not json`}, true, 200, 0},
+		{"too large", chatStream, true, 200, 100},
+		{"empty", nil, true, 200, 0},
+	}
+	for _, tc := range streamTests {
+		t.Run("stream/"+tc.name, func(t *testing.T) {
+			r := Recorder{MaxBytes: tc.max}
+			for _, ev := range tc.events {
+				r.Add([]byte(ev))
+			}
+			if tc.done {
+				r.Add([]byte("[DONE]"))
+			}
+			if _, err := r.Finish(tc.status, nil, t0); !errors.Is(err, ErrNotStorable) {
+				t.Errorf("err = %v, want ErrNotStorable", err)
+			}
+		})
+	}
+}
+
+func TestRecorderCopies(t *testing.T) {
+	var r Recorder
+	buf := []byte(chatStream[0])
+	r.Add(buf)
+	copy(buf, "XXXXXXXX")
+	if string(r.events[0]) != chatStream[0] {
+		t.Error("Add kept the caller's buffer")
+	}
+}
+
+func TestReplay(t *testing.T) {
+	events := [][]byte{[]byte(`{"a":1}`), []byte("line1\nline2\r\nline3"), []byte(`{"b":2}`)}
+	var buf bytes.Buffer
+	flushes := 0
+	var waits []time.Duration
+	p := EveryChunk(20 * time.Millisecond)
+	p.Wait = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	if err := Replay(context.Background(), &buf, func() error { flushes++; return nil }, events, p); err != nil {
+		t.Fatal(err)
+	}
+	if flushes != 4 {
+		t.Errorf("%d flushes, want one per event and [DONE]", flushes)
+	}
+	if len(waits) != 3 {
+		t.Errorf("waits %v", waits)
+	}
+	want := "data: {\"a\":1}\n\ndata: line1\ndata: line2\ndata: line3\n\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"
+	if buf.String() != want {
+		t.Errorf("wrote %q", buf.String())
+	}
+	r := wire.NewReader(&buf)
+	for i := 0; ; i++ {
+		ev, err := r.Next()
+		if err == io.EOF {
+			if i != 4 {
+				t.Errorf("%d events read", i)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 && strings.ReplaceAll(string(events[i]), "\r\n", "\n") != string(ev.Data) {
+			t.Errorf("event %d = %q", i, ev.Data)
+		}
+		if i == 3 && !ev.IsDone() {
+			t.Errorf("last event %q", ev.Data)
+		}
+	}
+}
+
+func TestReplayStops(t *testing.T) {
+	events := [][]byte{[]byte(`1`), []byte(`2`)}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := Pacing{
+		Delay: func(int) time.Duration { return time.Second },
+		Wait: func(ctx context.Context, _ time.Duration) error {
+			cancel()
+			return ctx.Err()
+		},
+	}
+	var buf bytes.Buffer
+	if err := Replay(ctx, &buf, nil, events, p); !errors.Is(err, context.Canceled) || buf.Len() != 0 {
+		t.Errorf("err %v, wrote %q", err, buf.String())
+	}
+	errWrite := errors.New("gone")
+	if err := Replay(context.Background(), failWriter{errWrite}, nil, events, Pacing{}); !errors.Is(err, errWrite) {
+		t.Errorf("write error: %v", err)
+	}
+}
+
+type failWriter struct{ err error }
+
+func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
