@@ -1,0 +1,274 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/print"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// DefaultQuery is the decision the engine evaluates by default.
+const DefaultQuery = "data.llmgate.decision"
+
+// DefaultPollInterval is how often a policy directory is checked for
+// changes by default.
+const DefaultPollInterval = 5 * time.Second
+
+// Config configures an [Engine]. The zero Config loads the shipped
+// [Library] with no data, no polling and no decision log.
+type Config struct {
+	// Dir is a directory on disk holding the policy: every .rego file
+	// under it except *_test.rego, and data.json / data.yaml files whose
+	// documents go at their directory's path, as `opa run` reads them.
+	// Ignored when FS is set. Default: the shipped Library.
+	Dir string
+	// FS, when set, holds the policy in its directory Root. Default: nil.
+	FS fs.FS
+	// Root is the policy's directory inside FS. Default: ".".
+	Root string
+	// Query is the reference of the decision document.
+	// Default: DefaultQuery ("data.llmgate.decision").
+	Query string
+	// Data is a data document (JSON values) laid over the policy's data
+	// files: objects merge key by key and Data wins anything else. The
+	// shipped library reads its settings from data.llmgate_config, so
+	// {"llmgate_config": {"deny_deprecated": true}} changes one setting.
+	// Default: none.
+	Data map[string]any
+
+	// PollInterval is how often Dir or FS is checked for changed files
+	// (names, sizes and modification times first, then content hashes).
+	// Default: DefaultPollInterval when Dir or FS is set; never for the
+	// Library. A negative value disables polling.
+	PollInterval time.Duration
+	// NewTicker returns the ticks of polling and a function that stops
+	// them. Default: a time.Ticker.
+	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
+	// Now is the clock: the time of the input document, of time.now_ns()
+	// and of evaluation latencies. Default: time.Now.
+	Now func() time.Time
+
+	// OnReload is called after every reload attempt, with nil on success
+	// and the error when the new policy was rejected and the last good
+	// one kept. It is called from the goroutine that reloaded. Default: none.
+	OnReload func(revision string, err error)
+	// Logger receives reload errors, reloads and the policy's print()
+	// output (at debug level). Default: slog.Default().
+	Logger *slog.Logger
+
+	// DecisionLog, when set, receives one record per decision (see
+	// README.md). Default: nil, no decision log.
+	DecisionLog *slog.Logger
+	// Mask lists input paths whose values the decision log replaces with
+	// "***" when a decision asks to log them. Members named like secrets
+	// (api_key, authorization, password, secret, token) are always
+	// masked. Default: ["request.prompt", "request.metadata"].
+	Mask []string
+}
+
+// Engine evaluates one prepared decision query per request. It compiles
+// the policy once, and again on [Engine.Reload], polling or SIGHUP; a
+// policy that fails to load never replaces the last good one.
+//
+// An Engine is safe for concurrent use. Close stops its goroutines.
+type Engine struct {
+	src      source
+	library  bool
+	query    ast.Ref
+	data     map[string]any
+	now      func() time.Time
+	logger   *slog.Logger
+	onReload func(string, error)
+	dlog     *slog.Logger
+	mask     map[string]bool
+	hook     print.Hook
+
+	cur atomic.Pointer[prepared]
+
+	mu       sync.Mutex // serialises reloads; guards stamp and sum
+	stampSum [32]byte
+	sum      [32]byte
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// New loads and compiles the policy and prepares its decision query. It
+// fails with an error wrapping ErrLoad or ErrCompile. When polling is on it
+// starts a goroutine that [Engine.Close] stops.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	e := &Engine{
+		query:    nil,
+		now:      cfg.Now,
+		logger:   cfg.Logger,
+		onReload: cfg.OnReload,
+		dlog:     cfg.DecisionLog,
+		done:     make(chan struct{}),
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.logger == nil {
+		e.logger = slog.Default()
+	}
+	e.hook = printHook{e.logger}
+	switch {
+	case cfg.FS != nil:
+		e.src = source{cfg.FS, cfg.Root}
+		if e.src.dir == "" {
+			e.src.dir = "."
+		}
+	case cfg.Dir != "":
+		e.src = source{os.DirFS(cfg.Dir), "."}
+	default:
+		e.src = source{Library, "library"}
+		e.library = true
+	}
+	q := cfg.Query
+	if q == "" {
+		q = DefaultQuery
+	}
+	ref, err := ast.ParseRef(q)
+	if err != nil {
+		return nil, fmt.Errorf("policy: bad query %q: %w", q, err)
+	}
+	e.query = ref
+	if cfg.Data != nil {
+		var rt any = cfg.Data
+		if err := util.RoundTrip(&rt); err != nil {
+			return nil, fmt.Errorf("policy: data is not JSON: %w", err)
+		}
+		e.data, _ = rt.(map[string]any)
+	}
+	mask := cfg.Mask
+	if mask == nil {
+		mask = []string{"request.prompt", "request.metadata"}
+	}
+	e.mask = make(map[string]bool, len(mask))
+	for _, m := range mask {
+		e.mask[m] = true
+	}
+
+	stamp, err := e.src.stamp()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := e.src.read()
+	if err != nil {
+		return nil, err
+	}
+	p, err := compile(ctx, snap, e.src.dir, e.query, e.data, e.hook)
+	if err != nil {
+		return nil, err
+	}
+	e.cur.Store(p)
+	e.stampSum, e.sum = stamp, snap.sum
+
+	interval := cfg.PollInterval
+	if interval == 0 && !e.library {
+		interval = DefaultPollInterval
+	}
+	if interval > 0 && !e.library {
+		newTicker := cfg.NewTicker
+		if newTicker == nil {
+			newTicker = func(d time.Duration) (<-chan time.Time, func()) {
+				t := time.NewTicker(d)
+				return t.C, t.Stop
+			}
+		}
+		ticks, stop := newTicker(interval)
+		e.wg.Add(1)
+		go e.poll(ticks, stop)
+	}
+	return e, nil
+}
+
+// Revision returns the content hash (12 hex digits) of the policy in use.
+func (e *Engine) Revision() string { return e.cur.Load().revision }
+
+// Close stops polling and signal handling and waits for their goroutines.
+// Decide keeps working with the last policy. Close is idempotent.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() { close(e.done) })
+	e.wg.Wait()
+	return nil
+}
+
+// Decide evaluates the decision for in. A decision that is undefined,
+// ambiguous, badly shaped or fails to evaluate is an error (see the Err…
+// values); the caller must deny the request then, as [Deny] does.
+func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
+	start := e.now()
+	v := in.Value(start)
+	d, p, err := e.eval(ctx, start, rego.EvalParsedInput(v))
+	if e.dlog != nil {
+		e.logDecision(ctx, in.Request.ID, v, p, d, err, e.now().Sub(start))
+	}
+	return d, err
+}
+
+// rawValue hands the decision to decodeDecision as an ast.Value, skipping
+// OPA's conversion to Go maps.
+func rawValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+// neverCancel stands in for the per-evaluation goroutine OPA starts to
+// watch a context that can never be cancelled.
+var neverCancel = topdown.NewCancel()
+
+func (e *Engine) eval(ctx context.Context, now time.Time, input rego.EvalOption) (Decision, *prepared, error) {
+	p := e.cur.Load()
+	opts := [...]rego.EvalOption{input, rego.EvalTime(now), rego.EvalGenerateJSON(rawValue), nil}
+	if ctx.Done() == nil {
+		opts[3] = rego.EvalExternalCancel(neverCancel)
+	} else {
+		c := topdown.NewCancel()
+		stop := context.AfterFunc(ctx, c.Cancel)
+		defer stop()
+		opts[3] = rego.EvalExternalCancel(c)
+	}
+	rs, err := p.query.Eval(ctx, opts[:]...)
+	if err != nil {
+		var te *topdown.Error
+		if errors.As(err, &te) && te.Code == topdown.ConflictErr {
+			return Decision{}, p, fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
+	}
+	switch len(rs) {
+	case 0:
+		return Decision{}, p, ErrUndefined
+	case 1:
+	default:
+		return Decision{}, p, fmt.Errorf("%w: %d results", ErrConflict, len(rs))
+	}
+	v, _ := rs[0].Bindings["decision"].(ast.Value)
+	if v == nil {
+		return Decision{}, p, ErrUndefined
+	}
+	d, err := decodeDecision(v)
+	return d, p, err
+}
+
+// printHook sends the policy's print() output to the logger.
+type printHook struct{ l *slog.Logger }
+
+func (h printHook) Print(ctx print.Context, msg string) error {
+	loc := ""
+	if ctx.Location != nil {
+		loc = ctx.Location.String()
+	}
+	h.l.DebugContext(ctx.Context, "policy print", "location", loc, "msg", msg)
+	return nil
+}

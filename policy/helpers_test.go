@@ -1,0 +1,48 @@
+package policy
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 6, 2, 10, 0, 0, 0, time.UTC)
+
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+func ptr[T any](v T) *T { return &v }
+
+// sampleInput is a free-tier chat request for gpt-4o-mini with budgets
+// left and no moderation result.
+func sampleInput() *Input {
+	return &Input{
+		Request: Request{
+			ID: "req-1", Endpoint: "/v1/chat/completions", Model: "gpt-4o-mini",
+			N: 1, MaxTokens: 256, Messages: 2, Tools: []string{}, Temperature: ptr(0.7),
+		},
+		Principal: Principal{KeyID: "alice-key", User: "alice", Org: "acme", Tier: "free"},
+		Model: Model{
+			Name: "gpt-4o-mini", Known: true, Encoding: "o200k_base", ContextWindow: ptr(128000),
+			InputPerMTok: ptr(0.15), OutputPerMTok: ptr(0.6), Deprecated: ptr(false),
+		},
+		Tokens: Tokens{Prompt: 1200, MaxCompletion: 256},
+		Cost:   Cost{EstimateUSD: ptr(0.0003336)},
+		Budgets: Budgets{
+			Key: &Budget{Window: "month", SpentUSD: 2, BudgetUSD: 10, RemainingUSD: 8},
+			Org: &Budget{Window: "month", SpentUSD: 40, BudgetUSD: 100, RemainingUSD: 60},
+		},
+	}
+}
+
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.Now == nil {
+		cfg.Now = fixedClock(t0)
+	}
+	e, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}

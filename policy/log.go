@@ -1,0 +1,119 @@
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// secretNames are member names whose values are never logged, whatever
+// the decision asks.
+var secretNames = []string{"api_key", "apikey", "authorization", "password", "secret", "token"}
+
+const masked = "***"
+
+// logDecision writes the decision log record of one evaluation.
+func (e *Engine) logDecision(ctx context.Context, requestID string, input ast.Value, p *prepared, d Decision, err error, latency time.Duration) {
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs,
+		slog.String("request_id", requestID),
+		slog.String("revision", p.revision),
+		slog.Bool("allow", d.Allow && err == nil),
+		slog.Duration("eval", latency),
+	)
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("err", err.Error()))
+	} else {
+		if !d.Allow {
+			attrs = append(attrs, slog.Int("status", d.HTTPStatus()))
+		}
+		if len(d.Reasons) > 0 {
+			attrs = append(attrs, slog.Any("reasons", d.Reasons))
+		}
+		if fields := e.logFields(input, d.Log); len(fields) > 0 {
+			attrs = append(attrs, slog.Attr{Key: "input", Value: slog.GroupValue(fields...)})
+		}
+	}
+	e.dlog.LogAttrs(ctx, level, "policy decision", attrs...)
+}
+
+// logFields returns the input members the decision asked to log, masked.
+// A path that names nothing in the input is logged as null.
+func (e *Engine) logFields(input ast.Value, paths []string) []slog.Attr {
+	attrs := make([]slog.Attr, 0, len(paths))
+	for _, p := range paths {
+		if e.mask[p] || secretPath(p) {
+			attrs = append(attrs, slog.String(p, masked))
+			continue
+		}
+		v := lookup(input, p)
+		if v == nil {
+			attrs = append(attrs, slog.Any(p, nil))
+			continue
+		}
+		j, err := ast.JSON(v)
+		if err != nil {
+			j = v.String()
+		}
+		attrs = append(attrs, slog.Any(p, e.maskWithin(p, j)))
+	}
+	return attrs
+}
+
+// maskWithin masks the members of an object value whose paths are masked,
+// so logging "request" does not log "request.prompt".
+func (e *Engine) maskWithin(prefix string, v any) any {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	for k, sub := range obj {
+		p := prefix + "." + k
+		if e.mask[p] || isSecret(k) {
+			obj[k] = masked
+			continue
+		}
+		obj[k] = e.maskWithin(p, sub)
+	}
+	return obj
+}
+
+func secretPath(p string) bool {
+	for seg := range strings.SplitSeq(p, ".") {
+		if isSecret(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+func isSecret(name string) bool {
+	name = strings.ToLower(name)
+	for _, s := range secretNames {
+		if name == s || strings.HasSuffix(name, "_"+s) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup returns the value at a dotted path of an object, or nil.
+func lookup(v ast.Value, path string) ast.Value {
+	for seg := range strings.SplitSeq(path, ".") {
+		obj, ok := v.(ast.Object)
+		if !ok {
+			return nil
+		}
+		t := obj.Get(ast.InternedTerm(seg))
+		if t == nil {
+			return nil
+		}
+		v = t.Value
+	}
+	return v
+}
