@@ -33,7 +33,7 @@ type pattern struct {
 
 type automaton struct {
 	next     []uint16 // state*alphabet + symbol
-	outStart []int32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
+	outStart []int32  // outputs of state s: outs[outStart[s]:outStart[s+1]]
 	outs     []int32
 }
 
