@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/llmgate/llmgate/wire"
 )
@@ -39,6 +41,28 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
+// cpuClock measures the CPU time the process spends (all threads, GC
+// included), which on a shared machine says more than wall time: a
+// descheduled benchmark does not burn CPU.
+type cpuClock struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuClock { return cpuClock{processCPU()} }
+
+// report adds the metric cpu-ns/op.
+func (c cpuClock) report(b *testing.B) {
+	if b.N > 0 {
+		b.ReportMetric(float64(processCPU()-c.start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 func benchDecode(b *testing.B, size int) {
 	body := benchChat(size)
 	b.Run("llmgate", func(b *testing.B) {
@@ -52,11 +76,13 @@ func benchDecode(b *testing.B, size int) {
 		w := &discardWriter{h: http.Header{}}
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		cpu := startCPU()
 		for b.Loop() {
 			rd.Reset(body)
 			req.Body = io.NopCloser(rd)
 			h.ServeHTTP(w, req)
 		}
+		cpu.report(b)
 		if got == nil || got.Chat == nil || len(got.Chat.Messages) < 2 {
 			b.Fatal("handler did not see the decoded request")
 		}
@@ -64,12 +90,14 @@ func benchDecode(b *testing.B, size int) {
 	b.Run("baseline=json.Unmarshal", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		cpu := startCPU()
 		for b.Loop() {
 			var r wire.ChatCompletionRequest
 			if err := json.Unmarshal(body, &r); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cpu.report(b)
 	})
 }
 
