@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -81,6 +83,25 @@ type Call struct {
 	Model string
 	// Stream reports whether the client asked for a streamed response.
 	Stream bool
+
+	// Set by Count.
+
+	// ModelInfo is what the model catalog knows about Model; its zero
+	// value for an unknown model.
+	ModelInfo models.Model
+	// Encoding is the tokenizer of Model.
+	Encoding *tokens.Encoding
+	// PromptTokens is the prompt's token count, as OpenAI bills it.
+	PromptTokens int
+	// MaxCompletionTokens is the most completion tokens the call can
+	// produce, all choices together: what limits and budgets reserve.
+	MaxCompletionTokens int
+
+	// Usage is the call's usage once the response has ended: as the
+	// handler reported it or, when it reported none, as Count counted it
+	// (UsageCounted). Nil until then, and for responses without usage.
+	Usage        *wire.Usage
+	UsageCounted bool
 
 	observers []Observer
 }

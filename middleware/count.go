@@ -1,0 +1,221 @@
+package middleware
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/tokens"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// CountConfig configures Count. The zero value is ready to use.
+type CountConfig struct {
+	// Catalog resolves model names, aliases and pinned versions, and knows
+	// context windows and output caps. Default: models.Builtin().
+	Catalog *models.Catalog
+	// DefaultMaxTokens is the completion budget per choice reserved for a
+	// request that sets no max_tokens, for a model whose output cap the
+	// catalog does not know. Default: 4096.
+	DefaultMaxTokens int
+	// Chat tunes the chat formula (image sizes). Default: nil.
+	Chat *tokens.ChatOptions
+}
+
+// Count resolves the model of a chat or completions request through the
+// catalog (rewriting the body's model when an alias or a pinned version
+// applies), counts its prompt tokens exactly as OpenAI bills them, works out
+// the most completion tokens it can produce, and puts all of it on the Call.
+// A prompt longer than the model's context window, or a max_tokens beyond
+// what the model can produce, is refused with a 400 envelope as OpenAI does.
+// Deprecated models get the catalog's deprecation headers.
+//
+// After the response, Count sets Call.Usage: the usage the handler
+// reported, or — when it reported none — the completion tokens counted from
+// the body or the streamed deltas. Place Count after Decode; requests of
+// other endpoints pass through untouched.
+func Count(cfg CountConfig) Middleware {
+	if cfg.Catalog == nil {
+		cfg.Catalog = models.Builtin()
+	}
+	if cfg.DefaultMaxTokens <= 0 {
+		cfg.DefaultMaxTokens = 4096
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := CallFrom(r.Context())
+			if c == nil || (c.Chat == nil && c.Completion == nil) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if e := cfg.count(c, r); e != nil {
+				wire.WriteError(w, e)
+				return
+			}
+			for _, h := range c.ModelInfo.DeprecationHeaders() {
+				w.Header().Set(h.Name, h.Value)
+			}
+			c.Observe(usageObserver(c))
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
+	m, _ := cfg.Catalog.Resolve(c.Model)
+	if m.Name != "" && m.Name != c.Model {
+		if err := c.SetField(r, "model", m.Name); err != nil {
+			return wire.ServerError(c.RequestID)
+		}
+		c.Model = m.Name
+		if c.Chat != nil {
+			c.Chat.Model = m.Name
+		} else {
+			c.Completion.Model = m.Name
+		}
+	}
+	c.ModelInfo = m
+	enc, err := tokens.Get(m.Encoding)
+	if err != nil {
+		if enc, err = tokens.ForModel(c.Model); err != nil {
+			return wire.ServerError(c.RequestID)
+		}
+	}
+	c.Encoding = enc
+
+	var requested, outputs int
+	param := "max_tokens"
+	if c.Chat != nil {
+		c.PromptTokens = tokens.CountChat(enc, c.Chat, cfg.Chat)
+		requested, outputs = c.Chat.MaxOutputTokens(), c.Chat.Choices()
+		if c.Chat.MaxCompletionTokens != nil {
+			param = "max_completion_tokens"
+		}
+	} else {
+		c.PromptTokens = tokens.CountPrompt(enc, c.Completion)
+		requested, outputs = derefInt(c.Completion.MaxTokens), c.Completion.Choices()
+		if bo := derefInt(c.Completion.BestOf); bo > outputs {
+			outputs = bo
+		}
+		if p := len(c.Completion.Prompt.Texts) + len(c.Completion.Prompt.Tokens); p > 1 {
+			outputs *= p
+		}
+	}
+
+	window, room := m.ContextWindow, 0
+	if window > 0 {
+		room = window - c.PromptTokens
+		if room <= 0 {
+			return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", "messages",
+				"This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. Please reduce the length of the messages.",
+				window, c.PromptTokens)
+		}
+	}
+	perChoice := requested
+	switch {
+	case requested > 0 && m.MaxOutput > 0 && requested > m.MaxOutput:
+		return wire.InvalidParam(param, "%s is too large: %d. This model supports at most %d completion tokens, whereas you provided %d.",
+			param, requested, m.MaxOutput, requested)
+	case requested > 0 && window > 0 && requested > room:
+		return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", "messages",
+			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
+			window, c.PromptTokens+requested, c.PromptTokens, requested)
+	case requested == 0 && m.MaxOutput > 0:
+		perChoice = m.MaxOutput
+	case requested == 0:
+		perChoice = cfg.DefaultMaxTokens
+	}
+	if window > 0 && perChoice > room {
+		perChoice = room
+	}
+	c.MaxCompletionTokens = perChoice * outputs
+	return nil
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// usageObserver sets c.Usage when the response ends, counting the
+// completion when the handler reported no usage.
+func usageObserver(c *Call) Observer {
+	var chat *tokens.ChatStreamCounter
+	var texts map[int]*tokens.StreamCounter
+	return Observer{
+		OnChunk: func(ch *Chunk) {
+			switch {
+			case ch.Chat != nil:
+				if chat == nil {
+					chat = c.Encoding.NewChatStreamCounter()
+				}
+				chat.Add(ch.Chat)
+			case ch.Completion != nil:
+				if texts == nil {
+					texts = map[int]*tokens.StreamCounter{}
+				}
+				for _, choice := range ch.Completion.Choices {
+					sc := texts[choice.Index]
+					if sc == nil {
+						sc = c.Encoding.NewStreamCounter()
+						texts[choice.Index] = sc
+					}
+					sc.WriteString(choice.Text)
+				}
+			}
+		},
+		OnEnd: func(res *Response) {
+			if res.Usage != nil {
+				c.Usage = res.Usage
+				return
+			}
+			if res.Status < 200 || res.Status > 299 {
+				return
+			}
+			completion := 0
+			switch {
+			case chat != nil:
+				completion = chat.CompletionTokens()
+			case texts != nil:
+				for _, sc := range texts {
+					completion += sc.Count()
+				}
+			case !res.Stream:
+				completion = countBody(c, res.Body)
+			}
+			c.Usage = &wire.Usage{PromptTokens: c.PromptTokens, CompletionTokens: completion,
+				TotalTokens: c.PromptTokens + completion}
+			c.UsageCounted = true
+		},
+	}
+}
+
+// countBody counts the completion tokens of a non-streamed response body.
+func countBody(c *Call, body []byte) int {
+	if c.Chat != nil {
+		var resp wire.ChatCompletion
+		if json.Unmarshal(body, &resp) != nil {
+			return 0
+		}
+		counter := c.Encoding.NewChatStreamCounter()
+		for i := range resp.Choices {
+			m := &resp.Choices[i].Message
+			counter.Add(&wire.ChatCompletionChunk{Choices: []wire.ChunkChoice{{
+				Index: resp.Choices[i].Index,
+				Delta: wire.Delta{Content: m.Content.String(), Refusal: m.Refusal, ToolCalls: m.ToolCalls, FunctionCall: m.FunctionCall},
+			}}})
+		}
+		return counter.CompletionTokens()
+	}
+	var resp wire.Completion
+	if json.Unmarshal(body, &resp) != nil {
+		return 0
+	}
+	n := 0
+	for _, ch := range resp.Choices {
+		n += c.Encoding.Count(ch.Text)
+	}
+	return n
+}
