@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/policy"
 	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
@@ -102,6 +104,18 @@ type Call struct {
 	// (UsageCounted). Nil until then, and for responses without usage.
 	Usage        *wire.Usage
 	UsageCounted bool
+
+	// InputModeration is the verdict on the request's text, set by the
+	// input side of Moderate; nil when no moderator ran.
+	InputModeration *wire.ModerationResult
+	// Decision is the policy's decision, set by Policy; nil without one.
+	Decision *policy.Decision
+	// CacheStatus is "HIT", "MISS" or "BYPASS", set by Cache; on a hit the
+	// response came from the cache and the handler did not run.
+	CacheStatus string
+	// CostEstimate is the worst-case cost the budget layer reserved, and
+	// Cost the cost it settled once the response ended.
+	CostEstimate, Cost billing.Money
 
 	observers []Observer
 }
