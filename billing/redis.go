@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,6 +115,14 @@ func (l *RedisLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 	defer cancel()
 	res, err := applyScript.Run(tctx, l.client, keys, args...).Int64Slice()
 	if err != nil {
+		// go-redis reports a deadline as a net timeout, sometimes an
+		// instant before ctx notices; make it an errors.Is match.
+		var ne net.Error
+		if cerr := tctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		} else if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+		}
 		return Applied{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if len(res) != 2+3*len(ops) {
