@@ -41,9 +41,14 @@ func FuzzModerate(f *testing.F) {
 			}
 		}
 		if len(rfs) > 0 {
-			if again, _ := m.Redact(red); again != red {
-				// Redaction markers must not create new findings.
-				t.Fatalf("redaction not idempotent: %q -> %q", red, again)
+			// Markers never become findings themselves. (Redaction is not
+			// idempotent in general: removing a span can put a new word
+			// boundary before text that then matches.)
+			_, again := m.Redact(red)
+			for _, fd := range again {
+				if strings.Contains(red[fd.Start:fd.End], "REDACTED") {
+					t.Fatalf("finding %+v inside a marker of %q", fd, red)
+				}
 			}
 		}
 		sf := NewStreamFilter(StreamConfig{HoldBack: 8, MaxHoldBack: 32, Context: 32})
