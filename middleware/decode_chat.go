@@ -152,14 +152,19 @@ func (d *scanner) boolField(dst *bool) (*bool, error) {
 
 var roleKey = []byte(`"role"`)
 
+const minMessageBytes = 24 // {"role":"user","content":""} and a comma is more
+
 func decodeMessages(d *scanner) ([]wire.Message, error) {
 	if err := d.expectArray(); err != nil {
 		return nil, err
 	}
 	// Size the slice once: every message has a "role" key, so counting
-	// them bounds the number of messages (an over-count, when unknown
-	// members use the name, only costs spare capacity).
-	msgs := make([]wire.Message, 0, max(1, bytes.Count(d.b[d.i:], roleKey)))
+	// them bounds the number of messages. An over-count (unknown members
+	// or strings spelling "role") only costs spare capacity, and that is
+	// capped by the bytes left: a message with a role and content takes
+	// at least minMessageBytes.
+	rest := d.b[d.i:]
+	msgs := make([]wire.Message, 0, max(1, min(bytes.Count(rest, roleKey), len(rest)/minMessageBytes)))
 	for n := 0; ; n++ {
 		more, err := d.arr(n)
 		if err != nil {

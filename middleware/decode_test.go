@@ -368,3 +368,17 @@ func TestScannerGrammar(t *testing.T) {
 		})
 	}
 }
+
+// TestMessagesPresizeBounded: strings spelling "role" elsewhere in the body
+// cannot make Decode reserve more messages than the bytes could hold.
+func TestMessagesPresizeBounded(t *testing.T) {
+	body := []byte(`[{"role":"user","content":"hi"}],"x":[` + strings.Repeat(`"role",`, 10000) + `1]`)
+	d := newScanner(body)
+	msgs, err := decodeMessages(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || cap(msgs) > len(body)/minMessageBytes {
+		t.Fatalf("len %d cap %d for a %d-byte body", len(msgs), cap(msgs), len(body))
+	}
+}
