@@ -10,10 +10,10 @@ const (
 	// maxCachedPiece is the longest piece whose count is cached: longer
 	// pieces are rare and would let a hostile input fill the cache with
 	// big keys.
-	maxCachedPiece = 48
+	maxCachedPiece = 128
 	cacheShards    = 32
 	// shardEntries bounds each shard; the whole cache holds at most
-	// cacheShards*shardEntries pieces (about 64K, a few MiB).
+	// cacheShards*shardEntries pieces (64K; at most ~10 MiB of keys).
 	shardEntries = 2048
 )
 
