@@ -36,12 +36,25 @@ type Balance struct {
 	// Reserved is what calls in flight hold: their worst case until they
 	// settle.
 	Reserved Money
-	// Start and End bound the window (End exclusive); End is when a
-	// calendar window resets, and when the oldest day leaves a rolling one.
-	Start, End time.Time
 	// Allowed reports, in a Reservation, whether this charge fit its
 	// budget. Reads leave it false.
 	Allowed bool
+
+	day int64 // the unix day the balance was taken on
+}
+
+// Start returns the start of the window the balance was taken in.
+func (b Balance) Start() time.Time {
+	start, _ := b.Window.bounds(b.day)
+	return start
+}
+
+// End returns the end (exclusive) of the window the balance was taken in:
+// when a calendar window resets, and when the oldest day leaves a rolling
+// one.
+func (b Balance) End() time.Time {
+	_, end := b.Window.bounds(b.day)
+	return end
 }
 
 // Remaining is what the scope may still reserve: Budget - Spent - Reserved,
@@ -183,11 +196,9 @@ func fits(budget, spent, reserved Money) bool {
 
 // balance builds a Balance from a window's sums on day.
 func balance(c Charge, day int64, spent, reserved Money, allowed bool) Balance {
-	_, _, start, end := c.Window.span(day)
 	return Balance{
 		Scope: c.Scope, Window: c.Window, Budget: c.Budget,
-		Spent: spent, Reserved: reserved,
-		Start: start, End: end, Allowed: allowed,
+		Spent: spent, Reserved: reserved, Allowed: allowed, day: day,
 	}
 }
 

@@ -33,22 +33,57 @@ type MemoryLedger struct {
 var _ Ledger = (*MemoryLedger)(nil)
 
 type memShard struct {
-	mu      sync.Mutex
-	buckets map[bucketKey]*bucket
-	swept   int64 // the last day this shard was swept
-	_       [40]byte
+	mu     sync.Mutex
+	series map[seriesKey]*series
+	swept  int64 // the last day this shard was swept
+	_      [40]byte
 }
 
-// bucketKey is one window's bucket: idx is a unix day, or a month index
-// for Month windows.
-type bucketKey struct {
+// seriesKey names one scope's window; its buckets are a series.
+type seriesKey struct {
 	scope  string
 	window Window
-	idx    int64
+}
+
+// series holds a window's buckets in index order (a unix day, or a month
+// index for Month windows): one for a day or month window in steady
+// state, up to Days+2 for a rolling one.
+type series struct {
+	buckets []bucket
 }
 
 type bucket struct {
+	idx             int64
 	spent, reserved Money
+}
+
+// sum adds up the buckets in [first, last].
+func (s *series) sum(first, last int64) (spent, reserved Money) {
+	if s == nil {
+		return 0, 0
+	}
+	for i := len(s.buckets) - 1; i >= 0 && s.buckets[i].idx >= first; i-- {
+		if b := &s.buckets[i]; b.idx <= last {
+			spent += b.spent
+			reserved += b.reserved
+		}
+	}
+	return spent, reserved
+}
+
+// at returns bucket idx, inserting it in order when missing.
+func (s *series) at(idx int64) *bucket {
+	i := len(s.buckets)
+	for i > 0 && s.buckets[i-1].idx >= idx {
+		if s.buckets[i-1].idx == idx {
+			return &s.buckets[i-1]
+		}
+		i--
+	}
+	s.buckets = append(s.buckets, bucket{})
+	copy(s.buckets[i+1:], s.buckets[i:])
+	s.buckets[i] = bucket{idx: idx}
+	return &s.buckets[i]
 }
 
 // NewMemory returns an empty in-memory ledger.
@@ -61,7 +96,7 @@ func NewMemory(cfg MemoryConfig) *MemoryLedger {
 	}
 	l := &MemoryLedger{clock: cfg.Clock, seed: maphash.MakeSeed(), shards: make([]memShard, cfg.Shards)}
 	for i := range l.shards {
-		l.shards[i].buckets = make(map[bucketKey]*bucket)
+		l.shards[i].series = make(map[seriesKey]*series)
 	}
 	return l
 }
@@ -87,12 +122,12 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 	today := dayOf(l.clock.Now())
 
 	// Lock the shards of every scope, each once, in index order.
-	var buf [8]int
-	idx := buf[:0]
+	var ibuf, lbuf [8]int
+	idx := ibuf[:0]
 	for _, op := range ops {
 		idx = append(idx, l.shardOf(op.Charge.Scope))
 	}
-	locks := slices.Clone(idx)
+	locks := append(lbuf[:0], idx...)
 	slices.Sort(locks)
 	locks = slices.Compact(locks)
 	for _, i := range locks {
@@ -108,13 +143,17 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		}
 	}()
 
+	var sbuf [8]*series
+	found := sbuf[:0]
 	a := Applied{OK: true, Day: today, Balances: make([]Balance, len(ops))}
 	for i, op := range ops {
 		day := op.Day
 		if day == Today {
 			day = today
 		}
-		spent, reserved := l.shards[idx[i]].sum(op.Charge, day)
+		sr := l.shards[idx[i]].series[seriesKey{op.Charge.Scope, op.Charge.Window}]
+		found = append(found, sr)
+		spent, reserved := sr.sum(op.Charge.Window.span(day))
 		fit := !op.Check || fits(op.Charge.Budget, spent+op.Spent, reserved+op.Reserved)
 		a.OK = a.OK && fit
 		a.Balances[i] = balance(op.Charge, day, spent, reserved, fit)
@@ -126,21 +165,20 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		if op.Reserved == 0 && op.Spent == 0 {
 			continue
 		}
-		b := &a.Balances[i]
+		sr := found[i]
+		if sr == nil {
+			sr = &series{}
+			l.shards[idx[i]].series[seriesKey{op.Charge.Scope, op.Charge.Window}] = sr
+		}
 		day := op.Day
 		if day == Today {
 			day = today
 		}
-		_, last, _, _ := op.Charge.Window.span(day)
-		s := &l.shards[idx[i]]
-		k := bucketKey{op.Charge.Scope, op.Charge.Window, last}
-		bk := s.buckets[k]
-		if bk == nil {
-			bk = &bucket{}
-			s.buckets[k] = bk
-		}
+		_, last := op.Charge.Window.span(day)
+		bk := sr.at(last)
 		// The reserved total never goes negative (a release after the
 		// bucket was swept, say): clamp this bucket and the sum alike.
+		b := &a.Balances[i]
 		r := max(bk.reserved+op.Reserved, 0)
 		b.Reserved += r - bk.reserved
 		bk.reserved = r
@@ -154,34 +192,30 @@ func (l *MemoryLedger) shardOf(scope string) int {
 	return int(maphash.String(l.seed, scope) % uint64(len(l.shards)))
 }
 
-// sum adds up the buckets a window reads on day.
-func (s *memShard) sum(c Charge, day int64) (spent, reserved Money) {
-	first, last, _, _ := c.Window.span(day)
-	for i := first; i <= last; i++ {
-		if b := s.buckets[bucketKey{c.Scope, c.Window, i}]; b != nil {
-			spent += b.spent
-			reserved += b.reserved
-		}
-	}
-	return spent, reserved
-}
-
 // sweep drops the buckets no window reads any more (with a day's grace
-// for late settles) and nothing holds.
+// for late settles) and nothing holds, and series left empty.
 func (s *memShard) sweep(today int64) {
-	thisMonth := monthOf(today)
-	for k, b := range s.buckets {
-		var stale bool
-		switch k.window.Period {
-		case Day:
-			stale = k.idx < today-1
-		case Rolling:
-			stale = k.idx < today-int64(k.window.Days)-1
-		default:
-			stale = k.idx < thisMonth && monthOf(today-1) != k.idx
+	thisMonth, lastMonth := monthOf(today), monthOf(today-1)
+	for k, sr := range s.series {
+		keep := sr.buckets[:0]
+		for _, b := range sr.buckets {
+			var stale bool
+			switch k.window.Period {
+			case Day:
+				stale = b.idx < today-1
+			case Rolling:
+				stale = b.idx < today-int64(k.window.Days)-1
+			default:
+				stale = b.idx < thisMonth && b.idx != lastMonth
+			}
+			if !stale || b.reserved != 0 {
+				keep = append(keep, b)
+			}
 		}
-		if stale && b.reserved == 0 {
-			delete(s.buckets, k)
+		clear(sr.buckets[len(keep):])
+		sr.buckets = keep
+		if len(keep) == 0 {
+			delete(s.series, k)
 		}
 	}
 	s.swept = today

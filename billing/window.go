@@ -82,24 +82,53 @@ func dayOf(t time.Time) int64 {
 // dayStart returns the start of a unix day.
 func dayStart(day int64) time.Time { return time.Unix(day*86400, 0).UTC() }
 
-// monthOf returns the month index (year×12 + month-1) of a unix day.
+// monthOf returns the month index (year×12 + month-1) of a unix day, by
+// the civil-from-days algorithm (H. Hinnant) the Redis script uses too.
 func monthOf(day int64) int64 {
-	y, m, _ := dayStart(day).Date()
-	return int64(y)*12 + int64(m) - 1
+	z := day + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	m := mp + 3
+	if mp >= 10 {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y*12 + m - 1
 }
 
-// span returns the buckets a window reads on a day, first to last, and the
-// window's bounds: the bucket written is always last.
-func (w Window) span(day int64) (first, last int64, start, end time.Time) {
+// span returns the buckets a window reads on a day, first to last; the
+// bucket written is always last.
+func (w Window) span(day int64) (first, last int64) {
 	switch w.Period {
 	case Day:
-		return day, day, dayStart(day), dayStart(day + 1)
+		return day, day
 	case Rolling:
-		return day - int64(w.Days) + 1, day, dayStart(day - int64(w.Days) + 1), dayStart(day + 1)
+		return day - int64(w.Days) + 1, day
+	}
+	mi := monthOf(day)
+	return mi, mi
+}
+
+// bounds returns the window's bounds on a day, end exclusive.
+func (w Window) bounds(day int64) (start, end time.Time) {
+	switch w.Period {
+	case Day:
+		return dayStart(day), dayStart(day + 1)
+	case Rolling:
+		return dayStart(day - int64(w.Days) + 1), dayStart(day + 1)
 	}
 	mi := monthOf(day)
 	start = time.Date(int(mi/12), time.Month(mi%12+1), 1, 0, 0, 0, 0, time.UTC)
-	return mi, mi, start, start.AddDate(0, 1, 0)
+	return start, start.AddDate(0, 1, 0)
 }
 
 // ttl is how long the Redis ledger keeps a bucket after its last write:

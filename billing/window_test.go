@@ -94,8 +94,8 @@ func TestWindowBounds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !b[0].Start.Equal(tt.start) || !b[0].End.Equal(tt.end) {
-				t.Errorf("bounds [%v, %v); want [%v, %v)", b[0].Start, b[0].End, tt.start, tt.end)
+			if !b[0].Start().Equal(tt.start) || !b[0].End().Equal(tt.end) {
+				t.Errorf("bounds [%v, %v); want [%v, %v)", b[0].Start(), b[0].End(), tt.start, tt.end)
 			}
 		})
 	}
@@ -188,7 +188,11 @@ func TestSweep(t *testing.T) {
 		s := &l.shards[0]
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return len(s.buckets)
+		n := 0
+		for _, sr := range s.series {
+			n += len(sr.buckets)
+		}
+		return n
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d buckets, want 3", n)
@@ -203,5 +207,18 @@ func TestSweep(t *testing.T) {
 	_, _ = l.Balances(ctx, charges[:1])
 	if n := count(); n != 0 {
 		t.Errorf("%d buckets after the sweep, want 0", n)
+	}
+}
+
+// TestMonthOf checks the integer civil-from-days month against the time
+// package, over every day from 1900 to 2200.
+func TestMonthOf(t *testing.T) {
+	from := dayOf(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC))
+	to := dayOf(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
+	for d := from; d < to; d++ {
+		y, m, _ := dayStart(d).Date()
+		if want := int64(y)*12 + int64(m) - 1; monthOf(d) != want {
+			t.Fatalf("monthOf(%d = %v) = %d, want %d", d, dayStart(d), monthOf(d), want)
+		}
 	}
 }
