@@ -24,48 +24,6 @@ type Charge struct {
 	Amount Money
 }
 
-// Balance is a scope's spend in one window.
-type Balance struct {
-	Scope  string
-	Window Window
-	// Budget is the charge's budget (Unlimited for none).
-	Budget Money
-	// Spent is what settled calls cost in the window; it may exceed Budget
-	// by what calls generated beyond their reservations.
-	Spent Money
-	// Reserved is what calls in flight hold: their worst case until they
-	// settle.
-	Reserved Money
-	// Allowed reports, in a Reservation, whether this charge fit its
-	// budget. Reads leave it false.
-	Allowed bool
-
-	day int64 // the unix day the balance was taken on
-}
-
-// Start returns the start of the window the balance was taken in.
-func (b Balance) Start() time.Time {
-	start, _ := b.Window.bounds(b.day)
-	return start
-}
-
-// End returns the end (exclusive) of the window the balance was taken in:
-// when a calendar window resets, and when the oldest day leaves a rolling
-// one.
-func (b Balance) End() time.Time {
-	_, end := b.Window.bounds(b.day)
-	return end
-}
-
-// Remaining is what the scope may still reserve: Budget - Spent - Reserved,
-// never negative; Unlimited when the budget is.
-func (b Balance) Remaining() Money {
-	if b.Budget == Unlimited {
-		return Unlimited
-	}
-	return max(b.Budget-b.Spent-b.Reserved, 0)
-}
-
 // Today as an Op's Day means the ledger's current day (its clock's, or
 // Redis's TIME).
 const Today int64 = -1
