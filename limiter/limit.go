@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -294,7 +295,7 @@ func (l *Limit) normalize() (interval, span int64, err error) {
 	}
 	p, r := int64(l.Period), int64(l.Rate)
 	interval = (p + r - 1) / r
-	if int64(l.Burst) > maxSpan/interval {
+	if hi, lo := bits.Mul64(uint64(l.Burst), uint64(interval)); hi != 0 || lo > uint64(maxSpan) {
 		return 0, 0, fmt.Errorf("%w: key %q: burst %d of %v each overflows",
 			ErrInvalid, l.Key, l.Burst, time.Duration(interval))
 	}
@@ -311,9 +312,6 @@ func clampDelta(delta int, interval int64) int64 {
 	}
 	return d
 }
-
-// ceilDiv is a/b rounded up, for a ≥ 0, b > 0.
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // saturate converts an int64 count to int, saturating.
 func saturate(v int64) int {

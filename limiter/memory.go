@@ -127,7 +127,8 @@ type slot struct {
 	before    int64 // the bucket's stored TAT, at least now
 	after     int64 // the bucket's TAT after this request (unchanged if denied)
 	shard     int
-	duplicate int // index of an earlier request on the same bucket, or -1
+	duplicate int  // index of an earlier request on the same bucket, or -1
+	exists    bool // the bucket was in the map
 }
 
 // Reserve implements Store at the clock's current time. ctx is only
@@ -144,6 +145,13 @@ func (s *MemoryStore) Reserve(ctx context.Context, reqs []Request) (Reservation,
 // four requests.
 func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, error) {
 	var r Reservation
+	err := s.reserveInto(&r, now, reqs)
+	return r, err
+}
+
+// reserveInto is ReserveAt writing into a zero *r, which saves copying the
+// reservation on the hot path.
+func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request) error {
 	res := r.init(len(reqs))
 	var buf [inline]slot
 	sl := buf[:0]
@@ -155,10 +163,12 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, err
 		l := reqs[i].Limit
 		iv, span, err := l.normalize()
 		if err != nil {
-			return Reservation{}, err
+			*r = Reservation{}
+			return err
 		}
 		if reqs[i].Cost < 0 {
-			return Reservation{}, fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, reqs[i].Cost)
+			*r = Reservation{}
+			return fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, reqs[i].Cost)
 		}
 		h := s.hash(&l)
 		dup := -1
@@ -178,8 +188,8 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, err
 		x := &sl[i]
 		tat := sl[max(x.duplicate, 0)].after
 		if x.duplicate < 0 {
-			var ok bool
-			if tat, ok = s.shards[x.shard].m[x.h]; !ok || tat < t {
+			tat, x.exists = s.shards[x.shard].m[x.h]
+			if !x.exists || tat < t {
 				tat = t
 			}
 			x.before = tat
@@ -201,9 +211,12 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, err
 		for i := range sl {
 			x := &sl[i]
 			sh := &s.shards[x.shard]
-			if x.after > t {
-				s.store(sh, x.h, x.after, t)
-			} else {
+			switch {
+			case x.after > t && x.exists:
+				sh.m[x.h] = x.after
+			case x.after > t:
+				s.insert(sh, x.h, x.after, t)
+			default:
 				delete(sh.m, x.h)
 			}
 		}
@@ -212,7 +225,7 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, err
 		s.shards[k].mu.Unlock()
 	}
 	r.finish(s)
-	return r, nil
+	return nil
 }
 
 // lockAll locks the distinct shards of sl in ascending order (so that
@@ -268,10 +281,11 @@ func decide(x *Result, tat, now, interval, span int64) int64 {
 	return next
 }
 
-// store sets a bucket's TAT, sweeping idle buckets first when the shard
-// has grown since the last sweep. The shard must be locked.
-func (s *MemoryStore) store(sh *shard, h uint64, tat, now int64) {
-	if _, ok := sh.m[h]; !ok && len(sh.m) >= min(sh.sweepAt, s.perCap) {
+// insert sets the TAT of a bucket that may be new, sweeping idle buckets
+// first when the shard has grown since the last sweep. The shard must be
+// locked.
+func (s *MemoryStore) insert(sh *shard, h uint64, tat, now int64) {
+	if len(sh.m) >= min(sh.sweepAt, s.perCap) {
 		for k, v := range sh.m {
 			if v <= now {
 				delete(sh.m, k)
@@ -325,7 +339,11 @@ func (s *MemoryStore) AdjustAt(now time.Time, adj []Adjustment) error {
 			if !ok || tat < t {
 				tat = t
 			}
-			s.store(sh, h, tat+d*iv, t)
+			if ok {
+				sh.m[h] = tat + d*iv
+			} else {
+				s.insert(sh, h, tat+d*iv, t)
+			}
 		}
 		sh.mu.Unlock()
 	}

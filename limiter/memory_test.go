@@ -391,8 +391,8 @@ func TestMemoryAdjustEdges(t *testing.T) {
 // TestMemoryMillionKeys measures the heap held by one million live
 // buckets: the bound is 256 MB.
 func TestMemoryMillionKeys(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("a single-goroutine heap measurement: run without -race and -short")
 	}
 	const n = 1_000_000
 	keys := make([]string, n)

@@ -42,8 +42,11 @@ func (m FailMode) String() string {
 
 // RedisConfig configures a RedisStore.
 type RedisConfig struct {
-	// Client talks to Redis. Required. Its own retries count against
-	// Timeout: keep MaxRetries low.
+	// Client talks to Redis. Required. With go-redis, set
+	// ContextTimeoutEnabled in its options: without it go-redis ignores
+	// context deadlines on the socket, and a hung server holds a call for
+	// the client's ReadTimeout instead of Timeout. Its own retries count
+	// against Timeout: keep MaxRetries low.
 	Client Client
 	// Prefix starts every key. Default: "llmgate:rl:".
 	Prefix string

@@ -18,7 +18,7 @@ import (
 
 // needRedis returns the URL of the shared test Redis: LLMGATE_REDIS_URL.
 // Without it the test is skipped, except under CI=true, where it fails.
-func needRedis(t *testing.T) string {
+func needRedis(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("LLMGATE_REDIS_URL")
 	if u == "" {
@@ -32,7 +32,7 @@ func needRedis(t *testing.T) string {
 
 // newClient connects to url with the options every test wants, and
 // closes the client when the test ends.
-func newClient(t *testing.T, url string, hooks ...redis.Hook) *redis.Client {
+func newClient(t testing.TB, url string, hooks ...redis.Hook) *redis.Client {
 	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -51,7 +51,7 @@ func newClient(t *testing.T, url string, hooks ...redis.Hook) *redis.Client {
 // sharedRedis returns a client on the shared test Redis, checked to
 // answer, and a key prefix no other test uses. Keys it leaves behind
 // expire on their own; the cleanup deletes them sooner.
-func sharedRedis(t *testing.T, hooks ...redis.Hook) (*redis.Client, string) {
+func sharedRedis(t testing.TB, hooks ...redis.Hook) (*redis.Client, string) {
 	t.Helper()
 	c := newClient(t, needRedis(t), hooks...)
 	if err := c.Ping(context.Background()).Err(); err != nil {
@@ -171,3 +171,6 @@ func (s *privateRedis) stop() {
 	_ = s.cmd.Wait()
 	s.cmd = nil
 }
+
+// benchRedis is sharedRedis for benchmarks.
+func benchRedis(b *testing.B) (*redis.Client, string) { return sharedRedis(b) }
