@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -68,6 +69,31 @@ func BenchmarkDecideMapInput(b *testing.B) {
 			cpu := startCPU()
 			for b.Loop() {
 				d, _, err := e.eval(ctx, t0, rego.EvalInput(in.Map(t0)))
+				if err != nil || !d.Allow {
+					b.Fatalf("eval = %+v, %v", d, err)
+				}
+			}
+			cpu.report(b)
+		})
+	}
+}
+
+// BenchmarkDecideLazyInput evaluates with the input given as an
+// ast.LazyObject over Input.Map: members become OPA values only when the
+// policy reads them.
+func BenchmarkDecideLazyInput(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"policy=trivial", Config{FS: trivialFS, Root: "p", PollInterval: -1}}, {"policy=library", Config{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEngine(b, tc.cfg)
+			in := sampleInput()
+			ctx := context.Background()
+			b.ReportAllocs()
+			cpu := startCPU()
+			for b.Loop() {
+				d, _, err := e.eval(ctx, t0, rego.EvalParsedInput(ast.LazyObject(in.Map(t0))))
 				if err != nil || !d.Allow {
 					b.Fatalf("eval = %+v, %v", d, err)
 				}

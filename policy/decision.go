@@ -93,6 +93,9 @@ func decodeDecision(v ast.Value) (Decision, error) {
 		if !ok {
 			return badDecision("", "an object with string keys", obj)
 		}
+		if _, null := val.Value.(ast.Null); null && string(name) != "allow" {
+			return nil // an optional member set to null is absent
+		}
 		var err error
 		switch f := string(name); f {
 		case "allow":

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
@@ -75,6 +76,8 @@ type Config struct {
 	// (api_key, authorization, password, secret, token) are always
 	// masked. Default: ["request.prompt", "request.metadata"].
 	Mask []string
+
+	afterPoll func() // test hook: called after each poll
 }
 
 // Engine evaluates one prepared decision query per request. It compiles
@@ -93,12 +96,14 @@ type Engine struct {
 	dlog     *slog.Logger
 	mask     map[string]bool
 	hook     print.Hook
+	polled   func()
 
 	cur atomic.Pointer[prepared]
 
-	mu       sync.Mutex // serialises reloads; guards stamp and sum
+	mu       sync.Mutex // serialises reloads; guards the fields below
 	stampSum [32]byte
 	sum      [32]byte
+	failed   bool // the last reload failed
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -116,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		onReload: cfg.OnReload,
 		dlog:     cfg.DecisionLog,
 		done:     make(chan struct{}),
+		polled:   cfg.afterPoll,
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -227,16 +233,22 @@ func rawValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, n
 // watch a context that can never be cancelled.
 var neverCancel = topdown.NewCancel()
 
+// noMetrics skips the per-evaluation metrics OPA would allocate.
+var noMetrics = metrics.NoOp()
+
 func (e *Engine) eval(ctx context.Context, now time.Time, input rego.EvalOption) (Decision, *prepared, error) {
 	p := e.cur.Load()
-	opts := [...]rego.EvalOption{input, rego.EvalTime(now), rego.EvalGenerateJSON(rawValue), nil}
+	if err := ctx.Err(); err != nil {
+		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
+	}
+	opts := [...]rego.EvalOption{input, rego.EvalTime(now), rego.EvalGenerateJSON(rawValue), rego.EvalMetrics(noMetrics), nil}
 	if ctx.Done() == nil {
-		opts[3] = rego.EvalExternalCancel(neverCancel)
+		opts[4] = rego.EvalExternalCancel(neverCancel)
 	} else {
 		c := topdown.NewCancel()
 		stop := context.AfterFunc(ctx, c.Cancel)
 		defer stop()
-		opts[3] = rego.EvalExternalCancel(c)
+		opts[4] = rego.EvalExternalCancel(c)
 	}
 	rs, err := p.query.Eval(ctx, opts[:]...)
 	if err != nil {
@@ -253,7 +265,10 @@ func (e *Engine) eval(ctx context.Context, now time.Time, input rego.EvalOption)
 	default:
 		return Decision{}, p, fmt.Errorf("%w: %d results", ErrConflict, len(rs))
 	}
-	v, _ := rs[0].Bindings["decision"].(ast.Value)
+	var v ast.Value
+	if len(rs[0].Expressions) == 1 {
+		v, _ = rs[0].Expressions[0].Value.(ast.Value)
+	}
 	if v == nil {
 		return Decision{}, p, ErrUndefined
 	}

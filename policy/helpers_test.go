@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -38,6 +39,9 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	if cfg.Now == nil {
 		cfg.Now = fixedClock(t0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e, err := New(context.Background(), cfg)
 	if err != nil {

@@ -13,7 +13,7 @@ var (
 	kRequest, kPrincipal, kModel, kTokens, kCost, kBudgets, kModeration, kTime = str("request"), str("principal"), str("model"), str("tokens"), str("cost"), str("budgets"), str("moderation"), str("time")
 
 	kID, kEndpoint, kStream, kN, kMaxTokens, kTemperature, kTopP, kMessages = str("id"), str("endpoint"), str("stream"), str("n"), str("max_tokens"), str("temperature"), str("top_p"), str("messages")
-	kTools, kToolChoice, kHasImages, kHasAudio, kResponseFormat            = str("tools"), str("tool_choice"), str("has_images"), str("has_audio"), str("response_format")
+	kTools, kToolChoice, kHasImages, kHasAudio, kResponseFormat             = str("tools"), str("tool_choice"), str("has_images"), str("has_audio"), str("response_format")
 	kReasoningEffort, kServiceTier, kUser, kMetadata, kPrompt               = str("reasoning_effort"), str("service_tier"), str("user"), str("metadata"), str("prompt")
 
 	kKeyID, kOrg, kTier, kLabels = str("key_id"), str("org"), str("tier"), str("labels")
@@ -31,180 +31,217 @@ var (
 
 func str(s string) *ast.Term { return ast.StringTerm(s) }
 
-func intTerm(i int) *ast.Term { return ast.InternedTerm(i) }
+// slabSize is how many terms one input takes from its slab before the
+// builder falls back to one allocation per term.
+const slabSize = 48
 
-func floatTerm(f float64) *ast.Term {
-	if f == float64(int64(f)) && f > -1e15 && f < 1e15 {
-		return ast.InternedTerm(int(f))
-	}
-	return ast.NewTerm(ast.Number(strconv.FormatFloat(f, 'g', -1, 64)))
+// builder makes the terms of one input document from a slab, so that the
+// document costs a few allocations instead of one per term. Terms are
+// never moved: the slab is allocated once and not grown.
+type builder struct {
+	slab []ast.Term
 }
 
-func boolTerm(b bool) *ast.Term { return ast.InternedTerm(b) }
+func newBuilder() *builder {
+	return &builder{slab: make([]ast.Term, 0, slabSize)}
+}
 
-func strTerm(s string) *ast.Term { return ast.InternedTerm(s) }
+func (b *builder) term(v ast.Value) *ast.Term {
+	if len(b.slab) == cap(b.slab) {
+		return ast.NewTerm(v)
+	}
+	b.slab = append(b.slab, ast.Term{Value: v})
+	return &b.slab[len(b.slab)-1]
+}
+
+func (b *builder) int(i int) *ast.Term {
+	if ast.HasInternedIntNumberTerm(i) {
+		return ast.InternedTerm(i)
+	}
+	return b.term(ast.Number(strconv.Itoa(i)))
+}
+
+func (b *builder) float(f float64) *ast.Term {
+	if f == float64(int64(f)) && f > -1e15 && f < 1e15 {
+		return b.int(int(f))
+	}
+	return b.term(ast.Number(strconv.FormatFloat(f, 'g', -1, 64)))
+}
+
+func (b *builder) bool(v bool) *ast.Term { return ast.InternedTerm(v) }
+
+func (b *builder) str(s string) *ast.Term {
+	if s == "" {
+		return ast.InternedTerm("")
+	}
+	return b.term(ast.String(s))
+}
+
+func (b *builder) object(pairs ...[2]*ast.Term) *ast.Term { return b.term(ast.NewObject(pairs...)) }
 
 // Value returns the input document as an OPA value, with `time` taken from
 // now. It is built directly, without a JSON round trip; the result is
 // immutable and may be evaluated concurrently.
 func (in *Input) Value(now time.Time) ast.Value {
-	pairs := make([][2]*ast.Term, 0, 8)
-	pairs = append(pairs,
-		[2]*ast.Term{kRequest, in.Request.term()},
-		[2]*ast.Term{kPrincipal, in.Principal.term()},
-		[2]*ast.Term{kModel, in.Model.term()},
-		[2]*ast.Term{kTokens, ast.ObjectTerm(
-			[2]*ast.Term{kPromptTokens, intTerm(in.Tokens.Prompt)},
-			[2]*ast.Term{kMaxCompletion, intTerm(in.Tokens.MaxCompletion)},
+	b := newBuilder()
+	var arr [8][2]*ast.Term
+	pairs := append(arr[:0],
+		[2]*ast.Term{kRequest, in.Request.term(b)},
+		[2]*ast.Term{kPrincipal, in.Principal.term(b)},
+		[2]*ast.Term{kModel, in.Model.term(b)},
+		[2]*ast.Term{kTokens, b.object(
+			[2]*ast.Term{kPromptTokens, b.int(in.Tokens.Prompt)},
+			[2]*ast.Term{kMaxCompletion, b.int(in.Tokens.MaxCompletion)},
 		)},
-		[2]*ast.Term{kCost, costTerm(in.Cost)},
-		[2]*ast.Term{kBudgets, in.Budgets.term()},
-		[2]*ast.Term{kTime, timeTerm(now)},
+		[2]*ast.Term{kCost, costTerm(b, in.Cost)},
+		[2]*ast.Term{kBudgets, in.Budgets.term(b)},
+		[2]*ast.Term{kTime, timeTerm(b, now)},
 	)
 	if m := in.Moderation; m != nil {
-		pairs = append(pairs, [2]*ast.Term{kModeration, m.term()})
+		pairs = append(pairs, [2]*ast.Term{kModeration, m.term(b)})
 	}
 	return ast.NewObject(pairs...)
 }
 
-func (r *Request) term() *ast.Term {
-	pairs := make([][2]*ast.Term, 0, 20)
-	pairs = append(pairs,
-		[2]*ast.Term{kID, strTerm(r.ID)},
-		[2]*ast.Term{kEndpoint, strTerm(r.Endpoint)},
-		[2]*ast.Term{kModel, strTerm(r.Model)},
-		[2]*ast.Term{kStream, boolTerm(r.Stream)},
-		[2]*ast.Term{kN, intTerm(r.N)},
-		[2]*ast.Term{kMaxTokens, intTerm(r.MaxTokens)},
-		[2]*ast.Term{kMessages, intTerm(r.Messages)},
-		[2]*ast.Term{kTools, stringsTerm(r.Tools)},
-		[2]*ast.Term{kToolChoice, strTerm(r.ToolChoice)},
-		[2]*ast.Term{kHasImages, boolTerm(r.HasImages)},
-		[2]*ast.Term{kHasAudio, boolTerm(r.HasAudio)},
-		[2]*ast.Term{kResponseFormat, strTerm(r.ResponseFormat)},
-		[2]*ast.Term{kReasoningEffort, strTerm(r.ReasoningEffort)},
-		[2]*ast.Term{kServiceTier, strTerm(r.ServiceTier)},
-		[2]*ast.Term{kUser, strTerm(r.User)},
+func (r *Request) term(b *builder) *ast.Term {
+	var arr [20][2]*ast.Term
+	pairs := append(arr[:0],
+		[2]*ast.Term{kID, b.str(r.ID)},
+		[2]*ast.Term{kEndpoint, b.str(r.Endpoint)},
+		[2]*ast.Term{kModel, b.str(r.Model)},
+		[2]*ast.Term{kStream, b.bool(r.Stream)},
+		[2]*ast.Term{kN, b.int(r.N)},
+		[2]*ast.Term{kMaxTokens, b.int(r.MaxTokens)},
+		[2]*ast.Term{kMessages, b.int(r.Messages)},
+		[2]*ast.Term{kTools, stringsTerm(b, r.Tools)},
+		[2]*ast.Term{kToolChoice, b.str(r.ToolChoice)},
+		[2]*ast.Term{kHasImages, b.bool(r.HasImages)},
+		[2]*ast.Term{kHasAudio, b.bool(r.HasAudio)},
+		[2]*ast.Term{kResponseFormat, b.str(r.ResponseFormat)},
+		[2]*ast.Term{kReasoningEffort, b.str(r.ReasoningEffort)},
+		[2]*ast.Term{kServiceTier, b.str(r.ServiceTier)},
+		[2]*ast.Term{kUser, b.str(r.User)},
 	)
 	if r.Temperature != nil {
-		pairs = append(pairs, [2]*ast.Term{kTemperature, floatTerm(*r.Temperature)})
+		pairs = append(pairs, [2]*ast.Term{kTemperature, b.float(*r.Temperature)})
 	}
 	if r.TopP != nil {
-		pairs = append(pairs, [2]*ast.Term{kTopP, floatTerm(*r.TopP)})
+		pairs = append(pairs, [2]*ast.Term{kTopP, b.float(*r.TopP)})
 	}
 	if r.Metadata != nil {
-		pairs = append(pairs, [2]*ast.Term{kMetadata, stringMapTerm(r.Metadata)})
+		pairs = append(pairs, [2]*ast.Term{kMetadata, stringMapTerm(b, r.Metadata)})
 	}
 	if r.Prompt != "" {
-		pairs = append(pairs, [2]*ast.Term{kPrompt, ast.StringTerm(r.Prompt)})
+		pairs = append(pairs, [2]*ast.Term{kPrompt, b.str(r.Prompt)})
 	}
-	return ast.NewTerm(ast.NewObject(pairs...))
+	return b.object(pairs...)
 }
 
-func (p *Principal) term() *ast.Term {
-	pairs := make([][2]*ast.Term, 0, 5)
-	pairs = append(pairs,
-		[2]*ast.Term{kKeyID, strTerm(p.KeyID)},
-		[2]*ast.Term{kUser, strTerm(p.User)},
-		[2]*ast.Term{kOrg, strTerm(p.Org)},
-		[2]*ast.Term{kTier, strTerm(p.Tier)},
+func (p *Principal) term(b *builder) *ast.Term {
+	var arr [5][2]*ast.Term
+	pairs := append(arr[:0],
+		[2]*ast.Term{kKeyID, b.str(p.KeyID)},
+		[2]*ast.Term{kUser, b.str(p.User)},
+		[2]*ast.Term{kOrg, b.str(p.Org)},
+		[2]*ast.Term{kTier, b.str(p.Tier)},
 	)
 	if p.Labels != nil {
-		pairs = append(pairs, [2]*ast.Term{kLabels, stringMapTerm(p.Labels)})
+		pairs = append(pairs, [2]*ast.Term{kLabels, stringMapTerm(b, p.Labels)})
 	}
-	return ast.NewTerm(ast.NewObject(pairs...))
+	return b.object(pairs...)
 }
 
-func (m *Model) term() *ast.Term {
-	pairs := make([][2]*ast.Term, 0, 9)
-	pairs = append(pairs,
-		[2]*ast.Term{kName, strTerm(m.Name)},
-		[2]*ast.Term{kKnown, boolTerm(m.Known)},
-		[2]*ast.Term{kEncoding, strTerm(m.Encoding)},
+func (m *Model) term(b *builder) *ast.Term {
+	var arr [9][2]*ast.Term
+	pairs := append(arr[:0],
+		[2]*ast.Term{kName, b.str(m.Name)},
+		[2]*ast.Term{kKnown, b.bool(m.Known)},
+		[2]*ast.Term{kEncoding, b.str(m.Encoding)},
 	)
 	if m.ContextWindow != nil {
-		pairs = append(pairs, [2]*ast.Term{kContextWindow, intTerm(*m.ContextWindow)})
+		pairs = append(pairs, [2]*ast.Term{kContextWindow, b.int(*m.ContextWindow)})
 	}
 	if m.InputPerMTok != nil {
-		pairs = append(pairs, [2]*ast.Term{kInputPrice, floatTerm(*m.InputPerMTok)})
+		pairs = append(pairs, [2]*ast.Term{kInputPrice, b.float(*m.InputPerMTok)})
 	}
 	if m.CachedInputPerMTok != nil {
-		pairs = append(pairs, [2]*ast.Term{kCachedPrice, floatTerm(*m.CachedInputPerMTok)})
+		pairs = append(pairs, [2]*ast.Term{kCachedPrice, b.float(*m.CachedInputPerMTok)})
 	}
 	if m.OutputPerMTok != nil {
-		pairs = append(pairs, [2]*ast.Term{kOutputPrice, floatTerm(*m.OutputPerMTok)})
+		pairs = append(pairs, [2]*ast.Term{kOutputPrice, b.float(*m.OutputPerMTok)})
 	}
 	if m.PricesAsOf != "" {
-		pairs = append(pairs, [2]*ast.Term{kPricesAsOf, strTerm(m.PricesAsOf)})
+		pairs = append(pairs, [2]*ast.Term{kPricesAsOf, b.str(m.PricesAsOf)})
 	}
 	if m.Deprecated != nil {
-		pairs = append(pairs, [2]*ast.Term{kDeprecated, boolTerm(*m.Deprecated)})
+		pairs = append(pairs, [2]*ast.Term{kDeprecated, b.bool(*m.Deprecated)})
 	}
-	return ast.NewTerm(ast.NewObject(pairs...))
+	return b.object(pairs...)
 }
 
-func costTerm(c Cost) *ast.Term {
+func costTerm(b *builder, c Cost) *ast.Term {
 	if c.EstimateUSD == nil {
-		return ast.ObjectTerm()
+		return b.object()
 	}
-	return ast.ObjectTerm([2]*ast.Term{kEstimate, floatTerm(*c.EstimateUSD)})
+	return b.object([2]*ast.Term{kEstimate, b.float(*c.EstimateUSD)})
 }
 
-func (b *Budgets) term() *ast.Term {
-	pairs := make([][2]*ast.Term, 0, 3)
+func (bs *Budgets) term(b *builder) *ast.Term {
+	var arr [3][2]*ast.Term
+	pairs := arr[:0]
 	for _, s := range [...]struct {
 		k *ast.Term
-		b *Budget
-	}{{kKey, b.Key}, {kUser, b.User}, {kOrg, b.Org}} {
-		if s.b != nil {
-			pairs = append(pairs, [2]*ast.Term{s.k, ast.ObjectTerm(
-				[2]*ast.Term{kWindow, strTerm(s.b.Window)},
-				[2]*ast.Term{kSpent, floatTerm(s.b.SpentUSD)},
-				[2]*ast.Term{kBudget, floatTerm(s.b.BudgetUSD)},
-				[2]*ast.Term{kRemaining, floatTerm(s.b.RemainingUSD)},
+		v *Budget
+	}{{kKey, bs.Key}, {kUser, bs.User}, {kOrg, bs.Org}} {
+		if s.v != nil {
+			pairs = append(pairs, [2]*ast.Term{s.k, b.object(
+				[2]*ast.Term{kWindow, b.str(s.v.Window)},
+				[2]*ast.Term{kSpent, b.float(s.v.SpentUSD)},
+				[2]*ast.Term{kBudget, b.float(s.v.BudgetUSD)},
+				[2]*ast.Term{kRemaining, b.float(s.v.RemainingUSD)},
 			)})
 		}
 	}
-	return ast.NewTerm(ast.NewObject(pairs...))
+	return b.object(pairs...)
 }
 
-func (m *Moderation) term() *ast.Term {
+func (m *Moderation) term(b *builder) *ast.Term {
 	cats := make([][2]*ast.Term, 0, len(m.Categories))
 	for k, v := range m.Categories {
-		cats = append(cats, [2]*ast.Term{strTerm(k), boolTerm(v)})
+		cats = append(cats, [2]*ast.Term{b.str(k), b.bool(v)})
 	}
 	scores := make([][2]*ast.Term, 0, len(m.Scores))
 	for k, v := range m.Scores {
-		scores = append(scores, [2]*ast.Term{strTerm(k), floatTerm(v)})
+		scores = append(scores, [2]*ast.Term{b.str(k), b.float(v)})
 	}
-	return ast.ObjectTerm(
-		[2]*ast.Term{kFlagged, boolTerm(m.Flagged)},
-		[2]*ast.Term{kCategories, ast.ObjectTerm(cats...)},
-		[2]*ast.Term{kScores, ast.ObjectTerm(scores...)},
+	return b.object(
+		[2]*ast.Term{kFlagged, b.bool(m.Flagged)},
+		[2]*ast.Term{kCategories, b.object(cats...)},
+		[2]*ast.Term{kScores, b.object(scores...)},
 	)
 }
 
-func timeTerm(now time.Time) *ast.Term {
-	return ast.ObjectTerm(
-		[2]*ast.Term{kRFC3339, ast.StringTerm(now.UTC().Format(time.RFC3339Nano))},
-		[2]*ast.Term{kUnixNS, ast.NewTerm(ast.Number(strconv.FormatInt(now.UnixNano(), 10)))},
+func timeTerm(b *builder, now time.Time) *ast.Term {
+	return b.object(
+		[2]*ast.Term{kRFC3339, b.str(now.UTC().Format(time.RFC3339Nano))},
+		[2]*ast.Term{kUnixNS, b.term(ast.Number(strconv.FormatInt(now.UnixNano(), 10)))},
 	)
 }
 
-func stringsTerm(ss []string) *ast.Term {
+func stringsTerm(b *builder, ss []string) *ast.Term {
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		terms[i] = strTerm(s)
+		terms[i] = b.str(s)
 	}
-	return ast.ArrayTerm(terms...)
+	return b.term(ast.NewArray(terms...))
 }
 
-func stringMapTerm(m map[string]string) *ast.Term {
+func stringMapTerm(b *builder, m map[string]string) *ast.Term {
 	pairs := make([][2]*ast.Term, 0, len(m))
 	for k, v := range m {
-		pairs = append(pairs, [2]*ast.Term{strTerm(k), strTerm(v)})
+		pairs = append(pairs, [2]*ast.Term{b.str(k), b.str(v)})
 	}
-	return ast.ObjectTerm(pairs...)
+	return b.object(pairs...)
 }
 
 // Map returns the input document as the generic JSON value

@@ -164,7 +164,7 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 	opts := []func(*rego.Rego){
 		rego.Compiler(c),
 		rego.Store(inmem.NewFromObjectWithOpts(docs, inmem.OptReturnASTValuesOnRead(true))),
-		rego.ParsedQuery(ast.NewBody(ast.Equality.Expr(ast.VarTerm("decision"), ast.RefTerm(query...)))),
+		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.RefTerm(query...)))),
 		rego.StrictBuiltinErrors(true),
 		rego.UnsafeBuiltins(unsafeBuiltins),
 	}

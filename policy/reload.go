@@ -33,9 +33,11 @@ func (e *Engine) reload(ctx context.Context, force bool) (bool, error) {
 		snap, err = e.src.read()
 		switch {
 		case err != nil:
-		case snap.sum == e.sum:
+		case snap.sum == e.sum && !e.failed:
 			e.stampSum = stamp // touched, not changed
 			return false, nil
+		case snap.sum == e.sum: // back to the policy in use after a failure
+			p = e.cur.Load()
 		default:
 			p, err = compile(ctx, snap, e.src.dir, e.query, e.data, e.hook)
 		}
@@ -46,6 +48,7 @@ func (e *Engine) reload(ctx context.Context, force bool) (bool, error) {
 	}
 	// A failed load is not retried until the files change again.
 	e.stampSum = stamp
+	e.failed = err != nil
 	rev := e.Revision()
 	if err != nil {
 		e.logger.ErrorContext(ctx, "policy: reload failed; keeping the last good policy", "revision", rev, "err", err)
@@ -70,6 +73,9 @@ func (e *Engine) poll(ticks <-chan time.Time, stop func()) {
 			return
 		case <-ticks:
 			_, _ = e.reload(ctx, false) // errors are logged and reported
+			if e.polled != nil {
+				e.polled()
+			}
 		}
 	}
 }

@@ -16,7 +16,7 @@ import rego.v1
 # defaults (see README.md); policy.Config.Data overrides them.
 config := data.llmgate_config
 
-tier := config.tiers[input.principal.tier]
+tier := data.llmgate_config.tiers[input.principal.tier]
 
 # ---- denials --------------------------------------------------------------
 
@@ -34,8 +34,8 @@ denials contains d if {
 }
 
 denials contains d if {
-	config.deny_deprecated
 	input.model.deprecated == true
+	data.llmgate_config.deny_deprecated
 	d := {
 		"msg": sprintf("The model '%s' has been deprecated.", [input.request.model]),
 		"status": 404, "code": "model_not_found",
@@ -53,7 +53,9 @@ denials contains {"msg": "Streaming is not available on your tier.", "status": 4
 }
 
 denials contains d if {
-	not within_hours
+	tier.hours
+	h := time.clock([input.time.unix_ns, _tz])[0]
+	not _hour_in(h, tier.hours.from, tier.hours.to)
 	d := {
 		"msg": sprintf("Your tier may call between %02d:00 and %02d:00 (%s).", [tier.hours.from, tier.hours.to, _tz]),
 		"status": 403,
@@ -62,14 +64,15 @@ denials contains d if {
 
 denials contains d if {
 	some scope, b in input.budgets
-	over_budget(b)
+	b.remaining_usd < _need
 	d := {
-		"msg": sprintf("The %s budget of $%.2f per %s is exhausted: $%.4f left, this request may cost up to $%.4f.", [scope, b.budget_usd, b.window, b.remaining_usd, _estimate]),
+		"msg": sprintf("The %s budget ($%v per %s) is exhausted: $%v left, this request may cost up to $%v.", [scope, b.budget_usd, b.window, b.remaining_usd, _estimate]),
 		"status": 429, "code": "insufficient_quota",
 	}
 }
 
 denials contains d if {
+	input.moderation
 	count(blocked) > 0
 	d := {
 		"msg": sprintf("The request was flagged by the content policy: %s.", [concat(", ", sort(blocked))]),
@@ -87,10 +90,6 @@ model_allowed if {
 default _tz := "UTC"
 
 _tz := tier.hours.tz
-
-default within_hours := true
-
-within_hours := _hour_in(time.clock([input.time.unix_ns, _tz])[0], tier.hours.from, tier.hours.to) if tier.hours
 
 _hour_in(h, from, to) if {
 	from <= to
@@ -112,9 +111,11 @@ default _estimate := 0
 
 _estimate := input.cost.estimate_usd
 
-over_budget(b) if b.remaining_usd <= 0
+# A scope is over budget when the worst-case cost exceeds what is left, or
+# (with no estimate) when less than a millionth of a dollar is left.
+default _need := 0.000001
 
-over_budget(b) if _estimate > b.remaining_usd
+_need := _estimate if _estimate > 0.000001
 
 # Categories that count: flagged by the moderator or scored at or above
 # their threshold.
@@ -138,46 +139,32 @@ default allow := false
 
 allow if count(denials) == 0
 
+decision := {
+	"allow": true,
+	"log": data.llmgate_config.log,
+	"max_tokens": object.get(tier, "max_tokens", null),
+	"model": object.get(tier, ["rewrite", input.model.name], null),
+	"limits": object.get(tier, "limits", null),
+	"cache": object.get(tier, "cache", null),
+	"redact": _redact,
+} if allow
+
+decision := {
+	"allow": false,
+	"reasons": sort([d.msg | some d in denials]),
+	"status": _first[2],
+	"code": _first[3],
+	"log": data.llmgate_config.log,
+} if not allow
+
 _rank := {404: 4, 403: 3, 400: 2, 429: 1}
 
 # The denial that sets the status: highest rank, then first message.
-_first := sort([[0 - object.get(_rank, d.status, 3), d.msg, d.status, object.get(d, "code", "")] | some d in denials])[0]
+_first := sort([[0 - object.get(_rank, d.status, 3), d.msg, d.status, object.get(d, "code", null)] | some d in denials])[0]
 
-decision := object.union_n([
-	{"allow": true, "log": config.log},
-	_cap, _rewrite, _limits, _cache, _redact,
-]) if allow
+default _redact := null
 
-decision := object.union(
-	{
-		"allow": false,
-		"reasons": sort([d.msg | some d in denials]),
-		"status": _first[2],
-		"log": config.log,
-	},
-	_code,
-) if not allow
-
-default _cap := {}
-
-_cap := {"max_tokens": tier.max_tokens}
-
-default _rewrite := {}
-
-_rewrite := {"model": m} if m := tier.rewrite[input.model.name]
-
-default _limits := {}
-
-_limits := {"limits": tier.limits}
-
-default _cache := {}
-
-_cache := {"cache": tier.cache}
-
-default _redact := {}
-
-_redact := {"redact": sort(redact)} if count(redact) > 0
-
-default _code := {}
-
-_code := {"code": _first[3]} if _first[3] != ""
+_redact := sort(redact) if {
+	input.moderation
+	count(redact) > 0
+}
