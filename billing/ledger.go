@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -110,7 +111,7 @@ var (
 )
 
 func (c Charge) validate() error {
-	if c.Scope == "" || strings.Contains(c.Scope, "|") {
+	if c.Scope == "" || strings.IndexByte(c.Scope, '|') >= 0 {
 		return fmt.Errorf("%w: scope %q (must be non-empty, without '|')", ErrInvalid, c.Scope)
 	}
 	if err := c.Window.validate(); err != nil {
@@ -160,29 +161,46 @@ func balance(c Charge, day int64, spent, reserved Money, allowed bool) Balance {
 	}
 }
 
-// reserve implements Ledger.Reserve on top of Apply.
+// inline is how many charges a Reservation holds, and reserve and settle
+// handle, without allocating.
+const inline = 4
+
+// apply runs ops on l and writes their balances into dst unless dst is
+// nil. The memory ledger is called directly, so that ops and dst may live
+// on the caller's stack; other ledgers get a copy of ops.
+func apply(ctx context.Context, l Ledger, ops []Op, dst []Balance) (ok bool, day int64, err error) {
+	if m, isMem := l.(*MemoryLedger); isMem {
+		return m.apply(ctx, ops, dst)
+	}
+	a, err := l.Apply(ctx, slices.Clone(ops))
+	if err != nil {
+		return false, 0, err
+	}
+	copy(dst, a.Balances)
+	return a.OK, a.Day, nil
+}
+
+// reserve implements Ledger.Reserve on top of apply.
 func reserve(ctx context.Context, l Ledger, charges []Charge) (Reservation, error) {
 	for _, c := range charges {
 		if err := c.validate(); err != nil {
 			return Reservation{}, err
 		}
 	}
-	ops := make([]Op, len(charges))
-	for i, c := range charges {
-		ops[i] = Op{Charge: c, Day: Today, Reserved: c.Amount, Check: true}
+	var buf [inline]Op
+	ops := buf[:0]
+	for _, c := range charges {
+		ops = append(ops, Op{Charge: c, Day: Today, Reserved: c.Amount, Check: true})
 	}
-	a, err := l.Apply(ctx, ops)
+	r := Reservation{Balances: make([]Balance, len(charges))}
+	ok, day, err := apply(ctx, l, ops, r.Balances)
 	if err != nil {
 		return Reservation{}, err
 	}
-	r := Reservation{Allowed: a.OK, Balances: a.Balances}
-	if a.OK {
-		r.ledger = l
-		r.day = a.Day
-		r.holds = make([]hold, len(charges))
-		for i, c := range charges {
-			r.holds[i] = hold{charge: c, reserved: c.Amount}
-		}
+	r.Allowed = ok
+	if ok {
+		r.ledger, r.day = l, day
+		r.setHolds(charges, true)
 	}
 	return r, nil
 }

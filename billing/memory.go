@@ -113,16 +113,27 @@ func (l *MemoryLedger) Balances(ctx context.Context, charges []Charge) ([]Balanc
 
 // Apply implements Ledger. It fails only on invalid ops or a done ctx.
 func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
-	if err := ctx.Err(); err != nil {
+	a := Applied{Balances: make([]Balance, len(ops))}
+	var err error
+	a.OK, a.Day, err = l.apply(ctx, ops, a.Balances)
+	if err != nil {
 		return Applied{}, err
+	}
+	return a, nil
+}
+
+// apply is Apply writing balances into dst, or none when dst is nil.
+func (l *MemoryLedger) apply(ctx context.Context, ops []Op, dst []Balance) (ok bool, today int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
 	}
 	if err := validateOps(ops); err != nil {
-		return Applied{}, err
+		return false, 0, err
 	}
-	today := dayOf(l.clock.Now())
+	today = dayOf(l.clock.Now())
 
 	// Lock the shards of every scope, each once, in index order.
-	var ibuf, lbuf [8]int
+	var ibuf, lbuf [inline]int
 	idx := ibuf[:0]
 	for _, op := range ops {
 		idx = append(idx, l.shardOf(op.Charge.Scope))
@@ -143,9 +154,9 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		}
 	}()
 
-	var sbuf [8]*series
+	var sbuf [inline]*series
 	found := sbuf[:0]
-	a := Applied{OK: true, Day: today, Balances: make([]Balance, len(ops))}
+	ok = true
 	for i, op := range ops {
 		day := op.Day
 		if day == Today {
@@ -155,11 +166,13 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		found = append(found, sr)
 		spent, reserved := sr.sum(op.Charge.Window.span(day))
 		fit := !op.Check || fits(op.Charge.Budget, spent+op.Spent, reserved+op.Reserved)
-		a.OK = a.OK && fit
-		a.Balances[i] = balance(op.Charge, day, spent, reserved, fit)
+		ok = ok && fit
+		if dst != nil {
+			dst[i] = balance(op.Charge, day, spent, reserved, fit)
+		}
 	}
-	if !a.OK {
-		return a, nil
+	if !ok {
+		return false, today, nil
 	}
 	for i, op := range ops {
 		if op.Reserved == 0 && op.Spent == 0 {
@@ -178,14 +191,15 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		bk := sr.at(last)
 		// The reserved total never goes negative (a release after the
 		// bucket was swept, say): clamp this bucket and the sum alike.
-		b := &a.Balances[i]
 		r := max(bk.reserved+op.Reserved, 0)
-		b.Reserved += r - bk.reserved
+		if dst != nil {
+			dst[i].Reserved += r - bk.reserved
+			dst[i].Spent += op.Spent
+		}
 		bk.reserved = r
 		bk.spent += op.Spent
-		b.Spent += op.Spent
 	}
-	return a, nil
+	return true, today, nil
 }
 
 func (l *MemoryLedger) shardOf(scope string) int {

@@ -71,10 +71,8 @@ func NewRedis(cfg RedisConfig) (*RedisLedger, error) {
 func (l *RedisLedger) Reserve(ctx context.Context, charges []Charge) (Reservation, error) {
 	r, err := reserve(ctx, l, charges)
 	if err != nil && l.fail == FailOpen && errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
-		r = Reservation{Allowed: true, FailedOpen: true, ledger: l, day: Today, holds: make([]hold, len(charges))}
-		for i, c := range charges {
-			r.holds[i] = hold{charge: c}
-		}
+		r = Reservation{Allowed: true, FailedOpen: true, ledger: l, day: Today}
+		r.setHolds(charges, false)
 		return r, nil
 	}
 	return r, err

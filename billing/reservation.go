@@ -25,8 +25,33 @@ type Reservation struct {
 
 	ledger   Ledger
 	day      int64
-	holds    []hold
 	canceled bool
+	n        int
+	inline   [inline]hold
+	more     []hold // instead of inline, for more than inline charges
+}
+
+// holds returns the reservation's holds, one per charge.
+func (r *Reservation) holds() []hold {
+	if r.more != nil {
+		return r.more
+	}
+	return r.inline[:r.n]
+}
+
+// setHolds records a hold per charge, of its Amount when reserved.
+func (r *Reservation) setHolds(charges []Charge, reserved bool) {
+	r.n = len(charges)
+	if r.n > inline {
+		r.more = make([]hold, r.n)
+	}
+	hs := r.holds()
+	for i, c := range charges {
+		hs[i] = hold{charge: c}
+		if reserved {
+			hs[i].reserved = c.Amount
+		}
+	}
 }
 
 type hold struct {
@@ -53,10 +78,10 @@ func (r *Reservation) Denied() (Balance, bool) {
 // the reservation holds for every charge (held plus already settled). A
 // denied or failed-open reservation covers nothing but zero.
 func (r *Reservation) Covers(soFar Money) bool {
-	if len(r.holds) == 0 || r.FailedOpen {
+	if r.n == 0 || r.FailedOpen {
 		return soFar <= 0
 	}
-	for _, h := range r.holds {
+	for _, h := range r.holds() {
 		if soFar > h.reserved+h.spent {
 			return false
 		}
@@ -86,8 +111,9 @@ func (r *Reservation) Settle(ctx context.Context, actual Money) error {
 	if err := r.apply(ctx, func(h hold) Op { return Op{Reserved: -h.reserved, Spent: actual - h.spent} }); err != nil {
 		return err
 	}
-	for i := range r.holds {
-		r.holds[i].reserved, r.holds[i].spent = 0, actual
+	hs := r.holds()
+	for i := range hs {
+		hs[i].reserved, hs[i].spent = 0, actual
 	}
 	return nil
 }
@@ -139,8 +165,9 @@ func (r *Reservation) Continue(ctx context.Context, soFar, step Money) (bool, er
 			return false, err
 		}
 		if ok {
-			for i, h := range r.holds {
-				r.holds[i].reserved += more(h)
+			hs := r.holds()
+			for i, h := range hs {
+				hs[i].reserved += more(h)
 			}
 			return true, nil
 		}
@@ -157,9 +184,9 @@ func (r *Reservation) apply(ctx context.Context, op func(hold) Op) error {
 }
 
 func (r *Reservation) applyChecked(ctx context.Context, op func(hold) Op) (bool, error) {
-	var buf [4]Op
+	var buf [inline]Op
 	ops := buf[:0]
-	for _, h := range r.holds {
+	for _, h := range r.holds() {
 		o := op(h)
 		if o.Reserved == 0 && o.Spent == 0 && !o.Check {
 			continue
@@ -170,9 +197,6 @@ func (r *Reservation) applyChecked(ctx context.Context, op func(hold) Op) (bool,
 	if len(ops) == 0 {
 		return true, nil
 	}
-	a, err := r.ledger.Apply(ctx, ops)
-	if err != nil {
-		return false, err
-	}
-	return a.OK, nil
+	ok, _, err := apply(ctx, r.ledger, ops, nil)
+	return ok, err
 }
