@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -84,6 +85,14 @@ func Replay(ctx context.Context, w io.Writer, flush func() error, events [][]byt
 // appendEvent appends data as "data:" lines (one per line of data; CRLF,
 // LF and CR all end a line) and the blank line that ends the event.
 func appendEvent(b, data []byte) []byte {
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
+		if len(data) == 0 {
+			return append(b, "data:\n\n"...)
+		}
+		b = append(b, "data: "...)
+		b = append(b, data...)
+		return append(b, "\n\n"...)
+	}
 	start := 0
 	for i := 0; i <= len(data); i++ {
 		if i < len(data) && data[i] != '\n' && data[i] != '\r' {

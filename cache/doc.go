@@ -1,0 +1,54 @@
+// Package cache is llmgate's response cache, without HTTP: canonical keys
+// scoped by tenant, the cacheability rules, stored entries (a JSON body or
+// a recorded SSE stream) with their conversions and replay, stores in
+// memory and on Redis, and a singleflight group.
+//
+//	key, _ := cache.ComputeKey(cache.KeyInput{Endpoint: "/v1/chat/completions",
+//		Model: "gpt-4o-mini", Scope: cache.NewScope(cache.ScopeKey, keyID, org), Body: raw})
+//	plan := cache.Decide(cache.ReproducibleChat(req), cache.OverrideNone,
+//		cache.ParseCacheControl(r.Header.Values("Cache-Control")...))
+//	if e, ok, _ := store.Get(ctx, key); plan.Lookup && ok {
+//		events, _ := e.StreamEvents(req.IncludeUsage()) // or e.JSON()
+//		_ = cache.Replay(ctx, w, flush, events, cache.Pacing{})
+//	}
+//
+// # Intended wiring in middleware.Cache
+//
+// After Decode (and alias resolution), per request: compute the Key from
+// Call.Endpoint.Path(), Call.Model, the configured ScopeKind applied to the
+// principal (NewScope; default ScopeKey) and Call.Raw; decide with
+// ReproducibleChat/ReproducibleCompletion, the policy's Override and the
+// client's Cache-Control. Plan.Bypass → x-cache: BYPASS, call next. If
+// Plan.Lookup and the store has an entry no older than Plan.MaxAge: serve
+// it (x-cache: HIT, age: whole seconds of Entry.Age, Content-Type
+// application/json or text/event-stream) — e.JSON() for a non-streamed
+// request, Replay(e.StreamEvents(includeUsage)) for a streamed one — and
+// settle limits and billing per policy (default: the request counts, its
+// tokens and cost are not charged; log Entry.Usage as saved cost).
+// Plan.OnlyIfCached on a miss → 504 envelope. Otherwise (x-cache: MISS)
+// run Group.Do keyed by the same Key: the leader forces
+// stream_options.include_usage, subscribes an Observer whose OnChunk calls
+// Recorder.Add(ch.Data) (Add copies) and whose OnEnd calls
+// Recorder.Finish(res.Status, res.Usage, now) — or NewBodyEntry for a JSON
+// body — and, when Plan.Store, Store.Set. Followers serve the leader's
+// entry as a hit, or call next themselves when Do returns an error.
+//
+// # Keys
+//
+// A Key is the Scope plus a SHA-256 over the endpoint, the model and the
+// canonical body: JSON object members sorted by decoded name, whitespace
+// dropped, strings compared after unescaping (as encoding/json decodes
+// them), numbers by exact decimal value (1, 1.0 and 1e0 are one key;
+// digits are never rounded through float64), array order kept, duplicate
+// members resolved last-wins, and the top-level DefaultIgnoredFields
+// dropped. The Scope is part of the Key value and of its String form
+// (length-prefixed), so tenants cannot collide even through the hash.
+//
+// # Cacheability
+//
+// By default only reproducible requests are cached: n = 1 and temperature
+// 0 or a seed (absent temperature means 1). A policy may force or forbid;
+// the client's Cache-Control no-cache refreshes (store, don't read) and
+// no-store neither reads nor stores. Error statuses, content-filtered
+// choices and incomplete streams are never stored (ErrNotStorable).
+package cache
