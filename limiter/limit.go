@@ -44,7 +44,8 @@ func (k Kind) String() string {
 type Limit struct {
 	// Key names who is limited, e.g. "key:k_123", "user:alice",
 	// "org:acme:model:gpt-4o". On Redis, a "{...}" section in Key is the
-	// Cluster hash tag (see RedisStore); without one, the whole Key is.
+	// Cluster hash tag (see RedisStore); without one, the whole Key is (so
+	// there "x" and "{x}" name the same bucket: avoid relying on that).
 	Key string
 	// Kind is what the bucket counts. Default: Requests.
 	Kind Kind

@@ -28,7 +28,8 @@ const (
 	FailClosed FailMode = iota
 	// FailOpen limits locally instead, in a MemoryStore, at each limit's
 	// Rate and Burst divided by RedisConfig.Replicas (at least 1), so that
-	// the replicas together stay near the configured limit.
+	// the replicas together stay near the configured limit. A cost above
+	// the local Burst is TooLarge while Redis is down.
 	FailOpen
 )
 
