@@ -307,3 +307,12 @@ func TestInvalid(t *testing.T) {
 		t.Errorf("two windows of one scope: %v, %v", r.Allowed, err)
 	}
 }
+
+func TestMemoryCanceledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := NewMemory(MemoryConfig{}).Reserve(ctx, []Charge{{Scope: "a", Budget: Dollar}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Reserve = %v, want context.Canceled", err)
+	}
+}

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -125,7 +126,7 @@ func (l *MemoryLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 // apply is Apply writing balances into dst, or none when dst is nil.
 func (l *MemoryLedger) apply(ctx context.Context, ops []Op, dst []Balance) (ok bool, today int64, err error) {
 	if err := ctx.Err(); err != nil {
-		return false, 0, err
+		return false, 0, fmt.Errorf("billing: %w", err)
 	}
 	if err := validateOps(ops); err != nil {
 		return false, 0, err
