@@ -1,0 +1,339 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// InputMode says what Moderate does with the request's text.
+type InputMode uint8
+
+// Input modes. The zero value, InputBlock, is the default.
+const (
+	// InputBlock moderates every message and refuses a flagged request
+	// with 400 content_policy_violation naming the flagged categories.
+	InputBlock InputMode = iota
+	// InputAnnotate moderates every message and only records the verdict
+	// on Call.InputModeration, leaving the decision to a later layer
+	// (Policy reads it as input.moderation).
+	InputAnnotate
+	// InputOff does not look at the request.
+	InputOff
+)
+
+// OutputMode says what Moderate does with the response.
+type OutputMode uint8
+
+// Output modes. The zero value, OutputFilter, is the default.
+const (
+	// OutputFilter moderates the completion text before the client sees
+	// it: a flagged choice of a JSON response is withheld, a stream is
+	// cut before the flagged text.
+	OutputFilter OutputMode = iota
+	// OutputOff passes the response through untouched.
+	OutputOff
+)
+
+// ErrContentFiltered is the error Moderate's ResponseWriter returns from
+// Write once it has cut a stream (or given up on an oversized body), so
+// that the handler stops generating. A handler may test for it with
+// errors.Is; httputil.ReverseProxy treats any write error as the end of
+// the response.
+var ErrContentFiltered = errors.New("middleware: response stopped by the content filter")
+
+// ModerateConfig configures Moderate. The zero value moderates input and
+// output with the built-in moderator and blocks flagged requests.
+type ModerateConfig struct {
+	// Moderator scores the request's messages and the completions.
+	// Default: moderation.Default().
+	Moderator moderation.Moderator
+	// Input is what happens to the request. Default: InputBlock.
+	Input InputMode
+	// Output is what happens to the response. Default: OutputFilter.
+	Output OutputMode
+	// Redact lists the categories whose spans are replaced with
+	// "[REDACTED:<category>]" in the request before it is moderated and
+	// forwarded, instead of being flagged: wire names of pii/* and
+	// secret/* categories, or the globs "pii/*" and "secret/*". Spans are
+	// found by Redactor. Default: none.
+	Redact []string
+	// Redactor finds the spans to redact. Default: moderation.Default().
+	Redactor *moderation.Builtin
+	// Stream tunes the stream filter of streamed responses (hold-back,
+	// context). Its Moderator defaults to Moderator.
+	Stream moderation.StreamConfig
+	// MaxBufferedBody bounds the non-streamed response body held to be
+	// moderated. A larger body is not sent: the client gets 502
+	// upstream_error, since it could not be checked. Default: 16 MiB.
+	MaxBufferedBody int
+	// OnOutputFlagged, when set, is called with the verdict each time the
+	// output filter withholds a choice or cuts a stream, on the handler's
+	// goroutine (for audit logs and metrics). Default: nil.
+	OnOutputFlagged func(r *http.Request, res wire.ModerationResult)
+}
+
+// Moderate is the moderation layer: input moderation before Policy and
+// output moderation between the handler and the response tap. Create one
+// with NewModerate; the zero value is not usable. It is safe for
+// concurrent use.
+//
+// # Input
+//
+// Every message of a chat request is moderated, whatever its role
+// (system, developer, user, assistant, tool, function): a client writes
+// all of them, assistant turns included, so any of them can carry
+// flagged text or an injection. A message's input is its text content
+// (text parts joined with newlines), its refusal and the arguments of its
+// tool and function calls; image parts are passed as ImageURLs (the
+// built-in moderator ignores them). A completions request gets one input
+// per prompt string (token prompts are decoded with the call's encoding
+// when Count ran). Tool definitions are not moderated. The per-message
+// verdicts are merged into Call.InputModeration: flagged if any message is,
+// the highest score per category.
+//
+// With InputBlock a flagged request is refused with 400
+// content_policy_violation whose message names the categories and the
+// messages (never the matched text); with InputAnnotate it goes on and a
+// later Policy layer decides. Redact categories are redacted first, so
+// they neither flag nor reach the handler; Policy's own "redact" decision
+// runs after this layer and applies through RedactInput.
+//
+// # Output
+//
+// A non-streamed chat or completions response (2xx JSON) is buffered and
+// each choice's text moderated: a flagged choice keeps its place, its
+// content is withheld (null, or "" for completions) and its finish_reason
+// becomes "content_filter", as OpenAI and Azure OpenAI report filtered
+// output. The status stays 200, so clients such as openai-go receive a
+// normal completion and read the finish reason, and the other choices
+// survive. Tool call arguments in responses are not moderated.
+//
+// A stream is filtered as it passes through a moderation.StreamFilter
+// per choice: content is released with a small hold-back (chunk
+// boundaries shift; other fields of each chunk are kept byte for byte).
+// On a cut, the client gets one final, well-formed chunk whose choices end
+// with finish_reason "content_filter" and which carries an OpenAI error
+// envelope (content_policy_violation) in its "error" member — openai-go's
+// stream reader surfaces it as an error — then "data: [DONE]"; the
+// handler's next Write fails with ErrContentFiltered so it stops
+// generating. Logprobs are forwarded with the chunk they arrived in, not
+// held back.
+//
+// # Billing
+//
+// Withheld text was generated, so it is billed: when the handler
+// reported no usage and Count counted it from what the tap saw, Moderate
+// adds the withheld completion tokens to Call.Usage in its OnEnd observer.
+// This needs Count before Moderate (observers run in subscription order),
+// as the documented chain has it. Tokens the handler generated after a cut
+// were never read and are not counted.
+type Moderate struct {
+	cfg    ModerateConfig
+	redact [moderation.NumCategories]bool
+	anyRed bool
+}
+
+// NewModerate checks cfg and returns the layer. It fails on an unknown or
+// non-redactable category in Redact.
+func NewModerate(cfg ModerateConfig) (*Moderate, error) {
+	if cfg.Moderator == nil {
+		cfg.Moderator = moderation.Default()
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = moderation.Default()
+	}
+	if cfg.Stream.Moderator == nil {
+		cfg.Stream.Moderator = cfg.Moderator
+	}
+	if cfg.MaxBufferedBody <= 0 {
+		cfg.MaxBufferedBody = 16 << 20
+	}
+	if cfg.Input > InputOff {
+		return nil, fmt.Errorf("middleware: moderate: unknown input mode %d", cfg.Input)
+	}
+	if cfg.Output > OutputOff {
+		return nil, fmt.Errorf("middleware: moderate: unknown output mode %d", cfg.Output)
+	}
+	m := &Moderate{cfg: cfg}
+	set, err := redactSet(cfg.Redact)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: moderate: %w", err)
+	}
+	m.redact = set
+	for _, on := range set {
+		m.anyRed = m.anyRed || on
+	}
+	return m, nil
+}
+
+// Wrap returns next wrapped with the layer. Requests other than chat and
+// completions (and requests without a Call, when Decode is absent) pass
+// through untouched.
+func (m *Moderate) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := CallFrom(r.Context())
+		if c == nil || (c.Chat == nil && c.Completion == nil) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if m.cfg.Input != InputOff {
+			if e := m.moderateInput(r, c); e != nil {
+				wire.WriteError(w, e)
+				return
+			}
+		}
+		if m.cfg.Output == OutputOff {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mw := newModWriter(m, w, r, c)
+		c.Observe(Observer{OnEnd: mw.settle})
+		next.ServeHTTP(mw, r)
+		mw.finish()
+	})
+}
+
+// moderateInput redacts, moderates and, in InputBlock mode, refuses.
+func (m *Moderate) moderateInput(r *http.Request, c *Call) *wire.Error {
+	if m.anyRed {
+		if _, err := redactCall(r, c, m.cfg.Redactor, &m.redact); err != nil {
+			return wire.ServerError(c.RequestID)
+		}
+	}
+	inputs, where := callInputs(c)
+	res, err := moderateAll(r.Context(), m.cfg.Moderator, inputs)
+	if err != nil {
+		return moderationUnavailable(c)
+	}
+	merged := emptyModeration()
+	var flaggedAt []string
+	for i := range res {
+		moderation.Merge(&merged, res[i])
+		if res[i].Flagged {
+			flaggedAt = append(flaggedAt, where[i])
+		}
+	}
+	c.InputModeration = &merged
+	if !merged.Flagged || m.cfg.Input != InputBlock {
+		return nil
+	}
+	param := "messages"
+	if c.Completion != nil {
+		param = "prompt"
+	}
+	return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeContentPolicyViolation, param,
+		"Your request was rejected by the content filter. Flagged categories: %s (in %s).",
+		strings.Join(moderation.FlaggedCategories(merged), ", "), strings.Join(flaggedAt, ", "))
+}
+
+// moderateAll runs mod on inputs, checking it returned one result each.
+func moderateAll(ctx context.Context, mod moderation.Moderator, inputs []moderation.Input) ([]wire.ModerationResult, error) {
+	if len(inputs) == 0 {
+		return nil, nil
+	}
+	res, err := mod.Moderate(ctx, inputs)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: moderate: %w", err)
+	}
+	if len(res) != len(inputs) {
+		return nil, fmt.Errorf("middleware: moderate: %d results for %d inputs", len(res), len(inputs))
+	}
+	return res, nil
+}
+
+// emptyModeration returns an unflagged result with its maps allocated, for
+// moderation.Merge.
+func emptyModeration() wire.ModerationResult {
+	return wire.ModerationResult{
+		Categories:     map[string]bool{},
+		CategoryScores: map[string]float64{},
+	}
+}
+
+// moderationUnavailable is the answer when the moderator could not decide
+// (a Remote failing closed): the request is not forwarded unchecked.
+func moderationUnavailable(c *Call) *wire.Error {
+	return &wire.Error{Status: http.StatusServiceUnavailable, Type: wire.TypeServer, Code: "moderation_unavailable",
+		Message: "The content moderation service is unavailable; the request was not processed. Request ID: " + c.RequestID + "."}
+}
+
+// callInputs returns one moderation input per message (or prompt string)
+// that has anything to moderate, and where each came from
+// ("messages[2]", "prompt[0]").
+func callInputs(c *Call) ([]moderation.Input, []string) {
+	var inputs []moderation.Input
+	var where []string
+	if c.Chat != nil {
+		for i := range c.Chat.Messages {
+			in := messageInput(&c.Chat.Messages[i])
+			if in.Text == "" && len(in.ImageURLs) == 0 {
+				continue
+			}
+			inputs = append(inputs, in)
+			where = append(where, fmt.Sprintf("messages[%d]", i))
+		}
+		return inputs, where
+	}
+	p := &c.Completion.Prompt
+	for i, t := range p.Texts {
+		if t != "" {
+			inputs = append(inputs, moderation.Input{Text: t})
+			where = append(where, fmt.Sprintf("prompt[%d]", i))
+		}
+	}
+	if c.Encoding != nil {
+		for i, ids := range p.Tokens {
+			if t, err := c.Encoding.Decode(ids); err == nil && t != "" {
+				inputs = append(inputs, moderation.Input{Text: t})
+				where = append(where, fmt.Sprintf("prompt[%d]", i))
+			}
+		}
+	}
+	if s := c.Completion.Suffix; s != "" {
+		inputs = append(inputs, moderation.Input{Text: s})
+		where = append(where, "suffix")
+	}
+	return inputs, where
+}
+
+// messageInput is the moderation input of one chat message: its text
+// parts, refusal and call arguments joined with newlines, and its images.
+func messageInput(msg *wire.Message) moderation.Input {
+	var in moderation.Input
+	var b strings.Builder
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	if msg.Content.IsParts() {
+		for _, p := range msg.Content.Parts {
+			add(p.Text)
+			add(p.Refusal)
+			if p.ImageURL != nil && p.ImageURL.URL != "" {
+				in.ImageURLs = append(in.ImageURLs, p.ImageURL.URL)
+			}
+		}
+	} else {
+		add(msg.Content.Text)
+	}
+	add(msg.Refusal)
+	for _, tc := range msg.ToolCalls {
+		add(tc.Function.Arguments)
+	}
+	if msg.FunctionCall != nil {
+		add(msg.FunctionCall.Arguments)
+	}
+	in.Text = b.String()
+	return in
+}

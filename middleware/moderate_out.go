@@ -1,0 +1,348 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// modWriter modes.
+const (
+	modeUndecided = iota
+	modePass      // not moderated: an error, or a body that is neither JSON nor SSE
+	modeBuffer    // a JSON body, held whole until the handler returns
+	modeStream    // an SSE stream, filtered event by event
+)
+
+// modWriter is the ResponseWriter the handler writes to when output
+// moderation is on. It sits between the handler and the response tap: the
+// tap and the client see only what it lets through.
+//
+// Like any ResponseWriter it is not safe for concurrent use.
+type modWriter struct {
+	m      *Moderate
+	w      http.ResponseWriter
+	r      *http.Request
+	c      *Call
+	mode   int
+	status int
+	buf    []byte
+	over   bool // the buffered body outgrew MaxBufferedBody
+	stream *modStream
+	// withheld counts the completion tokens generated but not sent.
+	withheld int
+}
+
+func newModWriter(m *Moderate, w http.ResponseWriter, r *http.Request, c *Call) *modWriter {
+	return &modWriter{m: m, w: w, r: r, c: c}
+}
+
+// Header returns the underlying header map: headers the handler sets are
+// sent (or, for a buffered body, sent when it is released).
+func (mw *modWriter) Header() http.Header { return mw.w.Header() }
+
+// WriteHeader picks the mode from the status and Content-Type: 2xx SSE is
+// filtered as it flows, other 2xx bodies are buffered, everything else
+// passes through.
+func (mw *modWriter) WriteHeader(code int) {
+	if mw.mode != modeUndecided {
+		if mw.mode != modeBuffer {
+			mw.w.WriteHeader(code)
+		}
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		mw.w.WriteHeader(code)
+		return
+	}
+	h := mw.w.Header()
+	ct := h.Get("Content-Type")
+	switch {
+	case code < 200 || code > 299:
+		mw.mode = modePass
+	case isEventStream(ct):
+		mw.mode = modeStream
+		h.Del("Content-Length") // the filter changes the length
+		mw.stream = newModStream(mw)
+	case isJSONType(ct):
+		mw.mode, mw.status = modeBuffer, code
+		return
+	default:
+		mw.mode = modePass
+	}
+	mw.w.WriteHeader(code)
+}
+
+// Write buffers, filters or passes b on, depending on the mode.
+func (mw *modWriter) Write(b []byte) (int, error) {
+	if mw.mode == modeUndecided {
+		mw.WriteHeader(http.StatusOK)
+	}
+	switch mw.mode {
+	case modeBuffer:
+		if mw.over {
+			return 0, ErrContentFiltered
+		}
+		if len(mw.buf)+len(b) > mw.m.cfg.MaxBufferedBody {
+			mw.over, mw.buf = true, nil
+			return 0, ErrContentFiltered
+		}
+		mw.buf = append(mw.buf, b...)
+		return len(b), nil
+	case modeStream:
+		return mw.stream.write(b)
+	}
+	return mw.w.Write(b)
+}
+
+// Flush flushes the client; see FlushError.
+func (mw *modWriter) Flush() { _ = mw.FlushError() }
+
+// FlushError flushes what was released to the client. A buffered body is
+// not flushed (it is sent whole once moderated).
+func (mw *modWriter) FlushError() error {
+	switch mw.mode {
+	case modeBuffer:
+		return nil
+	case modeUndecided:
+		mw.WriteHeader(http.StatusOK)
+		if mw.mode == modeBuffer {
+			return nil
+		}
+	}
+	err := http.NewResponseController(mw.w).Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// Unwrap returns the underlying ResponseWriter, for
+// http.NewResponseController.
+func (mw *modWriter) Unwrap() http.ResponseWriter { return mw.w }
+
+// finish sends what the handler left: the moderated buffered body, or the
+// end of a stream's held-back text.
+func (mw *modWriter) finish() {
+	switch mw.mode {
+	case modeBuffer:
+		mw.finishBody()
+	case modeStream:
+		mw.stream.end()
+	}
+}
+
+// withhold records text that was generated but not sent, for billing.
+func (mw *modWriter) withhold(text string) {
+	if text != "" && mw.c.Encoding != nil {
+		mw.withheld += mw.c.Encoding.Count(text)
+	}
+}
+
+// settle is the OnEnd observer: withheld tokens are billed too when the
+// usage was counted from what the tap saw (a reported usage covers them).
+func (mw *modWriter) settle(*Response) {
+	c := mw.c
+	if mw.withheld == 0 || !c.UsageCounted || c.Usage == nil {
+		return
+	}
+	u := *c.Usage
+	u.CompletionTokens += mw.withheld
+	u.TotalTokens += mw.withheld
+	c.Usage = &u
+}
+
+// flagged tells the OnOutputFlagged hook.
+func (mw *modWriter) flagged(res wire.ModerationResult) {
+	if f := mw.m.cfg.OnOutputFlagged; f != nil {
+		f(mw.r, res)
+	}
+}
+
+// finishBody moderates the buffered body's choices and sends it.
+func (mw *modWriter) finishBody() {
+	c := mw.c
+	if mw.over {
+		mw.writeError(wire.Errorf(http.StatusBadGateway, wire.TypeServer, wire.CodeUpstreamError, "",
+			"The upstream response was larger than the content filter can check (%d bytes); it was not sent. Request ID: %s.",
+			mw.m.cfg.MaxBufferedBody, c.RequestID))
+		return
+	}
+	body := mw.buf
+	if b := strings.TrimLeft(string(body[:min(len(body), 64)]), " \t\r\n"); b == "" || b[0] != '{' {
+		mw.send(body) // not a JSON object: no choices to check
+		return
+	}
+	choices, err := bodyChoices(body, c.Chat != nil)
+	if err != nil {
+		mw.writeError(wire.Errorf(http.StatusBadGateway, wire.TypeServer, wire.CodeUpstreamError, "",
+			"The upstream response could not be read by the content filter. Request ID: %s.", c.RequestID))
+		return
+	}
+	var inputs []moderation.Input
+	var which []int
+	for i, ch := range choices {
+		if ch.text != "" {
+			inputs = append(inputs, moderation.Input{Text: ch.text})
+			which = append(which, i)
+		}
+	}
+	res, err := moderateAll(mw.r.Context(), mw.m.cfg.Moderator, inputs)
+	if err != nil {
+		mw.writeError(moderationUnavailable(c))
+		return
+	}
+	var sp []modSplice
+	withheld := []byte("null")
+	if c.Chat == nil {
+		withheld = []byte(`""`)
+	}
+	for k, i := range which {
+		if !res[k].Flagged {
+			continue
+		}
+		ch := choices[i]
+		mw.flagged(res[k])
+		mw.withhold(ch.text)
+		sp = append(sp, modSplice{ch.textStart, ch.textEnd, withheld})
+		if ch.finEnd > 0 {
+			sp = append(sp, modSplice{ch.finStart, ch.finEnd, []byte(`"content_filter"`)})
+		}
+	}
+	if len(sp) > 0 {
+		slices.SortFunc(sp, func(a, b modSplice) int { return a.start - b.start })
+		body = applySplices(body, sp)
+	}
+	mw.send(body)
+}
+
+// send writes a buffered body with its status and length.
+func (mw *modWriter) send(body []byte) {
+	h := mw.w.Header()
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	mw.w.WriteHeader(mw.status)
+	_, _ = mw.w.Write(body)
+}
+
+// writeError replaces a buffered response with an error envelope; headers
+// the handler set for its own body are dropped.
+func (mw *modWriter) writeError(e *wire.Error) {
+	h := mw.w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified"} {
+		h.Del(k)
+	}
+	wire.WriteError(mw.w, e)
+}
+
+// bodyChoice locates one choice's text in a non-streamed response body.
+type bodyChoice struct {
+	text               string
+	textStart, textEnd int // the text's value: message.content or text
+	finStart, finEnd   int // finish_reason's value; finEnd 0 when absent
+}
+
+// bodyChoices finds the choices of a chat completion (message.content, a
+// string) or a completion (text).
+func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
+	d := newScanner(body)
+	var out []bodyChoice
+	value := func(ch *bodyChoice) error {
+		d.ws()
+		start := d.i
+		if d.peek() != '"' {
+			return d.skip()
+		}
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		ch.text, ch.textStart, ch.textEnd = s, start, d.i
+		return nil
+	}
+	choice := func() error {
+		var ch bodyChoice
+		if d.peek() != '{' {
+			return d.skip()
+		}
+		for n := 0; ; n++ {
+			key, more, err := d.obj(n)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch {
+			case key == "finish_reason":
+				d.ws()
+				ch.finStart = d.i
+				if err := d.skip(); err != nil {
+					return err
+				}
+				ch.finEnd = d.i
+			case !chat && key == "text":
+				err = value(&ch)
+			case chat && key == "message" && d.peek() == '{':
+				for m := 0; ; m++ {
+					k, more, err := d.obj(m)
+					if err != nil {
+						return err
+					}
+					if !more {
+						break
+					}
+					if k == "content" {
+						err = value(&ch)
+					} else {
+						err = d.skip()
+					}
+					if err != nil {
+						return err
+					}
+				}
+			default:
+				err = d.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if ch.textEnd > 0 {
+			out = append(out, ch)
+		}
+		return nil
+	}
+	for n := 0; ; n++ {
+		key, more, err := d.obj(n)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		if key != "choices" || d.peek() != '[' {
+			if err := d.skip(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for m := 0; ; m++ {
+			more, err := d.arr(m)
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				break
+			}
+			if err := choice(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

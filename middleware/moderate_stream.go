@@ -1,0 +1,480 @@
+package middleware
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// maxStreamChoices bounds the choice index a filtered stream accepts (n is
+// at most 128 at OpenAI); a larger one ends the stream.
+const maxStreamChoices = 1024
+
+// modStream filters one SSE stream: it parses the events the handler
+// writes, feeds each choice's content to a moderation.StreamFilter and
+// re-emits the chunks with only the released text.
+type modStream struct {
+	mw   *modWriter
+	chat bool
+	p    wire.Parser
+	sw   *wire.Writer
+
+	choices []*modStreamChoice // by choice index
+	chunk   modChunk           // the event being processed, reused
+	sp      []modSplice
+
+	// The last chunk's identity, for the chunks the filter writes itself.
+	id, object, model, created string
+
+	cut  bool  // the stream was cut: nothing more is sent
+	done bool  // [DONE] was sent
+	err  error // the first error writing to the client
+}
+
+// modStreamChoice is the filter state of one choice.
+type modStreamChoice struct {
+	f        *moderation.StreamFilter
+	pending  string // received, not yet released
+	finished bool   // its finish_reason was sent
+}
+
+// modChunk is what the filter needs of one chunk.
+type modChunk struct {
+	choices []modChunkChoice
+	keep    bool // carries more than content (usage, …): never dropped
+	err     bool // an {"error":…} event
+}
+
+// modChunkChoice is one choice of a chunk: where its content is, and
+// whether it carries anything else.
+type modChunkChoice struct {
+	index       int
+	content     string
+	start, end  int  // the content value's span (string or null); end 0 when absent
+	insert      int  // where a content member may be inserted: the closing brace of delta (or of the choice)
+	insertComma bool // that object has members already
+	finish      bool // finish_reason is set
+	keep        bool // carries more than content
+	release     string
+}
+
+func newModStream(mw *modWriter) *modStream {
+	s := &modStream{mw: mw, chat: mw.c.Chat != nil, sw: wire.NewWriter(mw.w)}
+	s.object, s.created = wire.ObjectChatCompletionChunk, "0"
+	if !s.chat {
+		s.object = wire.ObjectTextCompletion
+	}
+	return s
+}
+
+// write feeds b to the parser and handles every complete event. After a
+// cut it fails with ErrContentFiltered; after a failed write to the client
+// with that error.
+func (s *modStream) write(b []byte) (int, error) {
+	if s.cut {
+		return 0, ErrContentFiltered
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.p.Feed(b)
+	for !s.cut && s.err == nil {
+		ev, ok, err := s.p.Next()
+		switch {
+		case err != nil:
+			s.cutWith(nil, fmt.Errorf("middleware: moderate: %w", err))
+		case !ok:
+			return len(b), nil
+		case ev.IsDone():
+			s.closeAll()
+			if !s.cut {
+				s.send(s.sw.WriteDone())
+				s.done = true
+			}
+		default:
+			s.event(ev)
+		}
+	}
+	if s.cut {
+		s.p.Reset()
+		return len(b), ErrContentFiltered
+	}
+	return len(b), s.err
+}
+
+// end runs when the handler returned: held-back text is judged and
+// released (or cut), without a [DONE] the handler did not send.
+func (s *modStream) end() {
+	if s.cut || s.done || s.err != nil {
+		return
+	}
+	_ = s.p.End()
+	s.closeAll()
+}
+
+func (s *modStream) send(err error) {
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// event filters one data event.
+func (s *modStream) event(ev wire.Event) {
+	ch := &s.chunk
+	if (ev.Type != "" && ev.Type != "message") || s.parseChunk(ev.Data) != nil || ch.err {
+		// Not a chunk (an upstream error event, say): nothing to moderate.
+		s.send(s.sw.WriteEvent(wire.Event{Type: ev.Type, Data: ev.Data}))
+		return
+	}
+	ctx := s.mw.r.Context()
+	changed, empty := false, true
+	for k := range ch.choices {
+		cc := &ch.choices[k]
+		st := s.choiceState(cc.index)
+		if st == nil {
+			s.cutWith(nil, fmt.Errorf("middleware: moderate: choice index %d out of range", cc.index))
+			return
+		}
+		var release strings.Builder
+		if cc.content != "" {
+			st.pending += cc.content
+			d, err := st.f.Write(ctx, cc.content)
+			if d.Cut || err != nil {
+				s.cutWith(&d.Result, err)
+				return
+			}
+			release.WriteString(d.Release)
+		}
+		if cc.finish {
+			d, err := st.f.Close(ctx)
+			if d.Cut || err != nil {
+				s.cutWith(&d.Result, err)
+				return
+			}
+			release.WriteString(d.Release)
+			st.finished = true
+		}
+		cc.release = release.String()
+		st.pending = st.pending[len(cc.release):]
+		if cc.release != cc.content {
+			changed = true
+		}
+		if cc.release != "" || cc.keep {
+			empty = false
+		}
+	}
+	switch {
+	case !changed:
+		s.send(s.sw.WriteData(ev.Data))
+	case empty && !ch.keep && len(ch.choices) > 0:
+		// Only held-back content: the chunk is dropped.
+	default:
+		s.send(s.sw.WriteData(s.patch(ev.Data)))
+	}
+}
+
+// choiceState returns the state of choice i, creating it.
+func (s *modStream) choiceState(i int) *modStreamChoice {
+	if i < 0 || i >= maxStreamChoices {
+		return nil
+	}
+	for len(s.choices) <= i {
+		s.choices = append(s.choices, nil)
+	}
+	if s.choices[i] == nil {
+		s.choices[i] = &modStreamChoice{f: moderation.NewStreamFilter(s.mw.m.cfg.Stream)}
+	}
+	return s.choices[i]
+}
+
+// patch returns data with each choice's content replaced by its release.
+func (s *modStream) patch(data []byte) []byte {
+	sp := s.sp[:0]
+	key := `"content":`
+	if !s.chat {
+		key = `"text":`
+	}
+	for k := range s.chunk.choices {
+		cc := &s.chunk.choices[k]
+		switch {
+		case cc.end > 0:
+			sp = append(sp, modSplice{cc.start, cc.end, appendJSONString(nil, cc.release)})
+		case cc.release != "":
+			v := []byte(nil)
+			if cc.insertComma {
+				v = append(v, ',')
+			}
+			v = appendJSONString(append(v, key...), cc.release)
+			sp = append(sp, modSplice{cc.insert, cc.insert, v})
+		}
+	}
+	s.sp = sp
+	return applySplices(data, sp)
+}
+
+// closeAll ends every unfinished choice: what its filter still holds is
+// judged as the end of the text and sent in one chunk, or the stream is cut.
+func (s *modStream) closeAll() {
+	ctx := s.mw.r.Context()
+	var out []byte
+	for i, st := range s.choices {
+		if st == nil || st.finished || st.f.Pending() == 0 {
+			continue
+		}
+		d, err := st.f.Close(ctx)
+		if d.Cut || err != nil {
+			s.cutWith(&d.Result, err)
+			return
+		}
+		st.finished = true
+		st.pending = ""
+		if d.Release == "" {
+			continue
+		}
+		if out == nil {
+			out = s.appendHead(nil)
+		} else {
+			out = append(out, ',')
+		}
+		out = append(out, `{"index":`...)
+		out = strconv.AppendInt(out, int64(i), 10)
+		if s.chat {
+			out = appendJSONString(append(out, `,"delta":{"content":`...), d.Release)
+			out = append(out, `},"finish_reason":null}`...)
+		} else {
+			out = appendJSONString(append(out, `,"text":`...), d.Release)
+			out = append(out, `,"finish_reason":null}`...)
+		}
+	}
+	if out != nil {
+		s.send(s.sw.WriteData(append(out, "]}"...)))
+	}
+}
+
+// appendHead appends the start of a chunk the filter writes itself, up to
+// and including the opening bracket of choices.
+func (s *modStream) appendHead(b []byte) []byte {
+	b = appendJSONString(append(b, `{"id":`...), s.id)
+	b = appendJSONString(append(b, `,"object":`...), s.object)
+	b = append(append(b, `,"created":`...), s.created...)
+	b = appendJSONString(append(b, `,"model":`...), s.model)
+	return append(b, `,"choices":[`...)
+}
+
+// cutWith ends the stream: every unfinished choice ends with
+// finish_reason "content_filter" in one final chunk that also carries the
+// error envelope, then [DONE]. res is the verdict (nil or zero when the
+// moderator failed with err).
+func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
+	s.cut = true
+	for _, st := range s.choices {
+		if st != nil {
+			s.mw.withhold(st.pending)
+			st.pending = ""
+		}
+	}
+	var e *wire.Error
+	if err != nil || res == nil || !res.Flagged {
+		e = moderationUnavailable(s.mw.c)
+		e.Message = "The response was stopped because the content filter could not check it. Request ID: " + s.mw.c.RequestID + "."
+	} else {
+		s.mw.flagged(*res)
+		e = wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeContentPolicyViolation, "",
+			"The response was stopped by the content filter. Flagged categories: %s.",
+			strings.Join(moderation.FlaggedCategories(*res), ", "))
+	}
+	out := s.appendHead(nil)
+	n := 0
+	for i, st := range s.choices {
+		if st == nil || st.finished {
+			continue
+		}
+		out = s.appendCutChoice(out, i, n)
+		n++
+	}
+	if len(s.choices) == 0 {
+		out = s.appendCutChoice(out, 0, 0)
+	}
+	envelope, _ := json.Marshal(e)
+	out = append(append(append(out, `],"error":`...), envelope...), '}')
+	s.send(s.sw.WriteData(out))
+	s.send(s.sw.WriteDone())
+	s.done = true
+}
+
+func (s *modStream) appendCutChoice(b []byte, index, n int) []byte {
+	if n > 0 {
+		b = append(b, ',')
+	}
+	b = strconv.AppendInt(append(b, `{"index":`...), int64(index), 10)
+	if s.chat {
+		return append(b, `,"delta":{},"finish_reason":"content_filter"}`...)
+	}
+	return append(b, `,"text":"","finish_reason":"content_filter"}`...)
+}
+
+// errModChunk marks data that is not a JSON object.
+var errModChunk = errors.New("middleware: moderate: stream event is not a JSON object")
+
+// parseChunk reads data into s.chunk, remembering the chunk's identity.
+func (s *modStream) parseChunk(data []byte) error {
+	ch := &s.chunk
+	ch.choices, ch.keep, ch.err = ch.choices[:0], false, false
+	d := newScanner(data)
+	if d.peek() != '{' {
+		return errModChunk
+	}
+	for n := 0; ; n++ {
+		key, more, err := d.obj(n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch key {
+		case "id", "object", "model":
+			if d.peek() != '"' {
+				err = d.skip()
+				break
+			}
+			var v string
+			if v, err = d.str(); err == nil {
+				switch key {
+				case "id":
+					s.id = v
+				case "object":
+					s.object = v
+				default:
+					s.model = v
+				}
+			}
+		case "created":
+			if c := d.peek(); c == '-' || (c >= '0' && c <= '9') {
+				s.created, err = d.num()
+			} else {
+				err = d.skip()
+			}
+		case "choices":
+			err = s.parseChoices(&d)
+		case "error":
+			ch.err = true
+			err = d.skip()
+		case "usage":
+			ch.keep = ch.keep || d.peek() != 'n'
+			err = d.skip()
+		default: // per-chunk metadata (system_fingerprint, obfuscation, …)
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return d.end()
+}
+
+func (s *modStream) parseChoices(d *scanner) error {
+	if d.peek() != '[' {
+		return d.skip()
+	}
+	for n := 0; ; n++ {
+		more, err := d.arr(n)
+		if err != nil || !more {
+			return err
+		}
+		if d.peek() != '{' {
+			if err := d.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		var cc modChunkChoice
+		members := 0
+		for m := 0; ; m++ {
+			key, more, err := d.obj(m)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			members++
+			switch {
+			case key == "index":
+				var num string
+				if num, err = d.num(); err == nil {
+					cc.index, err = strconv.Atoi(num)
+				}
+			case s.chat && key == "delta":
+				err = s.parseDelta(d, &cc)
+			case !s.chat && key == "text":
+				err = modContent(d, &cc)
+			default: // finish_reason, logprobs, anything else: kept when set
+				if d.peek() != 'n' {
+					cc.keep = true
+					cc.finish = cc.finish || key == "finish_reason"
+				}
+				err = d.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !s.chat {
+			cc.insert, cc.insertComma = d.i-1, members > 0
+		}
+		s.chunk.choices = append(s.chunk.choices, cc)
+	}
+}
+
+// parseDelta reads a chat delta: its content, and whether it carries
+// anything else (role, tool calls, refusal, reasoning, …).
+func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
+	if d.peek() != '{' {
+		return d.skip()
+	}
+	members := 0
+	for m := 0; ; m++ {
+		key, more, err := d.obj(m)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		members++
+		if key == "content" {
+			err = modContent(d, cc)
+		} else {
+			cc.keep = cc.keep || d.peek() != 'n'
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	cc.insert, cc.insertComma = d.i-1, members > 0
+	return nil
+}
+
+// modContent reads a content (or text) value: a string, or null.
+func modContent(d *scanner, cc *modChunkChoice) error {
+	d.ws()
+	cc.start = d.i
+	if d.peek() != '"' {
+		if err := d.skip(); err != nil {
+			return err
+		}
+		cc.end = d.i
+		return nil
+	}
+	v, err := d.str()
+	cc.content, cc.end = v, d.i
+	return err
+}
