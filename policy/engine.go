@@ -284,6 +284,6 @@ func (h printHook) Print(ctx print.Context, msg string) error {
 	if ctx.Location != nil {
 		loc = ctx.Location.String()
 	}
-	h.l.DebugContext(ctx.Context, "policy print", "location", loc, "msg", msg)
+	h.l.DebugContext(ctx.Context, "policy print", "location", loc, "output", msg)
 	return nil
 }

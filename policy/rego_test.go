@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -43,5 +45,36 @@ func runRegoTests(t *testing.T, dir string) {
 	}
 	if n == 0 {
 		t.Fatalf("%s: no Rego tests found", dir)
+	}
+}
+
+// TestExamplesShipLibrary keeps the examples' copy of the library, which
+// `opa test examples/policies` needs, identical to the embedded one.
+func TestExamplesShipLibrary(t *testing.T) {
+	lib, err := Library.ReadFile("library/llmgate.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := os.ReadFile("../examples/policies/llmgate.rego")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(lib, ex) {
+		t.Fatal("examples/policies/llmgate.rego differs from policy/library/llmgate.rego: copy the library over")
+	}
+}
+
+// TestExamplesEngine loads examples/policies as an operator would.
+func TestExamplesEngine(t *testing.T) {
+	e := newEngine(t, Config{Dir: "../examples/policies", PollInterval: -1})
+	in := sampleInput()
+	d, err := e.Decide(context.Background(), in)
+	if err != nil || !d.Allow || d.MaxTokens != 512 || d.Cache != CacheForce || d.Limits.Key.RPM != 20 {
+		t.Fatalf("Decide = %+v, %v", d, err)
+	}
+	in.Principal.Labels = map[string]string{"suspended": "true"}
+	d, err = e.Decide(context.Background(), in)
+	if env := Deny(d, err, ""); env == nil || env.Status != 403 || env.Code != "key_suspended" {
+		t.Fatalf("suspended key: %+v", env)
 	}
 }
