@@ -36,10 +36,10 @@ func (m *model) generate(ctx [2]int32, p *params, rng *rand.Rand, maxTokens int,
 	s := newSampler(m, p, rng)
 	u, v := ctx[0], ctx[1]
 	var (
-		buf    []byte
-		ps     []piece
-		ch     choice
-		cut    = -1
+		buf []byte
+		ps  []piece
+		ch  choice
+		cut = -1
 	)
 	longest := 0
 	for _, st := range stops {

@@ -158,9 +158,12 @@ func (s *sampler) distribution(sorted bool) int {
 		}
 		norm := math.Log(min(cum, 1))
 		for k, i := range s.order {
-			if k < keep {
+			switch {
+			case keep == 1 && k == 0:
+				s.logp[i] = 0 // exactly: log(p/p) may round to ±1e-17
+			case k < keep:
 				s.logp[i] -= norm
-			} else {
+			default:
 				s.logp[i] = math.Inf(-1)
 			}
 		}
