@@ -19,12 +19,16 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
-// unsafeBuiltins are refused at compile time: a network call per request
-// would break the latency budget and could leak the input.
-var unsafeBuiltins = map[string]struct{}{
-	"http.send":          {},
-	"net.lookup_ip_addr": {},
-}
+// capabilities are OPA's, less the builtins that reach the network: a
+// network call per request would break the latency budget and could leak
+// the input. A policy calling them does not compile.
+var capabilities = func() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	c.Builtins = slices.DeleteFunc(c.Builtins, func(b *ast.Builtin) bool {
+		return b.Name == "http.send" || b.Name == "net.lookup_ip_addr"
+	})
+	return c
+}()
 
 // source is where the policy comes from: dir inside fsys.
 type source struct {
@@ -153,7 +157,7 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 	}
 	overlay(docs, data)
 	c := ast.NewCompiler().
-		WithUnsafeBuiltins(unsafeBuiltins).
+		WithCapabilities(capabilities).
 		WithEnablePrintStatements(hook != nil)
 	if c.Compile(modules); c.Failed() {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, c.Errors)
@@ -166,7 +170,7 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 		rego.Store(inmem.NewFromObjectWithOpts(docs, inmem.OptReturnASTValuesOnRead(true))),
 		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.RefTerm(query...)))),
 		rego.StrictBuiltinErrors(true),
-		rego.UnsafeBuiltins(unsafeBuiltins),
+		rego.Capabilities(capabilities),
 	}
 	if hook != nil {
 		opts = append(opts, rego.EnablePrintStatements(true), rego.PrintHook(hook))

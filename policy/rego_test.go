@@ -26,7 +26,12 @@ func runRegoTests(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatalf("load %s: %v", dir, err)
 	}
-	ch, err := tester.NewRunner().SetStore(store).RaiseBuiltinErrors(true).Run(ctx, modules)
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Abort(ctx, txn)
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RaiseBuiltinErrors(true).RunTests(ctx, txn)
 	if err != nil {
 		t.Fatalf("run %s: %v", dir, err)
 	}
