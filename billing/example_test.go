@@ -8,6 +8,7 @@ import (
 	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/wire"
+	"github.com/redis/go-redis/v9"
 )
 
 type fixedClock struct{ t time.Time }
@@ -87,4 +88,24 @@ func ExampleReservation_Continue() {
 	fmt.Printf("stopped after %d tokens; billed %v of a %v budget\n", generated, cost, budget.Budget)
 	// Output:
 	// stopped after 800 tokens; billed $0.0105 of a $0.01 budget
+}
+
+// Several proxy replicas share one ledger through Redis. (Not run: it
+// needs a Redis.)
+func ExampleNewRedis() {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close()
+	ledger, err := billing.NewRedis(billing.RedisConfig{
+		Client:  client,
+		Prefix:  "{llmgate:billing}:", // one hash tag: every key in one Cluster slot
+		Timeout: 100 * time.Millisecond,
+		Fail:    billing.FailClosed, // Redis down → error → 503 envelope
+	})
+	if err != nil {
+		panic(err)
+	}
+	res, err := ledger.Reserve(context.Background(), []billing.Charge{
+		{Scope: "org:acme", Window: billing.Monthly, Budget: 100 * billing.Dollar, Amount: 5 * billing.Cent},
+	})
+	fmt.Println(res.Allowed, err)
 }

@@ -247,3 +247,31 @@ func TestApplyDifferential(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisMonthBoundaries checks the script's month arithmetic against
+// Go's calendar at every month end from 2024 to 2031, leap Februaries
+// included: spend on a month's first day is seen on its last day and not
+// on the next month's first.
+func TestRedisMonthBoundaries(t *testing.T) {
+	ctx := context.Background()
+	l := newRedisLedgers(t, 1)[0]
+	c := Charge{Scope: "key:months", Window: Monthly, Budget: Unlimited}
+	for m := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC); m.Year() < 2031; m = m.AddDate(0, 1, 0) {
+		first, next := dayOf(m), dayOf(m.AddDate(0, 1, 0))
+		if _, err := l.Apply(ctx, []Op{{Charge: c, Day: first, Spent: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			day  int64
+			want Money
+		}{{next - 1, 1}, {next, 0}} {
+			a, err := l.Apply(ctx, []Op{{Charge: c, Day: tt.day}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Balances[0].Spent != tt.want {
+				t.Fatalf("%v: spent %d on %v, want %d", m.Format("2006-01"), a.Balances[0].Spent, dayStart(tt.day), tt.want)
+			}
+		}
+	}
+}
