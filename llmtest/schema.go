@@ -11,7 +11,7 @@ import (
 )
 
 // maxSchemaDepth bounds nesting: deeper objects get their required
-// properties only and deeper arrays their minimum number of items, so
+// properties only and deeper arrays their minItems (0 when unset), so
 // recursive schemas ($ref to an ancestor) terminate.
 const maxSchemaDepth = 6
 
@@ -224,7 +224,7 @@ func (g *schemaGen) object(m map[string]any, depth int) map[string]any {
 func (g *schemaGen) array(m map[string]any, depth int) []any {
 	lo, hasLo := intKey(m, "minItems")
 	hi, hasHi := intKey(m, "maxItems")
-	if !hasLo {
+	if !hasLo && depth < maxSchemaDepth {
 		lo = 1
 	}
 	if hasHi && lo > hi {
@@ -357,10 +357,11 @@ func (g *schemaGen) str(m map[string]any) string {
 		}
 	}
 	if hi, ok := intKey(m, "maxLength"); ok && len([]rune(s)) > hi {
-		s = strings.TrimRight(string([]rune(s)[:hi]), " ")
-		if s == "" && hi > 0 {
-			s = "a"
+		r := []rune(s)[:hi]
+		if hi > 0 && r[hi-1] == ' ' {
+			r[hi-1] = 's'
 		}
+		s = string(r)
 	}
 	return s
 }
