@@ -316,3 +316,37 @@ func TestMemoryCanceledContext(t *testing.T) {
 		t.Errorf("Reserve = %v, want context.Canceled", err)
 	}
 }
+
+// TestManyCharges covers reservations with more charges than are held
+// inline.
+func TestManyCharges(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			l := b.instance(0)
+			var charges []Charge
+			for _, s := range []string{"a", "b", "c", "d", "e", "f"} {
+				charges = append(charges, Charge{Scope: "many:" + s, Window: Daily, Budget: Dollar, Amount: 30 * Cent})
+			}
+			r, err := l.Reserve(ctx, charges)
+			if err != nil || !r.Allowed || len(r.Balances) != 6 {
+				t.Fatalf("Reserve = %+v, %v", r, err)
+			}
+			if ok, err := r.Continue(ctx, 50*Cent, 0); !ok || err != nil {
+				t.Fatalf("Continue = %v, %v", ok, err)
+			}
+			if err := r.Settle(ctx, 40*Cent); err != nil {
+				t.Fatal(err)
+			}
+			bal, err := l.Balances(ctx, charges)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range bal {
+				if x.Spent != 40*Cent || x.Reserved != 0 {
+					t.Errorf("%s: spent %v reserved %v; want $0.40, 0", x.Scope, x.Spent, x.Reserved)
+				}
+			}
+		})
+	}
+}
