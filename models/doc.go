@@ -1,14 +1,17 @@
-// Package models is llmgate's model catalog: what it knows about a model
-// by name.
+// Package models is llmgate's model catalog: what it knows about a model by
+// name — tokenizer encoding, context window, output cap, prices per 1M
+// tokens (with the date they were taken) and deprecation.
 //
-// Today a catalog entry carries the model's tokenizer encoding; later
-// versions add prices, context windows, aliases and deprecation dates to
-// the same [Info] type.
+//	cat, _ := models.New(models.Config{Aliases: map[string]string{"gpt-4": "gpt-4-0613"}})
+//	m, known := cat.Resolve("gpt-4")        // pinned: m.Name == "gpt-4-0613"
+//	fmt.Println(m.ContextWindow, m.Prices.Input, m.Encoding)
 //
-//	info, known := models.Lookup("ft:gpt-4o-mini-2024-07-18:acme::abc123")
-//	// info.Name == "gpt-4o-mini", info.Encoding == "o200k_base", known == true
+//	info, _ := models.Lookup("ft:gpt-4o-mini-2024-07-18:acme::abc123")
+//	// info.Name == "gpt-4o-mini", info.Encoding == "o200k_base"
 //	enc := models.EncodingFor("my-new-model") // "o200k_base": the documented fallback
 //
-// Every function is safe for concurrent use; the built-in catalog is
-// read-only.
+// [Lookup] and [EncodingFor] answer the encoding question alone; a
+// [Catalog] ([Builtin], or [New] with overrides and aliases from
+// configuration) answers all of them. Everything is immutable after
+// construction and safe for concurrent use.
 package models
