@@ -143,7 +143,7 @@ func BenchmarkRateBaseline(b *testing.B) {
 // LLMGATE_REDIS_URL; BenchmarkRedisBaseline the plain round trips.
 func BenchmarkRedisReserve(b *testing.B) {
 	c, prefix := benchRedis(b)
-	s, err := NewRedis(RedisConfig{Client: c, Prefix: prefix})
+	s, err := NewRedis(RedisConfig{Client: c, Prefix: prefix, Timeout: 10 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -182,7 +182,9 @@ func BenchmarkRedisBaseline(b *testing.B) {
 	c, prefix := benchRedis(b)
 	ctx := context.Background()
 	key := prefix + "get"
-	c.Set(ctx, key, "1", time.Minute)
+	if err := c.Set(ctx, key, "1", 0).Err(); err != nil { // the cleanup deletes it
+		b.Fatal(err)
+	}
 	ops := []struct {
 		name string
 		do   func() error

@@ -20,57 +20,53 @@ import (
 const reserveLua = `
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
-local before, after, ivs, spans, flags = {}, {}, {}, {}, {}
-local seen = {}
+local n = #KEYS
+local before, after, ivs, spans, allowed, too, retry = {}, {}, {}, {}, {}, {}, {}
+local cur, first = {}, {}
 local ok = 1
-for i = 1, #KEYS do
+for i = 1, n do
   local b = (i - 1) * 4
   local iv = (tonumber(ARGV[b + 1]) / 1000) / tonumber(ARGV[b + 2])
   local burst = tonumber(ARGV[b + 3])
   local cost = tonumber(ARGV[b + 4])
   local span = burst * iv
   local key = KEYS[i]
-  local tat = seen[key]
+  local tat = cur[key]
   if tat == nil then
     local v = redis.call('GET', key)
     tat = v and tonumber(v) or now
     if tat < now then tat = now end
     before[i] = tat
-    seen[key] = tat
-    seen[key .. '\0'] = i
+    first[key] = i
   else
-    before[i] = before[seen[key .. '\0']]
+    before[i] = before[first[key]]
   end
-  local allowed, too, retry, nxt = 0, 0, 0, tat + cost * iv
+  local nxt = tat + cost * iv
+  allowed[i], too[i], retry[i] = 0, 0, 0
   if cost > burst then
-    too = 1
+    too[i] = 1
   elseif nxt - span > now then
-    retry = nxt - span - now
+    retry[i] = math.ceil(nxt - span - now)
   else
-    allowed = 1
+    allowed[i] = 1
   end
-  if allowed == 0 then
+  if allowed[i] == 0 then
     ok = 0
     nxt = tat
   end
-  after[i], ivs[i], spans[i] = nxt, iv, span
-  seen[key] = nxt
-  flags[i] = {allowed, too, math.ceil(retry)}
+  after[i], ivs[i], spans[i], cur[key] = nxt, iv, span, nxt
 end
 local out = {ok}
-for i = 1, #KEYS do
+for i = 1, n do
   local state = before[i]
   if ok == 1 then state = after[i] end
   local rem = math.floor((now + spans[i] - state) / ivs[i] + 1e-6)
   if rem < 0 then rem = 0 end
-  out[#out + 1] = flags[i][1]
-  out[#out + 1] = flags[i][2]
-  out[#out + 1] = rem
-  out[#out + 1] = math.ceil(state - now)
-  out[#out + 1] = flags[i][3]
+  local j = 2 + (i - 1) * 5
+  out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = allowed[i], too[i], rem, math.ceil(state - now), retry[i]
 end
 if ok == 1 then
-  for i = 1, #KEYS do
+  for i = 1, n do
     local ttl = math.ceil((after[i] - now) / 1000)
     if ttl > 0 then
       redis.call('SET', KEYS[i], string.format('%.17g', after[i]), 'PX', ttl)
