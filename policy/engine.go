@@ -84,7 +84,8 @@ type Config struct {
 // the policy once, and again on [Engine.Reload], polling or SIGHUP; a
 // policy that fails to load never replaces the last good one.
 //
-// An Engine is safe for concurrent use. Close stops its goroutines.
+// An Engine is safe for concurrent use. Close stops its goroutines. The
+// zero Engine is not usable: make one with New.
 type Engine struct {
 	src      source
 	library  bool
@@ -103,7 +104,8 @@ type Engine struct {
 	mu       sync.Mutex // serialises reloads; guards the fields below
 	stampSum [32]byte
 	sum      [32]byte
-	failed   bool // the last reload failed
+	failed   bool   // the last reload failed
+	lastErr  string // and with this error
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -115,7 +117,6 @@ type Engine struct {
 // starts a goroutine that [Engine.Close] stops.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
-		query:    nil,
 		now:      cfg.Now,
 		logger:   cfg.Logger,
 		onReload: cfg.OnReload,
@@ -212,7 +213,7 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// Decide evaluates the decision for in. A decision that is undefined,
+// Decide evaluates the decision for in, which must not be nil. A decision that is undefined,
 // ambiguous, badly shaped or fails to evaluate is an error (see the Err…
 // values); the caller must deny the request then, as [Deny] does.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {

@@ -27,6 +27,9 @@ func (e *Engine) reload(ctx context.Context, force bool) (bool, error) {
 	if err == nil && !force && stamp == e.stampSum {
 		return false, nil
 	}
+	if err != nil && !force && e.failed && err.Error() == e.lastErr {
+		return false, nil // still unreadable: reported already
+	}
 	var p *prepared
 	if err == nil {
 		var snap *snapshot
@@ -48,7 +51,10 @@ func (e *Engine) reload(ctx context.Context, force bool) (bool, error) {
 	}
 	// A failed load is not retried until the files change again.
 	e.stampSum = stamp
-	e.failed = err != nil
+	e.failed, e.lastErr = err != nil, ""
+	if err != nil {
+		e.lastErr = err.Error()
+	}
 	rev := e.Revision()
 	if err != nil {
 		e.logger.ErrorContext(ctx, "policy: reload failed; keeping the last good policy", "revision", rev, "err", err)

@@ -160,6 +160,14 @@ func TestReloadOnChange(t *testing.T) {
 	if h.reason() != "B is here" {
 		t.Fatal("the last good policy was not kept")
 	}
+	h.tick()
+	h.noReload() // still missing: reported once
+
+	write(t, h.dir, "policy.rego", policyA)
+	h.tick()
+	if ev := h.nextReload(); ev.err != nil || ev.rev == revB {
+		t.Fatalf("reload after the directory came back = %+v", ev)
+	}
 
 	if err := h.e.Close(); err != nil {
 		t.Fatal(err)
