@@ -12,10 +12,10 @@ package llmgate
 
 import rego.v1
 
-# Settings live in data.llmgate_config: the library's data.json holds the
-# defaults (see README.md); policy.Config.Data overrides them.
+# The settings (README.md describes them).
 config := data.llmgate_config
 
+# The caller's tier; undefined for an unknown tier.
 tier := data.llmgate_config.tiers[input.principal.tier]
 
 # ---- denials --------------------------------------------------------------
