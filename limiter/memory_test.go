@@ -417,3 +417,68 @@ func TestMemoryMillionKeys(t *testing.T) {
 		t.Errorf("1M keys use %d MB, want ≤ 256 MB", used>>20)
 	}
 }
+
+// TestMemoryRetryAfterIsEnough: a client that waits the advertised
+// retry-after-ms (rounded up to the millisecond) gets through, also when
+// the emission interval is not a whole number of milliseconds.
+func TestMemoryRetryAfterIsEnough(t *testing.T) {
+	tests := []struct {
+		limit Limit
+		cost  int
+	}{
+		{Limit{Key: "k", Rate: 7}, 1},
+		{Limit{Key: "k", Rate: 600, Burst: 3}, 1},
+		{Limit{Key: "k", Kind: Tokens, Rate: 40000}, 777},
+		{Limit{Key: "k", Kind: Tokens, Rate: 333, Period: time.Second}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v_%d_per_%v", tt.limit.Kind, tt.limit.Rate, tt.limit.Period), func(t *testing.T) {
+			s := NewMemory(MemoryConfig{Clock: newFakeClock()})
+			now := t0
+			req := []Request{{Limit: tt.limit, Cost: tt.cost}}
+			for range 20 {
+				r := mustReserve(t, s, now, req)
+				for r.Allowed { // drain
+					r = mustReserve(t, s, now, req)
+				}
+				_, ms := RetryAfter(r.RetryAfter)
+				wait, err := time.ParseDuration(ms + "ms")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wait < r.RetryAfter {
+					t.Fatalf("retry-after-ms %s is shorter than RetryAfter %v", ms, r.RetryAfter)
+				}
+				now = now.Add(wait)
+				if again := mustReserve(t, s, now, req); !again.Allowed {
+					t.Fatalf("waited retry-after-ms %s and was denied again (RetryAfter %v)", ms, again.RetryAfter)
+				}
+			}
+		})
+	}
+}
+
+// TestMemoryReserveAllocs pins the hot path at zero allocations for up to
+// four limits.
+func TestMemoryReserveAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := NewMemory(MemoryConfig{})
+	reqs := []Request{
+		{Limit: rpm("key:k1", 600), Cost: 1}, {Limit: tpm("key:k1", 1e6), Cost: 10},
+		{Limit: tpm("user:u", 1e6), Cost: 10}, {Limit: tpm("org:o", 1e6), Cost: 10},
+	}
+	for n := 1; n <= inline; n++ {
+		i := 0
+		allocs := testing.AllocsPerRun(1000, func() {
+			i++
+			if _, err := s.ReserveAt(t0.Add(time.Duration(i)*time.Second), reqs[:n]); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%d limits: %v allocations per decision, want 0", n, allocs)
+		}
+	}
+}
