@@ -30,16 +30,6 @@ func (f *fakeSleep) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func (f *fakeSleep) total() time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var t time.Duration
-	for _, d := range f.delays {
-		t += d
-	}
-	return t
-}
-
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func testConfig() (Config, *fakeSleep) {
