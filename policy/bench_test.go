@@ -15,19 +15,28 @@ import (
 // through the same prepared-query path as the library.
 var trivialFS = fstest.MapFS{"p/trivial.rego": {Data: []byte("package llmgate\n\ndecision := {\"allow\": true}\n")}}
 
-func benchDecide(b *testing.B, cfg Config) {
+func benchDecide(b *testing.B, cfg Config, in *Input, allow bool) {
 	e := newEngine(b, cfg)
-	in := sampleInput()
 	ctx := context.Background()
 	b.ReportAllocs()
 	cpu := startCPU()
 	for b.Loop() {
 		d, err := e.Decide(ctx, in)
-		if err != nil || !d.Allow {
+		if err != nil || d.Allow != allow {
 			b.Fatalf("Decide = %+v, %v", d, err)
 		}
 	}
 	cpu.report(b)
+}
+
+// deniedInput asks for a model outside the free tier, with tools, over
+// budget: three denials, so the deny path builds and sorts reasons.
+func deniedInput() *Input {
+	in := sampleInput()
+	in.Request.Model, in.Model.Name = "gpt-4o", "gpt-4o"
+	in.Request.Tools = []string{"search"}
+	in.Budgets.Key.RemainingUSD = 0
+	return in
 }
 
 // cpuTimer measures the process's CPU time (user+sys, GC included) over a
@@ -50,8 +59,9 @@ func processCPU() time.Duration {
 // BenchmarkDecide measures one decision per request: input built as an
 // ast.Value, evaluated with the prepared query, decoded strictly.
 func BenchmarkDecide(b *testing.B) {
-	b.Run("policy=trivial", func(b *testing.B) { benchDecide(b, Config{FS: trivialFS, Root: "p", PollInterval: -1}) })
-	b.Run("policy=library", func(b *testing.B) { benchDecide(b, Config{}) })
+	b.Run("policy=trivial", func(b *testing.B) { benchDecide(b, Config{FS: trivialFS, Root: "p", PollInterval: -1}, sampleInput(), true) })
+	b.Run("policy=library", func(b *testing.B) { benchDecide(b, Config{}, sampleInput(), true) })
+	b.Run("policy=library/denied", func(b *testing.B) { benchDecide(b, Config{}, deniedInput(), false) })
 }
 
 // BenchmarkDecideMapInput is the same evaluation with the input given as
