@@ -38,9 +38,6 @@ type tapState struct {
 	chunk  Chunk
 	chat   wire.ChatCompletionChunk
 	comp   wire.Completion
-	usage  struct {
-		Usage *wire.Usage `json:"usage"`
-	}
 }
 
 var tapPool = sync.Pool{New: func() any { return new(tapState) }}
@@ -288,10 +285,10 @@ func (t *tap) finish(r *http.Request, panicked bool) {
 		_ = st.parser.End() // an unfinished event is discarded, as a client would
 	case t.body && !t.over && len(st.body) > 0 && len(t.c.observers) > 0:
 		t.res.Body = bytes.Clone(st.body)
-		if b := bytes.TrimLeft(st.body, " \t\r\n"); len(b) > 0 && b[0] == '{' {
-			st.usage.Usage = nil
-			if json.Unmarshal(b, &st.usage) == nil {
-				t.res.Usage = st.usage.Usage
+		if v := topLevelValue(st.body, "usage"); v != nil {
+			var u *wire.Usage
+			if json.Unmarshal(v, &u) == nil {
+				t.res.Usage = u
 			}
 		}
 	}
@@ -326,7 +323,6 @@ func (t *tap) release() {
 		st.parser.Reset()
 	}
 	st.chunk = Chunk{}
-	st.usage.Usage = nil
 	tapPool.Put(st)
 }
 
@@ -355,4 +351,100 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// topLevelValue returns the raw value of key in the JSON object b, found by
+// skipping over the other members without decoding them; nil when b is not
+// an object holding key. It checks only the structure it walks: the value
+// it returns is for encoding/json to validate.
+func topLevelValue(b []byte, key string) []byte {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return nil
+	}
+	for i++; ; i++ {
+		i = skipSpace(b, i)
+		if i == len(b) || b[i] != '"' {
+			return nil
+		}
+		kend := stringEnd(b, i)
+		if kend < 0 {
+			return nil
+		}
+		k := b[i+1 : kend-1]
+		i = skipSpace(b, kend)
+		if i == len(b) || b[i] != ':' {
+			return nil
+		}
+		i = skipSpace(b, i+1)
+		vend := valueEnd(b, i)
+		if vend < 0 {
+			return nil
+		}
+		if string(k) == key {
+			return b[i:vend]
+		}
+		i = skipSpace(b, vend)
+		if i == len(b) || b[i] != ',' {
+			return nil
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the offset after the string starting at b[i] ('"'),
+// or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the offset after the JSON value starting at b[i], or -1.
+func valueEnd(b []byte, i int) int {
+	if i == len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				if j = stringEnd(b, j); j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\r' && b[j] != '\n' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }

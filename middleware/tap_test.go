@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -706,6 +707,29 @@ func TestTapChunks(t *testing.T) {
 	}
 }
 
+func TestTopLevelValue(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"id":"x","usage":{"total_tokens":3}}`, `{"total_tokens":3}`},
+		{` { "usage" : null , "id":1}`, `null`},
+		{`{"choices":[{"usage":{"a":1},"t":"]}\"usage\":2"}],"usage":{"b":[1,{"c":"}"}]}}`, `{"b":[1,{"c":"}"}]}`},
+		{`{"content":"\\","usage":7}`, `7`},
+		{`{"content":"usage: \"usage\":{}","n":-1.5e3,"ok":true}`, ``},
+		{`{"choices":[{"usage":{"a":1}}]}`, ``},
+		{`["usage",{"usage":1}]`, ``},
+		{`{"usage":`, ``},
+		{`{"a":"unterminated,"usage":1}`, ``},
+		{`{"a" 1,"usage":1}`, ``},
+		{``, ``},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := topLevelValue([]byte(tc.in), "usage"); string(got) != tc.want {
+				t.Fatalf("topLevelValue = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestIsEventStream(t *testing.T) {
 	for ct, want := range map[string]bool{
 		"text/event-stream": true, "text/event-stream; charset=utf-8": true, " TEXT/EVENT-STREAM": true,
@@ -752,6 +776,17 @@ func BenchmarkTapStream(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(event)))
 		serveTapped(stream(b.N, false), &tapDiscard{h: http.Header{}}, req, &Call{Endpoint: EndpointChatCompletions})
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) { // decoding one chunk alone, for scale
+		b.ReportAllocs()
+		b.SetBytes(int64(len(event)))
+		data := event[len("data: ") : len(event)-2]
+		for b.Loop() {
+			var ch wire.ChatCompletionChunk
+			if err := json.Unmarshal(data, &ch); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("tap-observer", func(b *testing.B) {
 		b.ReportAllocs()
