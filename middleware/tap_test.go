@@ -824,3 +824,45 @@ func BenchmarkTapJSON(b *testing.B) {
 		}
 	})
 }
+
+// A layer subscribes to the response on the Call before it calls the next
+// handler; the tap that Decode installs tells it about each chunk of the
+// stream and, at the end, the usage.
+func Example_responseTap() {
+	meter := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			CallFrom(r.Context()).Observe(Observer{
+				OnChunk: func(ch *Chunk) {
+					if ch.Chat != nil && len(ch.Chat.Choices) > 0 {
+						fmt.Printf("delta %q\n", ch.Chat.Choices[0].Delta.Content)
+					}
+				},
+				OnEnd: func(res *Response) {
+					fmt.Println("events:", res.Events, "done:", res.Done, "total tokens:", res.Usage.TotalTokens)
+				},
+			})
+			next.ServeHTTP(w, r)
+		})
+	}
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		sw := wire.NewWriter(w)
+		for _, s := range []string{"Hel", "lo"} {
+			_ = sw.WriteJSON(wire.ChatCompletionChunk{ID: "c1", Object: wire.ObjectChatCompletionChunk,
+				Choices: []wire.ChunkChoice{{Delta: wire.Delta{Content: s}}}})
+		}
+		_ = sw.WriteJSON(wire.ChatCompletionChunk{ID: "c1", Object: wire.ObjectChatCompletionChunk,
+			Choices: []wire.ChunkChoice{}, Usage: &wire.Usage{PromptTokens: 8, CompletionTokens: 2, TotalTokens: 10}})
+		_ = sw.WriteDone()
+	})
+	h := Decode(DecodeConfig{})(meter(upstream))
+
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	// Output:
+	// delta "Hel"
+	// delta "lo"
+	// events: 3 done: true total tokens: 10
+}
