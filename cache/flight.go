@@ -49,6 +49,42 @@ type flight struct {
 // error of a response that was not storable wraps ErrNotStorable). If fn panics, waiting followers get
 // ErrLeaderPanicked and the panic is re-raised in the leader.
 func (g *Group) Do(ctx context.Context, k Key, fn func(ctx context.Context) (*Entry, error)) (e *Entry, leader bool, err error) {
+	e, l, err := g.Join(ctx, k)
+	if l == nil {
+		return e, false, err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			l.finish(nil, ErrLeaderPanicked, false)
+		}
+	}()
+	e, err = fn(ctx)
+	finished = true
+	l.Finish(e, err)
+	return e, true, err
+}
+
+// Lead is the leader's side of a flight started by Join. Its holder must
+// call Finish exactly once (later calls do nothing); until then followers
+// of the same key wait. A Lead is safe for concurrent use.
+type Lead struct {
+	g    *Group
+	k    Key
+	f    *flight
+	ctx  context.Context
+	once sync.Once
+}
+
+// Join is Do split in two, for a leader whose result arrives later than
+// the function call that starts the work (an HTTP response observed when
+// it ends): when no leader runs for k, Join makes the caller the leader
+// and returns a non-nil Lead at once; the caller does the work and calls
+// Lead.Finish. Otherwise Join waits like a follower of Do and returns the
+// leader's entry or error (or its own ctx's error), with a nil Lead. When
+// the leader's ctx had ended when it finished without an entry, a waiting
+// follower becomes the new leader: Join returns a Lead to it.
+func (g *Group) Join(ctx context.Context, k Key) (*Entry, *Lead, error) {
 	for {
 		g.mu.Lock()
 		if g.m == nil {
@@ -59,8 +95,7 @@ func (g *Group) Do(ctx context.Context, k Key, fn func(ctx context.Context) (*En
 			f = &flight{done: make(chan struct{})}
 			g.m[k] = f
 			g.mu.Unlock()
-			e, err := g.lead(ctx, k, f, fn)
-			return e, true, err
+			return nil, &Lead{g: g, k: k, f: f, ctx: ctx}, nil
 		}
 		f.waiters++
 		g.mu.Unlock()
@@ -71,41 +106,43 @@ func (g *Group) Do(ctx context.Context, k Key, fn func(ctx context.Context) (*En
 			g.mu.Lock()
 			f.waiters--
 			g.mu.Unlock()
-			return nil, false, fmt.Errorf("cache: singleflight wait: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("cache: singleflight wait: %w", ctx.Err())
 		}
 		if f.abandoned {
 			if err := ctx.Err(); err != nil {
-				return nil, false, fmt.Errorf("cache: singleflight wait: %w", err)
+				return nil, nil, fmt.Errorf("cache: singleflight wait: %w", err)
 			}
 			continue // elect a new leader among the followers
 		}
-		return f.e, false, f.err
+		return f.e, nil, f.err
 	}
 }
 
-func (g *Group) lead(ctx context.Context, k Key, f *flight, fn func(context.Context) (*Entry, error)) (e *Entry, err error) {
-	finished := false
-	defer func() {
-		if !finished {
-			f.err = ErrLeaderPanicked
+// Finish ends the flight with the leader's result and wakes the followers:
+// they get e, or err (a nil e with a nil err is reported to them as
+// ErrNotStorable). When e is nil and the leader's ctx has ended, the
+// followers elect a new leader instead (see Join).
+func (l *Lead) Finish(e *Entry, err error) {
+	l.finish(e, err, true)
+}
+
+func (l *Lead) finish(e *Entry, err error, mayAbandon bool) {
+	l.once.Do(func() {
+		f := l.f
+		f.e, f.err = e, err
+		if e == nil && err == nil {
+			f.err = fmt.Errorf("%w: the leader produced no entry", ErrNotStorable)
 		}
-		g.mu.Lock()
-		if g.m[k] == f {
-			delete(g.m, k)
+		if e == nil && mayAbandon && l.ctx.Err() != nil {
+			f.abandoned = true
 		}
-		g.mu.Unlock()
+		l.g.mu.Lock()
+		if l.g.m[l.k] == f {
+			delete(l.g.m, l.k)
+		}
+		l.g.mu.Unlock()
 		close(f.done)
-	}()
-	e, err = fn(ctx)
-	finished = true
-	f.e, f.err = e, err
-	if e == nil && err == nil {
-		f.err = fmt.Errorf("%w: the leader produced no entry", ErrNotStorable)
-	}
-	if e == nil && ctx.Err() != nil {
-		f.abandoned = true
-	}
-	return e, err
+	})
 }
 
 // waiting returns how many followers wait for k's leader.

@@ -219,3 +219,74 @@ func TestGroupErrorsAndCancellation(t *testing.T) {
 		}
 	})
 }
+
+func TestGroupJoinFinish(t *testing.T) {
+	k := keyN(7)
+	t.Run("followers get the entry the leader finishes with", func(t *testing.T) {
+		var g Group
+		e, lead, err := g.Join(context.Background(), k)
+		if lead == nil || e != nil || err != nil {
+			t.Fatalf("first Join: %v %v %v", e, lead, err)
+		}
+		want := bodyEntry(2)
+		got := make(chan *Entry, 3)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				e, l, err := g.Join(context.Background(), k)
+				if l != nil || err != nil {
+					t.Errorf("follower: lead %v err %v", l != nil, err)
+				}
+				got <- e
+			})
+		}
+		waitFollowers(t, &g, k, 3)
+		lead.Finish(want, nil)
+		lead.Finish(nil, errors.New("ignored: second Finish"))
+		wg.Wait()
+		close(got)
+		for e := range got {
+			if e != want {
+				t.Error("follower got another entry")
+			}
+		}
+		if g.InFlight() != 0 {
+			t.Error("flight not removed")
+		}
+	})
+	t.Run("a failed leader's error reaches followers", func(t *testing.T) {
+		var g Group
+		_, lead, _ := g.Join(context.Background(), k)
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := g.Join(context.Background(), k)
+			errc <- err
+		}()
+		waitFollowers(t, &g, k, 1)
+		lead.Finish(nil, nil)
+		if err := <-errc; !errors.Is(err, ErrNotStorable) {
+			t.Errorf("follower err = %v, want ErrNotStorable", err)
+		}
+	})
+	t.Run("an abandoned leader hands over to a follower", func(t *testing.T) {
+		var g Group
+		ctx, cancel := context.WithCancel(context.Background())
+		_, lead, _ := g.Join(ctx, k)
+		leads := make(chan *Lead, 1)
+		go func() {
+			_, l, _ := g.Join(context.Background(), k)
+			leads <- l
+		}()
+		waitFollowers(t, &g, k, 1)
+		cancel()
+		lead.Finish(nil, errors.New("client went away"))
+		l := <-leads
+		if l == nil {
+			t.Fatal("follower did not become the new leader")
+		}
+		l.Finish(bodyEntry(1), nil)
+		if g.InFlight() != 0 {
+			t.Error("flight not removed")
+		}
+	})
+}
