@@ -160,7 +160,7 @@ func InvalidAPIKey() *Error {
 		Status:  http.StatusUnauthorized,
 		Type:    TypeInvalidRequest,
 		Code:    CodeInvalidAPIKey,
-		Message: "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+		Message: "Incorrect or missing API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
 	}
 }
 

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmgate/llmgate/middleware"
+	"github.com/llmgate/llmgate/moderation"
+)
+
+// metrics are the proxy's Prometheus series, on a registry of their own.
+type metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
+	cost        *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+	cache       *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	ttft        *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmgate_requests_total", Help: "Requests by endpoint, status, model and key id.",
+		}, []string{"endpoint", "status", "model", "key"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmgate_tokens_total", Help: "Tokens by direction (prompt, completion), model and key id.",
+		}, []string{"direction", "model", "key"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmgate_cost_usd_total", Help: "Settled cost in US dollars by model and key id.",
+		}, []string{"model", "key"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmgate_rate_limited_total", Help: "Requests refused with 429: rate_limit or insufficient_quota.",
+		}, []string{"kind"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmgate_cache_total", Help: "Cache outcomes (HIT, MISS, BYPASS).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "llmgate_request_duration_seconds", Help: "Time from request to the end of the response.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}, []string{"endpoint"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "llmgate_time_to_first_token_seconds", Help: "Time from request to the first byte of a streamed response.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
+		}, []string{"model"}),
+	}
+	m.registry.MustRegister(m.requests, m.tokens, m.cost, m.rateLimited, m.cache, m.latency, m.ttft,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe is the outermost layer after RequestID: it creates the request's
+// Call, so that it can read what every later layer put there, and writes
+// one log line and the metrics when the response has ended.
+func observe(log *slog.Logger, m *metrics, logPrompts bool) middleware.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			c := &middleware.Call{RequestID: middleware.RequestIDFrom(r.Context())}
+			rw := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
+			next.ServeHTTP(rw, r.WithContext(middleware.WithCall(r.Context(), c)))
+			elapsed := time.Since(start)
+
+			keyID := ""
+			if c.Principal != nil {
+				keyID = c.Principal.KeyID
+			}
+			endpoint := c.Endpoint.String()
+			m.requests.WithLabelValues(endpoint, strconv.Itoa(rw.status), c.Model, keyID).Inc()
+			m.latency.WithLabelValues(endpoint).Observe(elapsed.Seconds())
+			if rw.status == http.StatusTooManyRequests {
+				kind := "rate_limit"
+				if rw.Header().Get("X-Should-Retry") == "false" {
+					kind = "insufficient_quota" // budgets: the contract's 429 that must not be retried
+				}
+				m.rateLimited.WithLabelValues(kind).Inc()
+			}
+			if c.CacheStatus != "" {
+				m.cache.WithLabelValues(c.CacheStatus).Inc()
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", c.RequestID),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rw.status),
+				slog.String("key_id", keyID),
+				slog.String("model", c.Model),
+				slog.Bool("stream", c.Stream),
+				slog.Duration("latency", elapsed),
+				slog.Int64("bytes", rw.bytes),
+			}
+			if !rw.first.IsZero() && c.Stream {
+				ttft := rw.first.Sub(start)
+				m.ttft.WithLabelValues(c.Model).Observe(ttft.Seconds())
+				attrs = append(attrs, slog.Duration("ttft", ttft))
+			}
+			if u := c.Usage; u != nil {
+				m.tokens.WithLabelValues("prompt", c.Model, keyID).Add(float64(u.PromptTokens))
+				m.tokens.WithLabelValues("completion", c.Model, keyID).Add(float64(u.CompletionTokens))
+				attrs = append(attrs, slog.Int("prompt_tokens", u.PromptTokens),
+					slog.Int("completion_tokens", u.CompletionTokens), slog.Bool("tokens_counted", c.UsageCounted))
+			}
+			if c.Cost > 0 {
+				m.cost.WithLabelValues(c.Model, keyID).Add(c.Cost.USD())
+			}
+			attrs = append(attrs, slog.String("cost_usd", c.Cost.String()))
+			if c.CacheStatus != "" {
+				attrs = append(attrs, slog.String("cache", c.CacheStatus))
+			}
+			if d := c.Decision; d != nil {
+				attrs = append(attrs, slog.Bool("allow", d.Allow), slog.Any("reasons", d.Reasons))
+			}
+			if logPrompts && c.Chat != nil {
+				var text string
+				for _, msg := range c.Chat.Messages {
+					text += msg.Role + ": " + msg.Content.String() + "\n"
+				}
+				redacted, _ := moderation.Redact(text)
+				attrs = append(attrs, slog.String("prompt", redacted))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		})
+	}
+}
+
+// recordingWriter notes the status, the body size and when the first body
+// byte was written.
+type recordingWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	bytes       int64
+	first       time.Time
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.wroteHeader = true
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *recordingWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

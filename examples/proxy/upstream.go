@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llmgate/llmgate/llmtest"
+	"github.com/llmgate/llmgate/retry"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// newUpstream returns the handler that serves a request after the chain:
+// the built-in llmtest model, or a reverse proxy to the configured URL
+// with retries.
+func newUpstream(cfg Upstream) (http.Handler, error) {
+	if cfg.URL == "builtin" {
+		return llmtest.Handler(llmtest.Config{}), nil
+	}
+	base, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	apiKey := ""
+	if cfg.APIKeyEnv != "" {
+		apiKey = os.Getenv(cfg.APIKeyEnv)
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // loopback and private upstreams: never through an environment proxy
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The client's path is /v1/...; the upstream URL already ends in
+			// its own API root (…/v1), so the client's /v1 is replaced by it.
+			pr.Out.URL.Scheme = base.Scheme
+			pr.Out.URL.Host = base.Host
+			pr.Out.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, "/v1")
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = base.Host
+			pr.SetXForwarded()
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Api-Key")
+			if apiKey != "" {
+				pr.Out.Header.Set("Authorization", "Bearer "+apiKey)
+			}
+		},
+		Transport: retry.New(retry.Config{
+			Base:           transport,
+			MaxAttempts:    *cfg.Retries + 1,
+			AttemptTimeout: time.Duration(cfg.Timeout),
+		}),
+		ModifyResponse: envelopeErrors,
+		FlushInterval:  -1, // SSE: every write reaches the client at once
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status, msg := http.StatusBadGateway, "The upstream model server could not be reached."
+			if errors.Is(err, retry.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				status, msg = http.StatusGatewayTimeout, "The upstream model server did not answer in time."
+			}
+			if r.Context().Err() != nil {
+				return // the client went away; nobody reads an answer
+			}
+			wire.WriteError(w, wire.Errorf(status, wire.TypeServer, wire.CodeUpstreamError, "", "%s", msg))
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Without full duplex, net/http closes the unread request body once
+		// the response starts, racing the transport that is still sending
+		// it upstream; a few percent of fast streams then end truncated.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}), nil
+}
+
+// envelopeErrors makes every upstream error an OpenAI envelope: an error
+// response whose body is not one (an HTML page from a load balancer, a
+// plain-text "Internal Server Error") is replaced by an envelope with the
+// same status, so clients never see a bare body.
+func envelopeErrors(resp *http.Response) error {
+	if resp.StatusCode < 400 {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if _, ok := wire.DecodeError(resp.StatusCode, body); !ok {
+		typ, code := wire.TypeInvalidRequest, ""
+		if resp.StatusCode >= 500 {
+			typ, code = wire.TypeServer, wire.CodeUpstreamError
+		}
+		body = wire.MarshalEnvelope(wire.Errorf(resp.StatusCode, typ, code, "",
+			"The upstream model server answered %d %s.", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		resp.Header.Set("Content-Type", "application/json")
+		resp.Header.Del("Content-Encoding")
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
