@@ -1,0 +1,251 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/llmgate/llmgate/billing"
+	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/tokens"
+	"github.com/llmgate/llmgate/wire"
+)
+
+// ErrBudgetExhausted is what the Budget layer's writer returns to a
+// streaming handler once it ended the stream because the budget ran out:
+// the handler should stop generating.
+var ErrBudgetExhausted = errors.New("middleware: budget exhausted mid-stream")
+
+// budgetCall is the Budget layer's state for one request: its reservation,
+// and for a stream the completion counted so far.
+type budgetCall struct {
+	b        *Budgets
+	c        *Call
+	prices   models.Prices
+	ctx      context.Context // the request's, without its cancellation: a call is settled after its client left
+	res      billing.Reservation
+	reserved bool
+
+	enc   *tokens.Encoding // nil: no mid-stream check
+	chat  *tokens.ChatStreamCounter
+	texts map[int]*tokens.StreamCounter
+	cut   bool // the budget ran out mid-stream
+}
+
+// onChunk counts a streamed chunk and, once the stream has outgrown its
+// reservation, asks the ledger for more; when the budget has run out it
+// marks the call cut, and budgetWriter ends the stream.
+func (s *budgetCall) onChunk(ch *Chunk) {
+	if s.cut {
+		return
+	}
+	if s.enc == nil {
+		s.enc = s.c.Encoding
+		if s.enc == nil {
+			m, _ := s.b.catalog.Resolve(s.c.Model)
+			if s.enc, _ = tokens.Get(m.Encoding); s.enc == nil {
+				return
+			}
+		}
+	}
+	switch {
+	case ch.Chat != nil:
+		if s.chat == nil {
+			s.chat = s.enc.NewChatStreamCounter()
+		}
+		s.chat.Add(ch.Chat)
+	case ch.Completion != nil:
+		if s.texts == nil {
+			s.texts = map[int]*tokens.StreamCounter{}
+		}
+		for _, choice := range ch.Completion.Choices {
+			sc := s.texts[choice.Index]
+			if sc == nil {
+				sc = s.enc.NewStreamCounter()
+				s.texts[choice.Index] = sc
+			}
+			sc.WriteString(choice.Text)
+		}
+	default:
+		return
+	}
+	soFar := billing.Cost(s.prices, wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.completion()})
+	if s.res.Covers(soFar) {
+		return
+	}
+	ok, err := s.res.Continue(s.ctx, soFar, billing.WorstCase(s.prices, 0, s.b.stepTokens))
+	if err != nil {
+		// The call was admitted; Settle records what it generates.
+		s.b.logger.ErrorContext(s.ctx, "middleware: budget continue failed", "request_id", s.c.RequestID, "err", err)
+		return
+	}
+	s.cut = !ok
+}
+
+// completion returns the completion tokens counted so far.
+func (s *budgetCall) completion() int {
+	n := 0
+	if s.chat != nil {
+		n = s.chat.CompletionTokens()
+	}
+	for _, sc := range s.texts {
+		n += sc.Count()
+	}
+	return n
+}
+
+// onEnd settles the call: to nothing for a cache hit (by default), by
+// cancelling for a response without output, else to the cost of its usage.
+func (s *budgetCall) onEnd(res *Response) {
+	c := s.c
+	var cost billing.Money
+	switch {
+	case c.CacheStatus == "HIT" && !s.b.chargeCacheHits:
+	case budgetNoOutput(res):
+		c.Cost = 0
+		if s.reserved {
+			if err := s.res.Cancel(s.ctx); err != nil {
+				s.b.logger.ErrorContext(s.ctx, "middleware: budget cancel failed", "request_id", c.RequestID, "err", err)
+			}
+		}
+		return
+	default:
+		cost = min(s.cost(res), billing.MaxAmount)
+	}
+	c.Cost = cost
+	if s.reserved {
+		if err := s.res.Settle(s.ctx, cost); err != nil {
+			s.b.logger.ErrorContext(s.ctx, "middleware: budget settle failed", "request_id", c.RequestID, "cost", cost.String(), "err", err)
+		}
+	}
+}
+
+// cost is what the response cost: Call.Usage (set by Count), else the
+// usage the handler reported, else the prompt plus the streamed tokens
+// this layer counted; with none of them, the worst case reserved.
+func (s *budgetCall) cost(res *Response) billing.Money {
+	usage := s.c.Usage
+	if usage == nil {
+		usage = res.Usage
+	}
+	if usage == nil && (s.chat != nil || s.texts != nil) {
+		usage = &wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.completion()}
+	}
+	if usage == nil {
+		return s.c.CostEstimate
+	}
+	return billing.Cost(s.prices, *usage)
+}
+
+// budgetNoOutput reports a response that produced nothing to bill: an
+// error status, or a success with no event or body.
+func budgetNoOutput(res *Response) bool {
+	switch {
+	case res.Status < 200 || res.Status > 299:
+		return true
+	case res.Stream:
+		return res.Events == 0
+	}
+	return res.Written == 0 && len(res.Body) == 0
+}
+
+// budgetWriter sits between a streaming handler and the response tap. It
+// passes an SSE stream through one event at a time, so that when an event
+// makes the call run out of budget (budgetCall.onChunk, called by the tap
+// during the write) the stream can end right after it, with a well-formed
+// insufficient_quota event and [DONE]; later writes fail with
+// ErrBudgetExhausted. Other bodies pass through untouched.
+//
+// Like any ResponseWriter it is not safe for concurrent use.
+type budgetWriter struct {
+	w       http.ResponseWriter
+	s       *budgetCall
+	cr      bool // the last byte was '\r'
+	midLine bool // the current line has characters
+	ended   bool // the budget ended the stream
+}
+
+// Header returns the header map of the underlying ResponseWriter.
+func (bw *budgetWriter) Header() http.Header { return bw.w.Header() }
+
+// WriteHeader sends the status.
+func (bw *budgetWriter) WriteHeader(code int) { bw.w.WriteHeader(code) }
+
+// Write passes b on, event by event for an SSE stream; see budgetWriter.
+func (bw *budgetWriter) Write(b []byte) (int, error) {
+	if bw.ended {
+		return 0, ErrBudgetExhausted
+	}
+	if !isEventStream(bw.w.Header().Get("Content-Type")) {
+		return bw.w.Write(b)
+	}
+	written, start := 0, 0
+	var err error
+	for i, ch := range b {
+		switch {
+		case ch != '\r' && ch != '\n':
+			bw.cr, bw.midLine = false, true
+			continue
+		case ch == '\n' && bw.cr:
+			bw.cr = false
+			continue
+		}
+		bw.cr = ch == '\r'
+		if bw.midLine {
+			bw.midLine = false
+			continue
+		}
+		// An empty line: the end of an event.
+		n, e := bw.w.Write(b[start : i+1])
+		written += n
+		if e != nil {
+			err = e
+		}
+		start = i + 1
+		if bw.s.cut {
+			bw.end()
+			return written, ErrBudgetExhausted
+		}
+	}
+	if start < len(b) {
+		n, e := bw.w.Write(b[start:])
+		written += n
+		if e != nil {
+			err = e
+		}
+	}
+	return written, err
+}
+
+// end closes the stream with an insufficient_quota event and [DONE].
+func (bw *budgetWriter) end() {
+	bw.ended = true
+	e := &wire.Error{Status: http.StatusTooManyRequests, Type: wire.TypeInsufficientQuota, Code: wire.CodeInsufficientQuota,
+		Message: "The response was stopped because you exceeded your current quota. Request ID: " + bw.s.c.RequestID + "."}
+	sw := wire.NewWriter(bw.w)
+	_ = sw.WriteData(trimNewline(wire.MarshalEnvelope(e)))
+	_ = sw.WriteDone()
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Flush flushes the client; see FlushError.
+func (bw *budgetWriter) Flush() { _ = bw.FlushError() }
+
+// FlushError flushes the underlying ResponseWriter.
+func (bw *budgetWriter) FlushError() error {
+	err := http.NewResponseController(bw.w).Flush()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// Unwrap returns the underlying ResponseWriter, for
+// http.NewResponseController.
+func (bw *budgetWriter) Unwrap() http.ResponseWriter { return bw.w }
