@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +231,70 @@ func TestTapStream1000(t *testing.T) {
 			}
 			if !res.Stream || !res.Done || res.Events != 1001 || res.Err != nil || res.Written != int64(len(stream.bytes)) || res.Body != nil {
 				t.Errorf("Response = %+v", res)
+			}
+		})
+	}
+}
+
+// TestTapReverseProxy puts the tap around httputil.ReverseProxy, which
+// flushes SSE through http.NewResponseController and panics with
+// http.ErrAbortHandler when the upstream stream breaks.
+func TestTapReverseProxy(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cases := []struct {
+		name   string
+		breaks bool
+	}{{"complete", false}, {"upstream breaks", true}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				sw := wire.NewWriter(w)
+				for i := range 3 {
+					_ = sw.WriteData([]byte(chatChunkJSON("c", fmt.Sprint(i))))
+				}
+				if tc.breaks {
+					panic(http.ErrAbortHandler) // the connection is cut mid-stream
+				}
+				_ = sw.WriteData([]byte(usageChunkJSON))
+				_ = sw.WriteDone()
+			}))
+			defer upstream.Close()
+			target, _ := url.Parse(upstream.URL)
+			var log tapLog
+			ended := make(chan struct{})
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			proxy.ErrorLog = stdlog.New(io.Discard, "", 0)
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c := &Call{Endpoint: EndpointChatCompletions}
+				c.Observe(log.observer())
+				c.Observe(Observer{OnEnd: func(*Response) { close(ended) }})
+				serveTapped(proxy, w, r, c)
+			}))
+			front.Config.ErrorLog = stdlog.New(io.Discard, "", 0)
+			defer front.Close()
+
+			resp, err := front.Client().Post(front.URL, "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			events, rerr := 0, error(nil)
+			for rd := wire.NewReader(resp.Body); ; events++ {
+				if _, rerr = rd.Next(); rerr != nil {
+					break
+				}
+			}
+			resp.Body.Close()
+			<-ended
+			res := log.ends[0]
+			if tc.breaks {
+				if events != 3 || rerr == io.EOF || !errors.Is(res.Err, ErrHandlerPanicked) || res.Events != 3 || res.Done {
+					t.Fatalf("client read %d events (%v); Response = %+v", events, rerr, res)
+				}
+				return
+			}
+			if events != 5 || rerr != io.EOF || res.Err != nil || res.Events != 4 || !res.Done || res.Usage == nil {
+				t.Fatalf("client read %d events (%v); Response = %+v", events, rerr, res)
 			}
 		})
 	}
