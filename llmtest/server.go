@@ -122,8 +122,8 @@ func (h *handler) get(f http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// request is what every generating endpoint shares: the fault to inject
-// and the model.
+// request is what the generating endpoints get from post: the fault to
+// inject into the response.
 type request struct {
 	fault Fault
 }

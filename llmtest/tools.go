@@ -24,8 +24,8 @@ type toolPlan struct {
 //   - "none": none.
 //
 // A message mentions a tool when its text holds the tool's name, ignoring
-// case, either as written or with "_" and "-" read as spaces
-// ("get_weather" or "get weather"). Several tools are called in parallel
+// case and reading "_" and "-" as spaces in both ("get_weather",
+// "get-weather" and "Get weather" all mention get_weather). Several tools are called in parallel
 // unless parallel_tool_calls is false, which keeps the first. The legacy
 // functions / function_call follow the same rules and call at most one.
 func planTools(req *wire.ChatCompletionRequest) toolPlan {
@@ -82,12 +82,11 @@ func planTools(req *wire.ChatCompletionRequest) toolPlan {
 
 // mentioned returns the names text mentions, in names order.
 func mentioned(names []string, text string) []string {
-	text = strings.ToLower(text)
 	spaced := strings.NewReplacer("_", " ", "-", " ")
+	text = spaced.Replace(strings.ToLower(text))
 	var out []string
 	for _, n := range names {
-		l := strings.ToLower(n)
-		if n != "" && (strings.Contains(text, l) || strings.Contains(text, spaced.Replace(l))) {
+		if n != "" && strings.Contains(text, spaced.Replace(strings.ToLower(n))) {
 			out = append(out, n)
 		}
 	}
