@@ -14,11 +14,25 @@ import (
 // stored body itself, or the recorded stream merged into one completion
 // (chat.completion or text_completion) with the content of each choice
 // concatenated, tool calls merged by index (arguments concatenated),
-// logprobs joined, the last finish_reason and the usage.
+// logprobs joined, the last finish_reason and the usage. The merged body
+// is made once per entry and then kept with it.
+//
+// The returned slice is shared with the entry; do not modify it.
 func (e *Entry) JSON() ([]byte, error) {
 	if !e.Stream {
 		return e.Body, nil
 	}
+	if m := e.memoJSON.Load(); m != nil {
+		return m.b, m.err
+	}
+	b, err := e.mergeJSON()
+	e.memoJSON.Store(&memoBody{b: b, err: err})
+	return b, err
+}
+
+// mergeJSON merges a recorded stream into the body of a non-streamed
+// response.
+func (e *Entry) mergeJSON() ([]byte, error) {
 	switch e.Kind {
 	case KindCompletion:
 		c, err := mergeCompletionEvents(e.Events)
@@ -50,8 +64,25 @@ func (e *Entry) JSON() ([]byte, error) {
 // token when logprobs were asked for, else one), refusal, tool call and
 // finish chunks, then the usage chunk when includeUsage.
 //
-// The returned slice may share memory with the entry; do not modify it.
+// Conversions are made once per entry and includeUsage and then kept with
+// it. The returned slice may share memory with the entry; do not modify it.
 func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
+	if e.Stream && (!includeUsage || e.StreamUsage || e.Usage == nil || len(e.Events) == 0) {
+		return e.streamEvents(includeUsage) // a slice of Events: nothing to keep
+	}
+	i := 0
+	if includeUsage {
+		i = 1
+	}
+	if m := e.memoEvents[i].Load(); m != nil {
+		return m.events, m.err
+	}
+	events, err := e.streamEvents(includeUsage)
+	e.memoEvents[i].Store(&memoStream{events: events, err: err})
+	return events, err
+}
+
+func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 	if !e.Stream {
 		switch e.Kind {
 		case KindCompletion:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -459,3 +460,37 @@ func TestReplayStops(t *testing.T) {
 type failWriter struct{ err error }
 
 func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestConversionsKept(t *testing.T) {
+	stream := record(t, KindChat, chatStream)
+	body, err := NewBodyEntry(KindChat, 200, []byte(chatBody), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		convert func() ([][]byte, error)
+	}{
+		{"stream to JSON", func() ([][]byte, error) {
+			b, err := stream.JSON()
+			return [][]byte{b}, err
+		}},
+		{"JSON to stream", func() ([][]byte, error) { return body.StreamEvents(false) }},
+		{"JSON to stream with usage", func() ([][]byte, error) { return body.StreamEvents(true) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first, err := tc.convert()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if allocs := testing.AllocsPerRun(10, func() { _, _ = tc.convert() }); allocs > 1 { // the test's own [][]byte{b}
+				t.Errorf("%v allocations converting again, want none", allocs)
+			}
+			again, _ := tc.convert()
+			if !reflect.DeepEqual(first, again) {
+				t.Error("second conversion differs")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/llmgate/llmgate/wire"
@@ -36,7 +37,10 @@ var ErrNotStorable = errors.New("cache: response not storable")
 // (in order, with the original chunk boundaries, [DONE] excluded).
 //
 // An Entry handed to a Store or returned by one is shared and must not be
-// modified; reading it from several goroutines at once is safe.
+// modified; reading it from several goroutines at once is safe. JSON and
+// StreamEvents remember the conversions they make, so that a hit served
+// again does not convert again: do not modify an Entry after calling them,
+// and do not copy an Entry (use a pointer).
 type Entry struct {
 	Kind Kind
 	// Stream reports a recorded stream (Events) rather than a JSON body
@@ -56,6 +60,22 @@ type Entry struct {
 	// Usage is the usage the response reported (or the tap counted); nil
 	// when unknown.
 	Usage *wire.Usage
+
+	// Conversions made once and kept: the JSON of a stream, and the
+	// events with and without usage (index 1 and 0) when they are not a
+	// plain slice of Events.
+	memoJSON   atomic.Pointer[memoBody]
+	memoEvents [2]atomic.Pointer[memoStream]
+}
+
+type memoBody struct {
+	b   []byte
+	err error
+}
+
+type memoStream struct {
+	events [][]byte
+	err    error
 }
 
 // Size is the number of bytes the entry accounts for in a byte-bounded

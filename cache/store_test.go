@@ -212,7 +212,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			b2, _ := got.MarshalBinary()
 			if string(b) != string(b2) || !got.Created.Equal(e.Created) || got.Model != e.Model || got.Stream != e.Stream ||
 				got.Kind != e.Kind || len(got.Events) != len(e.Events) || string(got.Body) != string(e.Body) {
-				t.Errorf("round trip: %+v, want %+v", got, e)
+				t.Errorf("round trip: %+v, want %+v", &got, e)
 			}
 			if !reflect.DeepEqual(got.Usage, e.Usage) {
 				t.Errorf("usage %+v", got.Usage)
