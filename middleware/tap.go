@@ -62,20 +62,31 @@ type tap struct {
 // serveTapped serves next with the response tap installed for c: the tap
 // passes what next writes through to w and publishes the status and
 // headers, each event of an SSE stream and finally the Response to c's
-// observers (see Observer). An SSE stream (Content-Type text/event-stream)
-// is flushed to the client after every write that completes an event,
-// whether or not next flushes; other bodies are kept (up to 16 MiB) and
-// parsed for usage at the end. Observers run on the handler's goroutine.
+// observers (see Observer), on the handler's goroutine.
 //
-// Data events are decoded into Chunk.Chat or Chunk.Completion only when
-// the call has observers. Response.Err is the first write or flush error,
-// or the request context's error when it ended (the client went away)
-// before next returned.
-//
-// OnEnd runs when next returns, and also when next panics: then
-// Response.Err is ErrHandlerPanicked (unless a write had already failed),
-// Response.Status is 0 if next had sent no status, and the panic continues
-// after OnEnd.
+//   - OnHeader runs before the header is sent, so observers may still set
+//     headers (rate-limit headers, x-cache). 1xx statuses are passed on
+//     unobserved. A handler that writes nothing gets OnHeader(200) when it
+//     returns, as net/http then sends 200.
+//   - An SSE stream (Content-Type text/event-stream) is flushed to the
+//     client after every write that completes an event, whether or not next
+//     flushes, and before OnChunk hears of the event. Data events are
+//     decoded into Chunk.Chat or Chunk.Completion (per c.Endpoint) only when
+//     the call has observers; Response.Usage is the usage of the last chunk
+//     that carried one. An event left unfinished at the end is discarded, as
+//     a client would.
+//   - Another body is passed through as written and, when the call has
+//     observers, kept (up to 16 MiB; HEAD, 204 and 304 bodies are not) for
+//     Response.Body and the top-level "usage" it holds.
+//   - When a write or flush fails (the client went away), the tap stops
+//     sending, returns that error to next on every later write, and keeps
+//     observing what next writes: the tokens were generated and billing
+//     needs them. Response.Err is that first error, or else the request
+//     context's error when the context ended before next returned.
+//   - OnEnd runs when next returns, and also when next panics: then
+//     Response.Err is ErrHandlerPanicked (unless a write had already
+//     failed), Response.Status is 0 if next had sent no status, and the
+//     panic continues after OnEnd (to Recover, or net/http).
 func serveTapped(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call) {
 	t := &tap{w: w, c: c, st: tapPool.Get().(*tapState), head: r.Method == http.MethodHead}
 	completed := false
