@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
 		os.Exit(1)
 	}
@@ -38,7 +39,7 @@ func main() {
 
 // run parses flags, builds the gateway and serves until ctx ends or a
 // SIGINT/SIGTERM arrives; then it shuts down gracefully.
-func run(ctx context.Context, args []string, stdout *os.File) error {
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file (default: built-in demo configuration)")
 	upstream := fs.String("upstream", "", "upstream base URL, e.g. http://127.0.0.1:11434/v1 (overrides upstream.url)")
@@ -141,7 +142,7 @@ func shutdown(srv *http.Server, grace time.Duration) error {
 	return err
 }
 
-func newLogger(cfg LogConfig, stdout *os.File) *slog.Logger {
+func newLogger(cfg LogConfig, stdout io.Writer) *slog.Logger {
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(stdout, nil))
 	}
@@ -168,7 +169,7 @@ func demoConfig() (*Config, *demoKeys) {
 	return cfg, keys
 }
 
-func (k *demoKeys) print(w *os.File, addr string) {
+func (k *demoKeys) print(w io.Writer, addr string) {
 	fmt.Fprintf(w, "demo key:  %s\nadmin key: %s\n\ntry:\n", k.client, k.admin)
 	fmt.Fprintf(w, "  curl -s http://%s/v1/chat/completions -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n", addr, k.client)
 	fmt.Fprintf(w, "    -d '{\"model\":\"llmtest-1\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}],\"max_tokens\":40}'\n\n")
