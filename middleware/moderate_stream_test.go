@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -309,4 +313,47 @@ func TestModerateStreamOpenAIClient(t *testing.T) {
 	if len(resp.Choices) != 1 || resp.Choices[0].FinishReason != "content_filter" || resp.Choices[0].Message.Content != "" {
 		t.Errorf("choices %+v", resp.Choices)
 	}
+}
+
+// TestModerateStreamReverseProxy cuts a stream that httputil.ReverseProxy
+// relays: the proxy aborts on the failed write (http.ErrAbortHandler), and
+// the client has already received the final event with the error.
+func TestModerateStreamReverseProxy(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	clean := strings.Repeat("A calm and quiet evening by the lake. ", 3)
+	pieces := append(strings.SplitAfter(clean, " "), "I will ki", "ll you", " now.")
+	for range 50 { // more than the proxy's buffer: it must be stopped, not drained
+		pieces = append(pieces, " and more text")
+	}
+	errs := make(chan error, 1)
+	upstream := httptest.NewServer(modStreamUpstream(pieces, errs))
+	defer upstream.Close()
+	target, _ := url.Parse(upstream.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
+	m, _ := NewModerate(ModerateConfig{})
+	srv := httptest.NewServer(Chain(RequestID, Recover(RecoverConfig{}), Decode(DecodeConfig{}), Count(CountConfig{}), m.Wrap)(proxy))
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	client := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("sk-test"), option.WithMaxRetries(0), option.WithHTTPClient(hc))
+	stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Tell me a story.")},
+	})
+	var text strings.Builder
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+	}
+	var se *ssestream.StreamError
+	if err := stream.Err(); !errors.As(err, &se) || !strings.Contains(err.Error(), wire.CodeContentPolicyViolation) {
+		t.Errorf("stream error %v, want the content_policy_violation event", err)
+	}
+	_ = stream.Close()
+	if got := text.String(); got == "" || !strings.HasPrefix(clean, got) {
+		t.Errorf("client text %q is not a non-empty clean prefix", got)
+	}
+	<-errs // the upstream handler ends (its client, the proxy, went away or read all)
 }
