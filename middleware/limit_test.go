@@ -725,7 +725,7 @@ func TestLimitStoreFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &limitStore{err: tc.err}
 			env := limitTestChain(t, LimitConfig{Store: st, Tiers: freeTier(LimitTier{Key: LimitRates{RPM: 10}}), Timeout: tc.timeout,
-				Logger: slog.New(slog.DiscardHandler)})
+				Logger: limitQuietLogger()})
 			rec := env.do("sk-a")
 			e := limitEnvelope(t, rec)
 			if rec.Code != tc.status || e.Type != tc.typ || strings.Contains(e.Message, tc.mustNot) {
@@ -782,3 +782,5 @@ func TestLimitPerNames(t *testing.T) {
 		}
 	}
 }
+
+func limitQuietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
