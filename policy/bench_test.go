@@ -59,7 +59,9 @@ func processCPU() time.Duration {
 // BenchmarkDecide measures one decision per request: input built as an
 // ast.Value, evaluated with the prepared query, decoded strictly.
 func BenchmarkDecide(b *testing.B) {
-	b.Run("policy=trivial", func(b *testing.B) { benchDecide(b, Config{FS: trivialFS, Root: "p", PollInterval: -1}, sampleInput(), true) })
+	b.Run("policy=trivial", func(b *testing.B) {
+		benchDecide(b, Config{FS: trivialFS, Root: "p", PollInterval: -1}, sampleInput(), true)
+	})
 	b.Run("policy=library", func(b *testing.B) { benchDecide(b, Config{}, sampleInput(), true) })
 	b.Run("policy=library/denied", func(b *testing.B) { benchDecide(b, Config{}, deniedInput(), false) })
 }
@@ -111,4 +113,24 @@ func BenchmarkDecideLazyInput(b *testing.B) {
 			cpu.report(b)
 		})
 	}
+}
+
+// BenchmarkInput measures building the input document alone: directly as
+// an ast.Value, and as the generic map OPA would convert.
+func BenchmarkInput(b *testing.B) {
+	in := sampleInput()
+	b.Run("build=value", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = in.Value(t0)
+		}
+	})
+	b.Run("build=map+convert", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ast.InterfaceToValue(in.Map(t0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
