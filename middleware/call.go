@@ -116,6 +116,9 @@ type Call struct {
 	// CostEstimate is the worst-case cost the budget layer reserved, and
 	// Cost the cost it settled once the response ended.
 	CostEstimate, Cost billing.Money
+	// SavedCost is what a cache hit would have cost at the model's prices
+	// for the stored usage, set by Cache when it serves a hit; 0 otherwise.
+	SavedCost billing.Money
 
 	observers []Observer
 }
