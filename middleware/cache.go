@@ -329,9 +329,10 @@ func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 		case l != nil:
 			// A leader that finished between our lookup and Join has
 			// stored its entry: look again before asking the handler.
-			if e, ok, _ := cc.store.Get(ctx, key); ok && e.Kind == cacheKindOf(c) {
+			now := cc.clock.Now()
+			if e, ok, _ := cc.store.Get(ctx, key); ok && e.Kind == cacheKindOf(c) && fresh(e, plan, now) {
 				l.Finish(e, nil)
-				if cc.serveHit(w, r, c, e, cc.clock.Now()) {
+				if cc.serveHit(w, r, c, e, now) {
 					return
 				}
 			} else {
