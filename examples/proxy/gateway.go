@@ -10,25 +10,34 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/llmgate/llmgate/billing"
+	"github.com/llmgate/llmgate/cache"
 	"github.com/llmgate/llmgate/middleware"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/policy"
 	"github.com/llmgate/llmgate/wire"
 )
 
 // gateway is the proxy's whole HTTP surface: the chain in front of the
 // upstream on /v1/, and the operational endpoints.
 type gateway struct {
-	mux     *http.ServeMux
-	keys    *middleware.StaticKeyStore
-	metrics *metrics
-	log     *slog.Logger
-	admin   [sha256.Size]byte
-	closers []func() error
+	mux      *http.ServeMux
+	keys     *middleware.StaticKeyStore
+	cfgKeys  atomic.Pointer[[]Key]
+	metrics  *metrics
+	log      *slog.Logger
+	admin    [sha256.Size]byte
+	backends *backends
+	engine   *policy.Engine
+	budgets  *middleware.Budgets
+	closers  []func() error
 }
 
 func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, error) {
@@ -59,6 +68,39 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err != nil {
 		return nil, err
 	}
+	if g.backends, err = newBackends(cfg); err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, g.backends.closers...)
+	g.cfgKeys.Store(&cfg.Keys)
+	if g.engine, err = policy.New(ctx, policy.Config{Dir: cfg.Policy.Dir, Data: policyData(cfg), Logger: log}); err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, g.engine.Close)
+	if g.budgets, err = middleware.NewBudgets(budgetConfig(cfg, g.backends, catalog, log)); err != nil {
+		return nil, err
+	}
+	pol, err := middleware.NewPolicy(middleware.PolicyConfig{Engine: g.engine, Budgets: g.budgets, Catalog: catalog, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	limit, err := middleware.NewLimit(limitConfig(cfg, g.backends, log))
+	if err != nil {
+		return nil, err
+	}
+	var cacheLayer middleware.Middleware
+	if g.backends.cache != nil {
+		scope, err := cache.ParseScopeKind(cfg.Cache.Scope)
+		if err != nil {
+			return nil, err
+		}
+		cc, err := middleware.NewCache(middleware.CacheConfig{Store: g.backends.cache, TTL: time.Duration(cfg.Cache.TTL), Scope: scope, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, cc.Close)
+		cacheLayer = cc.Handler
+	}
 
 	// /v1/moderations is answered here, by the built-in moderator; every
 	// other /v1/ path goes upstream.
@@ -74,6 +116,10 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		middleware.Decode(middleware.DecodeConfig{}),
 		middleware.Count(middleware.CountConfig{Catalog: catalog}),
 		moderate,
+		pol.Handler,
+		limit.Handler,
+		middleware.Budget(g.budgets),
+		cacheLayer,
 	)
 	g.mux.Handle("/v1/", chain(handler))
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -99,28 +145,69 @@ func (g *gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// Reload re-reads the configuration file and swaps in its keys. A file that
-// does not load changes nothing.
+// Reload re-reads the configuration file and swaps in its keys, and
+// reloads the policies. A file that does not load changes nothing; a policy
+// that does not compile keeps the last good one.
 func (g *gateway) Reload(ctx context.Context, path string) error {
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	return g.keys.Replace(keyEntries(cfg.Keys))
+	if err := g.keys.Replace(keyEntries(cfg.Keys)); err != nil {
+		return err
+	}
+	g.cfgKeys.Store(&cfg.Keys)
+	return g.engine.Reload(ctx)
 }
 
+// ready answers 200 when the policies are loaded and Redis (when used)
+// answers, 503 otherwise.
 func (g *gateway) ready(w http.ResponseWriter, r *http.Request) {
+	if g.engine.Revision() == "" {
+		http.Error(w, "policies not loaded", http.StatusServiceUnavailable)
+		return
+	}
+	if err := g.backends.ping(r.Context()); err != nil {
+		http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// usage serves /admin/usage to the admin key.
+// keyUsage is one key's entry in /admin/usage.
+type keyUsage struct {
+	ID       string            `json:"id"`
+	User     string            `json:"user,omitempty"`
+	Org      string            `json:"org,omitempty"`
+	Tier     string            `json:"tier,omitempty"`
+	Revoked  bool              `json:"revoked,omitempty"`
+	Balances []billing.Balance `json:"balances"`
+}
+
+// usage serves /admin/usage to the admin key: the spend, reservations and
+// budget of every scope of every configured key.
 func (g *gateway) usage(w http.ResponseWriter, r *http.Request) {
 	if !g.isAdmin(r) {
 		wire.WriteError(w, wire.InvalidAPIKey())
 		return
 	}
+	keys := *g.cfgKeys.Load()
+	out := make([]keyUsage, 0, len(keys))
+	for _, k := range keys {
+		p := &middleware.Principal{KeyID: k.ID, User: k.User, Org: k.Org, Tier: k.Tier}
+		bals, err := g.budgets.Balances(r.Context(), p)
+		if err != nil {
+			g.log.Warn("admin usage: balances", slog.String("key_id", k.ID), slog.Any("error", err))
+			wire.WriteError(w, wire.Errorf(http.StatusServiceUnavailable, wire.TypeServer, "", "", "Usage is unavailable right now."))
+			return
+		}
+		if bals == nil {
+			bals = []billing.Balance{}
+		}
+		out = append(out, keyUsage{ID: k.ID, User: k.User, Org: k.Org, Tier: k.Tier, Revoked: k.Revoked, Balances: bals})
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"keys": out})
 }
 
 func (g *gateway) isAdmin(r *http.Request) bool {
@@ -163,3 +250,41 @@ func newModerate(cfg ModerationConfig) (middleware.Middleware, error) {
 }
 
 func emptyDoc() *yaml.Node { return &yaml.Node{} }
+
+// policyData lays the configuration's tiers over the shipped library's
+// settings: the models each tier may use (glob patterns; a tier that lists
+// none may use every model).
+func policyData(cfg *Config) map[string]any {
+	tiers := map[string]any{}
+	for name, t := range cfg.Tiers {
+		allowed := t.Models
+		if len(allowed) == 0 {
+			allowed = []string{"*"}
+		}
+		tiers[name] = map[string]any{"models": allowed}
+	}
+	return map[string]any{"llmgate_config": map[string]any{"tiers": tiers}}
+}
+
+func budgetConfig(cfg *Config, b *backends, catalog *models.Catalog, log *slog.Logger) middleware.BudgetConfig {
+	bc := middleware.BudgetConfig{Ledger: b.ledger, Catalog: catalog, Logger: log,
+		Tiers: map[string]middleware.BudgetLimit{}, Orgs: map[string]middleware.BudgetLimit{}}
+	for name, t := range cfg.Tiers {
+		bc.Tiers[name] = middleware.BudgetLimit{USDPerMonth: t.Budget.USDPerMonth, USDPerDay: t.Budget.USDPerDay}
+	}
+	for name, o := range cfg.Orgs {
+		bc.Orgs[name] = middleware.BudgetLimit{USDPerMonth: o.Budget.USDPerMonth, USDPerDay: o.Budget.USDPerDay}
+	}
+	return bc
+}
+
+func limitConfig(cfg *Config, b *backends, log *slog.Logger) middleware.LimitConfig {
+	lc := middleware.LimitConfig{Store: b.limits, Logger: log, Tiers: map[string]middleware.LimitTier{}}
+	for name, t := range cfg.Tiers {
+		lc.Tiers[name] = middleware.LimitTier{Key: middleware.LimitRates{RPM: t.RPM, TPM: t.TPM}}
+	}
+	if _, ok := lc.Tiers["default"]; !ok {
+		lc.Tiers["default"] = middleware.LimitTier{} // keys without a tier: unlimited, as configured
+	}
+	return lc
+}

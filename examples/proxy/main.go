@@ -158,8 +158,8 @@ type demoKeys struct{ client, admin string }
 func demoConfig() (*Config, *demoKeys) {
 	keys := &demoKeys{client: "sk-demo-" + randomHex(16), admin: "sk-admin-" + randomHex(16)}
 	cfg := &Config{
-		Keys: []Key{{ID: "demo", KeySHA256: middleware.HashKey(keys.client), User: "demo", Org: "demo-org", Tier: "free"}},
-		Tiers: map[string]Tier{"free": {RPM: 60, TPM: 100000, Models: []string{"*"},
+		Keys: []Key{{ID: "demo", KeySHA256: middleware.HashKey(keys.client), User: "demo", Org: "demo-org", Tier: "demo"}},
+		Tiers: map[string]Tier{"demo": {RPM: 60, TPM: 100000, Models: []string{"*"},
 			Budget: Budget{USDPerMonth: 10}}},
 		Orgs:       map[string]Org{"demo-org": {Budget: Budget{USDPerMonth: 100}}},
 		Moderation: ModerationConfig{Input: true, Output: true},

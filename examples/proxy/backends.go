@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/billing"
+	"github.com/llmgate/llmgate/cache"
+	"github.com/llmgate/llmgate/limiter"
+)
+
+// backends are the stores of limits, spend and cached responses: in
+// memory, or on the Redis that replicas share.
+type backends struct {
+	redis   *redis.Client // nil: in memory
+	limits  limiter.Store
+	ledger  billing.Ledger
+	cache   cache.Store
+	closers []func() error
+}
+
+func newBackends(cfg *Config) (*backends, error) {
+	b := &backends{}
+	if cfg.Redis.URL == "" {
+		b.limits = limiter.NewMemory(limiter.MemoryConfig{})
+		b.ledger = billing.NewMemory(billing.MemoryConfig{})
+		if !cfg.Cache.Disabled {
+			mem, err := cache.NewMemoryStore(cache.MemoryConfig{MaxBytes: int64(cfg.Cache.MaxBytes), TTL: time.Duration(cfg.Cache.TTL)})
+			if err != nil {
+				return nil, err
+			}
+			b.cache = mem
+			b.closers = append(b.closers, mem.Close)
+		}
+		return b, nil
+	}
+	opts, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	// Deadlines come from each request's context; without this go-redis
+	// waits for its own read timeout on a hung server.
+	opts.ContextTimeoutEnabled = true
+	b.redis = redis.NewClient(opts)
+	b.closers = append(b.closers, b.redis.Close)
+	limFail, ledFail := limiter.FailClosed, billing.FailClosed
+	if cfg.Redis.Fail == "open" {
+		limFail, ledFail = limiter.FailOpen, billing.FailOpen
+	}
+	if b.limits, err = limiter.NewRedis(limiter.RedisConfig{Client: b.redis, Fail: limFail, Replicas: cfg.Redis.Replicas}); err != nil {
+		return nil, err
+	}
+	if b.ledger, err = billing.NewRedis(billing.RedisConfig{Client: b.redis, Fail: ledFail}); err != nil {
+		return nil, err
+	}
+	if !cfg.Cache.Disabled {
+		if b.cache, err = cache.NewRedisStore(cache.RedisConfig{Client: b.redis, TTL: time.Duration(cfg.Cache.TTL)}); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// ping reports whether the shared Redis answers; nil when in memory.
+func (b *backends) ping(ctx context.Context) error {
+	if b.redis == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return b.redis.Ping(ctx).Err()
+}
