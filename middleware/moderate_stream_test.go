@@ -357,3 +357,38 @@ func TestModerateStreamReverseProxy(t *testing.T) {
 	}
 	<-errs // the upstream handler ends (its client, the proxy, went away or read all)
 }
+
+func TestModerateStreamCompletions(t *testing.T) {
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		sw := wire.NewWriter(w)
+		for _, p := range []string{strings.Repeat("calm words here ", 6), "I'm going to ", "kill you."} {
+			_ = sw.WriteJSON(wire.Completion{ID: "cmpl-1", Object: wire.ObjectTextCompletion, Model: "m",
+				Choices: []wire.CompletionChoice{{Text: p}}})
+		}
+		_ = sw.WriteDone()
+	})
+	rec := postJSON(h, "/v1/completions", `{"model":"gpt-3.5-turbo-instruct","prompt":"hi","stream":true}`)
+	body := rec.Body.String()
+	if strings.Contains(body, "kill") || !strings.Contains(body, `"text":"calm words here`) ||
+		!strings.Contains(body, `"choices":[{"index":0,"text":"","finish_reason":"content_filter"}],"error":{`) {
+		t.Errorf("completions stream: %s", body)
+	}
+}
+
+func TestModerateBufferedFlush(t *testing.T) {
+	// A handler that flushes a JSON body early does not commit the
+	// response: it is sent once moderated, with its real length.
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("flush: %v", err)
+		}
+		_, _ = io.WriteString(w, `{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"I'm going to kill you."},"finish_reason":"stop"}]}`)
+	})
+	rec := postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
+	res := rec.Result()
+	if cl := res.Header.Get("Content-Length"); cl != itoa(rec.Body.Len()) || strings.Contains(rec.Body.String(), "kill") {
+		t.Errorf("Content-Length %q for %d bytes: %s", cl, rec.Body.Len(), rec.Body)
+	}
+}
