@@ -197,7 +197,10 @@ type Response struct {
 	Done bool
 	// Written is the number of body bytes written to the client.
 	Written int64
-	// Err is the first error writing to the client (a client that went
-	// away), or nil.
+	// Err is nil for a response that reached the client whole. Otherwise
+	// it is the first error writing to the client (a client that went
+	// away), the request context's error when the context ended before
+	// the handler returned, or ErrHandlerPanicked when the handler
+	// panicked (the panic goes on after the observers ran).
 	Err error
 }

@@ -54,7 +54,7 @@ func TextPrompt(s ...string) Prompt { return Prompt{Texts: s} }
 // MarshalJSON encodes one string as a string, and the other forms as arrays.
 func (p Prompt) MarshalJSON() ([]byte, error) {
 	switch {
-	case p.Tokens != nil && len(p.Tokens) == 1:
+	case len(p.Tokens) == 1:
 		return json.Marshal(p.Tokens[0])
 	case p.Tokens != nil:
 		return json.Marshal(p.Tokens)
