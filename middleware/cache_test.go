@@ -59,6 +59,7 @@ type cacheTestOpts struct {
 	noAuth   bool
 	decision *policy.Decision
 	upstream http.Handler // default: llmtest
+	before   Middleware   // placed just before Cache
 }
 
 func cacheTestChain(t testing.TB, o cacheTestOpts) *cacheTestEnv {
@@ -108,7 +109,7 @@ func cacheTestChain(t testing.TB, o cacheTestOpts) *cacheTestEnv {
 			})
 		}
 	}
-	env.h = Chain(auth, Decode(DecodeConfig{}), Count(CountConfig{}), decide, cc.Handler)(counted)
+	env.h = Chain(auth, Decode(DecodeConfig{}), Count(CountConfig{}), decide, o.before, cc.Handler)(counted)
 	return env
 }
 
