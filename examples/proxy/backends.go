@@ -50,14 +50,14 @@ func newBackends(cfg *Config) (*backends, error) {
 	if cfg.Redis.Fail == "open" {
 		limFail, ledFail = limiter.FailOpen, billing.FailOpen
 	}
-	if b.limits, err = limiter.NewRedis(limiter.RedisConfig{Client: b.redis, Fail: limFail, Replicas: cfg.Redis.Replicas}); err != nil {
+	if b.limits, err = limiter.NewRedis(limiter.RedisConfig{Client: b.redis, Prefix: cfg.Redis.Prefix + "rl:", Fail: limFail, Replicas: cfg.Redis.Replicas}); err != nil {
 		return nil, err
 	}
-	if b.ledger, err = billing.NewRedis(billing.RedisConfig{Client: b.redis, Fail: ledFail}); err != nil {
+	if b.ledger, err = billing.NewRedis(billing.RedisConfig{Client: b.redis, Prefix: "{" + cfg.Redis.Prefix + "billing}:", Fail: ledFail}); err != nil {
 		return nil, err
 	}
 	if !cfg.Cache.Disabled {
-		if b.cache, err = cache.NewRedisStore(cache.RedisConfig{Client: b.redis, TTL: time.Duration(cfg.Cache.TTL)}); err != nil {
+		if b.cache, err = cache.NewRedisStore(cache.RedisConfig{Client: b.redis, Prefix: cfg.Redis.Prefix + "cache:", TTL: time.Duration(cfg.Cache.TTL)}); err != nil {
 			return nil, err
 		}
 	}

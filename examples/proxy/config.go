@@ -131,6 +131,12 @@ type RedisConfig struct {
 	// Replicas is the number of proxy replicas, for fail-open local limits
 	// of limit/replicas. Default: 1.
 	Replicas int `yaml:"replicas"`
+	// Prefix starts every Redis key, so that several deployments can share
+	// one Redis: limits live under <prefix>rl:, cached responses under
+	// <prefix>cache: and spend under {<prefix>billing}: (the ledger keeps
+	// all its keys in one Cluster slot; limits and cache spread by key).
+	// It must not contain "{" or "}". Default: "llmgate:".
+	Prefix string `yaml:"prefix"`
 }
 
 // Admin guards the admin endpoints.
@@ -265,6 +271,9 @@ func (c *Config) applyDefaults() {
 	if c.Redis.Replicas == 0 {
 		c.Redis.Replicas = 1
 	}
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = "llmgate:"
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -390,6 +399,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.Redis.Replicas < 1 {
 		add("redis.replicas", "must be at least 1")
+	}
+	if strings.ContainsAny(c.Redis.Prefix, "{}") {
+		add("redis.prefix", "%q must not contain { or }: the stores add their own hash tags", c.Redis.Prefix)
 	}
 	if c.Admin.KeySHA256 != "" {
 		if d, err := hex.DecodeString(c.Admin.KeySHA256); err != nil || len(d) != 32 {
