@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// sseUpstream is an OpenAI-compatible upstream that answers every chat
+// completion with pieces as content chunks (after a role chunk), a finish
+// chunk, a usage chunk and [DONE], as fast as it can write them.
+type sseUpstream struct {
+	*httptest.Server
+	hits      atomic.Int64
+	writeErrs atomic.Int64 // writes the proxy refused (a cut stream)
+}
+
+func newSSEUpstream(t *testing.T, pieces []string) *sseUpstream {
+	t.Helper()
+	u := &sseUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil { // a real server reads the whole request
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		send := func(v any) bool {
+			b, _ := json.Marshal(v)
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+				u.writeErrs.Add(1)
+				return false
+			}
+			return rc.Flush() == nil
+		}
+		chunk := func(delta map[string]any, finish any) map[string]any {
+			return map[string]any{"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1700000000, "model": "llmtest-1",
+				"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+		}
+		if !send(chunk(map[string]any{"role": "assistant", "content": ""}, nil)) {
+			return
+		}
+		for _, p := range pieces {
+			if !send(chunk(map[string]any{"content": p}, nil)) {
+				return
+			}
+		}
+		if !send(chunk(map[string]any{}, "stop")) {
+			return
+		}
+		if !send(map[string]any{"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1700000000, "model": "llmtest-1",
+			"choices": []any{}, "usage": map[string]any{"prompt_tokens": 9, "completion_tokens": len(pieces), "total_tokens": 9 + len(pieces)}}) {
+			return
+		}
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// streamResult is what a raw SSE client saw.
+type streamResult struct {
+	text   string
+	chunks int // content chunks, role and finish chunks excluded
+	finish string
+	usage  bool
+	done   bool
+}
+
+// rawStream sends a streamed chat request and parses the SSE answer.
+func rawStream(ctx context.Context, hc *http.Client, base, key, body string) (streamResult, error) {
+	var sr streamResult
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(req)
+	if err != nil {
+		return sr, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		b, _ := io.ReadAll(res.Body)
+		return sr, fmt.Errorf("status %d: %s", res.StatusCode, b)
+	}
+	var text strings.Builder
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
+		if !ok {
+			continue
+		}
+		if sr.done {
+			return sr, errors.New("data after [DONE]")
+		}
+		if string(data) == "[DONE]" {
+			sr.done = true
+			continue
+		}
+		var c struct {
+			Choices []struct {
+				Delta        struct{ Content string }
+				FinishReason string `json:"finish_reason"`
+			}
+			Usage *struct {
+				CompletionTokens int `json:"completion_tokens"`
+			}
+			Error *wire.Error
+		}
+		if err := json.Unmarshal(data, &c); err != nil {
+			return sr, fmt.Errorf("bad event %q: %w", data, err)
+		}
+		if c.Error != nil {
+			return sr, fmt.Errorf("error event %s", data)
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != "" {
+				sr.chunks++
+				text.WriteString(ch.Delta.Content)
+			}
+			if ch.FinishReason != "" {
+				sr.finish = ch.FinishReason
+			}
+		}
+		sr.usage = sr.usage || c.Usage != nil
+	}
+	sr.text = text.String()
+	return sr, sc.Err()
+}
+
+// TestStreamIntegrity sends thousands of streams through the proxy from an
+// upstream that writes them as fast as it can: every one must arrive whole,
+// every chunk and [DONE]. Without full duplex (upstream.go) net/http closes
+// the request body under the transport and some of them end truncated.
+func TestStreamIntegrity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the proxy binary")
+	}
+	n := 5000
+	if raceEnabled {
+		n = 1500 // the proxy runs under the race detector too; about 5x slower
+	}
+	const concurrency = 32
+	pieces := make([]string, 20)
+	for i := range pieces {
+		pieces[i] = fmt.Sprintf("tok%02d ", i)
+	}
+	want := strings.Join(pieces, "")
+	up := newSSEUpstream(t, pieces)
+	p := configProxy(t, testKeysYAML("fast")+`
+upstream: {url: "`+up.URL+`/v1", retries: 0}
+tiers:
+  fast: {rpm: 10000000, tpm: 1000000000, models: ["*"]}
+cache: {disabled: true}
+`)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
+	defer hc.CloseIdleConnections()
+	body := `{"model":"llmtest-1","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count to twenty"}],"max_tokens":64}`
+
+	var (
+		mu       sync.Mutex
+		failures []string
+		bad      int
+	)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				sr, err := rawStream(context.Background(), hc, p.URL, "sk-fast", body)
+				if err == nil && (!sr.done || sr.text != want || sr.chunks != len(pieces) || sr.finish != "stop" || !sr.usage) {
+					err = fmt.Errorf("truncated: done=%v chunks=%d finish=%q usage=%v text=%q", sr.done, sr.chunks, sr.finish, sr.usage, sr.text)
+				}
+				if err != nil {
+					mu.Lock()
+					bad++
+					if len(failures) < 5 {
+						failures = append(failures, fmt.Sprintf("stream %d: %v", i, err))
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d of %d streams were not whole (%.2f%%):\n%s", bad, n, 100*float64(bad)/float64(n), strings.Join(failures, "\n"))
+	}
+	if got := up.hits.Load(); got != int64(n) {
+		t.Errorf("upstream served %d requests, want %d", got, n)
+	}
+	t.Logf("%d streams of %d chunks, %d concurrent, race=%v", n, len(pieces), concurrency, raceEnabled)
+}
+
+// TestStreamCutByOutputModeration streams a flagged phrase split across
+// chunks: the official client reads the clean text before it, then an
+// error event, and never the flagged words.
+func TestStreamCutByOutputModeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the proxy binary")
+	}
+	clean := strings.Repeat("Once upon a time there was a calm little town by the sea. ", 3)
+	pieces := append(strings.SplitAfter(clean, " "), "Then he said: I will ki", "ll you", " and left.")
+	up := newSSEUpstream(t, pieces)
+	p := configProxy(t, testKeysYAML("writer")+`
+upstream: {url: "`+up.URL+`/v1", retries: 0}
+tiers:
+  writer: {models: ["*"]}
+moderation: {input: true, output: true}
+`)
+	client := p.client("sk-writer")
+	stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model: "llmtest-1", Messages: userMsg("Tell me a story."),
+	})
+	var text strings.Builder
+	var finish []string
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			text.WriteString(ch.Delta.Content)
+			if ch.FinishReason != "" {
+				finish = append(finish, string(ch.FinishReason))
+			}
+		}
+	}
+	serr := stream.Err()
+	_ = stream.Close()
+	got := text.String()
+	if got == "" || !strings.HasPrefix(clean, got) {
+		t.Errorf("client text %q is not a non-empty prefix of the clean text", got)
+	}
+	for _, bad := range []string{"ki", "kill", "you and left"} {
+		if strings.Contains(strings.TrimPrefix(got, clean), bad) {
+			t.Errorf("flagged text %q reached the client: %q", bad, got)
+		}
+	}
+	var se *ssestream.StreamError
+	if !errors.As(serr, &se) {
+		t.Fatalf("stream error %v (%T), want *ssestream.StreamError", serr, serr)
+	}
+	var env struct{ Error wire.Error }
+	if err := json.Unmarshal(se.Event.Data, &env); err != nil || env.Error.Code != wire.CodeContentPolicyViolation {
+		t.Errorf("error event %s (%v), want a content_policy_violation envelope", se.Event.Data, err)
+	}
+	if strings.Contains(string(se.Event.Data), "kill") {
+		t.Errorf("the error event quotes the flagged text: %s", se.Event.Data)
+	}
+	if len(finish) != 0 {
+		t.Errorf("finish reasons %v before the error", finish)
+	}
+	if up.hits.Load() != 1 {
+		t.Errorf("upstream hits %d, want 1", up.hits.Load())
+	}
+}
