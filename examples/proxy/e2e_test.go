@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,8 +36,30 @@ func TestMain(m *testing.M) {
 type proxyProc struct {
 	URL, Key, AdminKey string
 	cmd                *exec.Cmd
-	out                *strings.Builder
+	out                logBuffer
 }
+
+// logBuffer collects the proxy's output; it is written by the reading
+// goroutine while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// output is what the proxy has printed so far.
+func (p *proxyProc) output() string { return p.out.String() }
 
 var addrLine = regexp.MustCompile(`llmgate proxy on (http://\S+)`)
 
@@ -55,7 +78,7 @@ func startProxy(t *testing.T, args ...string) *proxyProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxyProc{cmd: cmd, out: &strings.Builder{}}
+	p := &proxyProc{cmd: cmd}
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
