@@ -161,8 +161,8 @@ type LimitConfig struct {
 // LimitConfig.CacheHit says.
 type Limit struct {
 	store     limiter.Store
-	tiers     map[string]*LimitTier
-	def       *LimitTier
+	tiers     map[string]*limitPlan
+	def       *limitPlan
 	period    time.Duration
 	names     [limitScopes][2]string // IETF policy names by scope and kind
 	endpoints uint64                 // bit set of Endpoint
@@ -184,6 +184,40 @@ const (
 )
 
 var limitScopeNames = [limitScopes]string{"key", "user", "org"}
+
+// limitPlan is a tier with its RateLimit-Policy values precomputed, by the
+// set of limits a request carries (bit 2×scope+kind).
+type limitPlan struct {
+	LimitTier
+	policy [1 << limitMax]string
+}
+
+// plan precomputes t's RateLimit-Policy values.
+func (l *Limit) plan(t LimitTier) *limitPlan {
+	p := &limitPlan{LimitTier: t}
+	var all [limitMax]limiter.Result
+	for s, r := range [limitScopes]LimitRates{t.Key, t.User, t.Org} {
+		for k, rate := range [2]int{r.RPM, r.TPM} {
+			all[2*s+k].Limit = limiter.Limit{Kind: limiter.Kind(k), Rate: rate, Period: l.period, Name: l.names[s][k]}
+		}
+	}
+	for mask := range len(p.policy) {
+		var res []limiter.Result
+		for i := range limitMax {
+			if mask&(1<<i) != 0 {
+				if all[i].Limit.Rate == 0 {
+					res = nil
+					break
+				}
+				res = append(res, all[i])
+			}
+		}
+		if res != nil {
+			p.policy[mask] = limiter.PolicyHeader(res)
+		}
+	}
+	return p
+}
 
 // limitMax is the most limits one request carries: two kinds per scope.
 const limitMax = 2 * int(limitScopes)
@@ -212,7 +246,7 @@ func NewLimit(cfg LimitConfig) (*Limit, error) {
 	}
 	l := &Limit{
 		store:     cfg.Store,
-		tiers:     make(map[string]*LimitTier, len(cfg.Tiers)),
+		tiers:     make(map[string]*limitPlan, len(cfg.Tiers)),
 		period:    cfg.Period,
 		anonymous: cfg.Anonymous,
 		tokens:    cfg.Tokens,
@@ -227,10 +261,8 @@ func NewLimit(cfg LimitConfig) (*Limit, error) {
 					name, limitScopeNames[s], r)
 			}
 		}
-		l.tiers[name] = &t
 	}
-	l.def = l.tiers[cfg.DefaultTier]
-	if l.def == nil {
+	if _, ok := cfg.Tiers[cfg.DefaultTier]; !ok {
 		return nil, fmt.Errorf("middleware: limit: Tiers has no default tier %q (map it to a zero LimitTier to leave requests without a tier unlimited)",
 			cfg.DefaultTier)
 	}
@@ -259,6 +291,10 @@ func NewLimit(cfg LimitConfig) (*Limit, error) {
 			l.names[s][k] = name
 		}
 	}
+	for name, t := range cfg.Tiers {
+		l.tiers[name] = l.plan(t)
+	}
+	l.def = l.tiers[cfg.DefaultTier]
 	return l, nil
 }
 
@@ -273,6 +309,9 @@ type limitCall struct {
 	n     int
 	res   limiter.Reservation
 	hdr   limitHeaderValues
+	// policy is the request's RateLimit-Policy value when the tier's
+	// precomputed one applies, else "".
+	policy string
 }
 
 // Handler returns next wrapped with the limits: it is the Middleware.
@@ -297,7 +336,7 @@ func (l *Limit) Handler(next http.Handler) http.Handler {
 			return
 		}
 		lc.res = res
-		lc.hdr.compute(lc.res.Results())
+		lc.hdr.compute(lc.res.Results(), lc.policy)
 		lc.hdr.set(w.Header())
 		if !lc.res.Allowed {
 			lc.deny(w)
@@ -327,13 +366,16 @@ func (lc *limitCall) build() {
 		}
 	}
 	rates := [limitScopes]LimitRates{tier.Key, tier.User, tier.Org}
+	overridden := false
 	if d := c.Decision; d != nil {
 		for s, o := range [limitScopes]policy.Limit{d.Limits.Key, d.Limits.User, d.Limits.Org} {
 			if o.RPM > 0 {
 				rates[s].RPM, rates[s].RequestBurst = o.RPM, 0
+				overridden = true
 			}
 			if o.TPM > 0 {
 				rates[s].TPM, rates[s].TokenBurst = o.TPM, 0
+				overridden = true
 			}
 		}
 	}
@@ -354,7 +396,7 @@ func (lc *limitCall) build() {
 	if org == "" {
 		rates[limitScopeOrg] = LimitRates{}
 	}
-	tokens := -1
+	tokens, mask := -1, 0
 	for s := range limitScope(limitScopes) {
 		rt := rates[s]
 		if rt.RPM == 0 && rt.TPM == 0 {
@@ -370,6 +412,7 @@ func (lc *limitCall) build() {
 			key, who = "org:"+org, org
 		}
 		if rt.RPM > 0 {
+			mask |= 1 << (2 * s)
 			lc.add(s, who, limiter.Limit{Key: key, Kind: limiter.Requests, Rate: rt.RPM, Burst: rt.RequestBurst,
 				Period: l.period, Name: l.names[s][0]}, 1)
 		}
@@ -377,9 +420,13 @@ func (lc *limitCall) build() {
 			if tokens < 0 {
 				tokens = l.tokenCost(c)
 			}
+			mask |= 1 << (2*s + 1)
 			lc.add(s, who, limiter.Limit{Key: key, Kind: limiter.Tokens, Rate: rt.TPM, Burst: rt.TokenBurst,
 				Period: l.period, Name: l.names[s][1]}, tokens)
 		}
+	}
+	if !overridden {
+		lc.policy = tier.policy[mask]
 	}
 }
 

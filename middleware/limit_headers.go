@@ -3,6 +3,7 @@ package middleware
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,15 +27,72 @@ var limitHeaderNames = [...]string{
 // "" leaves a header unset.
 type limitHeaderValues [len(limitHeaderNames)]string
 
-// compute fills v from the results of a reservation.
-func (v *limitHeaderValues) compute(results []limiter.Result) {
+// compute fills v from the results of a reservation; policy is the
+// RateLimit-Policy value, or "" to compute it from the results. The
+// values share one string.
+func (v *limitHeaderValues) compute(results []limiter.Result, policy string) {
+	var buf [384]byte
+	b := buf[:0]
+	var ends [len(limitHeaderNames)]int
 	for k, kind := range [2]limiter.Kind{limiter.Requests, limiter.Tokens} {
-		if r, ok := limiter.Tightest(results, kind); ok {
-			v[3*k], v[3*k+1], v[3*k+2] = r.OpenAI()
+		r, ok := limiter.Tightest(results, kind)
+		if !ok {
+			for i := 3 * k; i < 3*k+3; i++ {
+				ends[i] = len(b)
+			}
+			continue
 		}
+		b = strconv.AppendInt(b, int64(r.Limit.Rate), 10)
+		ends[3*k] = len(b)
+		b = strconv.AppendInt(b, int64(max(0, r.Remaining)), 10)
+		ends[3*k+1] = len(b)
+		b = append(b, limiter.FormatReset(r.ResetAfter)...)
+		ends[3*k+2] = len(b)
 	}
-	v[6] = limiter.PolicyHeader(results)
-	v[7] = limiter.RateLimitHeader(results)
+	if policy == "" {
+		policy = limiter.PolicyHeader(results)
+	}
+	b = append(b, policy...)
+	ends[6] = len(b)
+	b = appendRateLimit(b, results)
+	ends[7] = len(b)
+	all := string(b)
+	start := 0
+	for i, end := range ends {
+		v[i] = all[start:end]
+		start = end
+	}
+}
+
+// appendRateLimit appends the IETF RateLimit field of results, as
+// limiter.RateLimitHeader formats it, without allocating.
+func appendRateLimit(b []byte, results []limiter.Result) []byte {
+	for i, r := range results {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, '"')
+		for _, c := range []byte(limiter.PolicyName(r.Limit)) {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c > 0x7e:
+				b = append(b, '?')
+			default:
+				b = append(b, c)
+			}
+		}
+		b = append(b, `";r=`...)
+		b = strconv.AppendInt(b, int64(max(0, r.Remaining)), 10)
+		b = append(b, ";t="...)
+		reset := max(0, r.ResetAfter)
+		secs := int64(reset / time.Second)
+		if reset%time.Second != 0 {
+			secs++
+		}
+		b = strconv.AppendInt(b, secs, 10)
+	}
+	return b
 }
 
 // set puts the values on h, replacing what was there.

@@ -62,7 +62,8 @@ func limitRedisStore(t *testing.T, c *redis.Client, cfg limiter.RedisConfig) *li
 	return s
 }
 
-// Two middleware instances (two replicas) on one Redis share the limits:
+// Two middleware instances (two replicas) on one Redis share the limits
+// (with Cluster checking, so all keys of a request share one hash tag):
 // together they admit the bucket once, not twice, and a settle on one is
 // visible on the other.
 func TestLimitRedisShared(t *testing.T) {
@@ -72,7 +73,7 @@ func TestLimitRedisShared(t *testing.T) {
 	// nothing measurable (1 token per 86.4s).
 	cfg := func() LimitConfig {
 		return LimitConfig{
-			Store:  limitRedisStore(t, limitRedisClient(t, url), limiter.RedisConfig{Prefix: prefix}),
+			Store:  limitRedisStore(t, limitRedisClient(t, url), limiter.RedisConfig{Prefix: prefix, Cluster: true}),
 			Period: 24 * time.Hour,
 			Tiers: freeTier(LimitTier{
 				Key: LimitRates{RPM: 3, TPM: 1000},

@@ -784,3 +784,46 @@ func TestLimitPerNames(t *testing.T) {
 }
 
 func limitQuietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// The headers Limit formats itself match the limiter's formatting.
+func TestLimitHeaderFormatMatchesLimiter(t *testing.T) {
+	results := []limiter.Result{
+		{Limit: limiter.Limit{Kind: limiter.Requests, Rate: 60, Name: "rpm"}, Remaining: 59, ResetAfter: time.Second},
+		{Limit: limiter.Limit{Kind: limiter.Tokens, Rate: 40000, Period: time.Hour}, Remaining: -3, ResetAfter: 1500 * time.Millisecond},
+		{Limit: limiter.Limit{Kind: limiter.Requests, Rate: 7, Period: time.Second, Name: `o"d\d` + "\x01"}, Remaining: 0, ResetAfter: 0},
+		{Limit: limiter.Limit{Kind: limiter.Tokens, Rate: 5, Period: 10 * time.Second}, Remaining: 5, ResetAfter: -time.Second},
+	}
+	for n := 1; n <= len(results); n++ {
+		var v limitHeaderValues
+		v.compute(results[:n], "")
+		if want := limiter.RateLimitHeader(results[:n]); v[7] != want {
+			t.Errorf("RateLimit %q, want %q", v[7], want)
+		}
+		if want := limiter.PolicyHeader(results[:n]); v[6] != want {
+			t.Errorf("RateLimit-Policy %q, want %q", v[6], want)
+		}
+		r, _ := limiter.Tightest(results[:n], limiter.Requests)
+		if lim, rem, reset := r.OpenAI(); v[0] != lim || v[1] != rem || v[2] != reset {
+			t.Errorf("requests headers %q, want %q %q %q", v[:3], lim, rem, reset)
+		}
+	}
+	// The precomputed policies of a tier are what the limiter would say.
+	lim, err := NewLimit(LimitConfig{Tiers: map[string]LimitTier{"default": {
+		Key: LimitRates{RPM: 60, TPM: 1000}, User: LimitRates{TPM: 500}, Org: LimitRates{RPM: 600, TPM: 9000},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &limitCall{l: lim, c: &Call{Principal: &Principal{KeyID: "k", User: "u", Org: "o"}, Encoding: nil}}
+	env.build()
+	if env.n != 5 || env.policy == "" {
+		t.Fatalf("%d limits, policy %q", env.n, env.policy)
+	}
+	res := make([]limiter.Result, env.n)
+	for i := range res {
+		res[i].Limit = env.reqs[i].Limit
+	}
+	if want := limiter.PolicyHeader(res); env.policy != want {
+		t.Errorf("precomputed policy %q, want %q", env.policy, want)
+	}
+}
