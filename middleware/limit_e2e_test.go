@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"go.uber.org/goleak"
 
+	"github.com/llmgate/llmgate/limiter"
 	"github.com/llmgate/llmgate/llmtest"
 )
 
@@ -148,5 +149,44 @@ func TestLimitOpenAIClientTooLarge(t *testing.T) {
 	}
 	if len(rec.attempts) != 1 {
 		t.Errorf("%d attempts, want 1: a request too large must not be retried", len(rec.attempts))
+	}
+}
+
+// A stream from llmtest through the chain is settled to its real usage:
+// the next request sees exactly the refund.
+func TestLimitOpenAIClientStreamSettles(t *testing.T) {
+	limitNoLeaks(t)
+	_, client, rec := limitOpenAIServer(t, LimitConfig{
+		Store: limiter.NewMemory(limiter.MemoryConfig{Clock: newLimitClock()}),
+		Tiers: map[string]LimitTier{"free": {Key: LimitRates{RPM: 60, TPM: 100000}}, "default": {}},
+	})
+	ctx := context.Background()
+	params := limitChatParams(20)
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := client.Chat.Completions.NewStreaming(ctx, params)
+	var acc openai.ChatCompletionAccumulator
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Close()
+	u := acc.Usage
+	if u.TotalTokens == 0 || u.CompletionTokens > 20 {
+		t.Fatalf("usage %+v", u)
+	}
+	if _, err := client.Chat.Completions.New(ctx, limitChatParams(20)); err != nil {
+		t.Fatal(err)
+	}
+	a := rec.attempts
+	if len(a) != 2 {
+		t.Fatalf("%d attempts", len(a))
+	}
+	if got, want := a[0].header.Get("X-Ratelimit-Remaining-Tokens"), strconv.Itoa(100000-int(u.PromptTokens)-20); got != want {
+		t.Errorf("stream: remaining tokens %s, want %s (prompt + max_tokens reserved)", got, want)
+	}
+	if got, want := a[1].header.Get("X-Ratelimit-Remaining-Tokens"), strconv.Itoa(100000-int(u.TotalTokens)-int(u.PromptTokens)-20); got != want {
+		t.Errorf("next request: remaining tokens %s, want %s (the stream settled to %d)", got, want, u.TotalTokens)
 	}
 }
