@@ -83,6 +83,10 @@ type Call struct {
 	// Model is the model the request asks for (after alias resolution,
 	// once a layer resolves aliases).
 	Model string
+	// RequestedModel is the model as the client sent it, set by Count
+	// when it resolves an alias or a pinned version; "" when Model is
+	// what the client sent.
+	RequestedModel string
 	// Stream reports whether the client asked for a streamed response.
 	Stream bool
 

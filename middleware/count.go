@@ -67,7 +67,7 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 		if err := c.SetField(r, "model", m.Name); err != nil {
 			return wire.ServerError(c.RequestID)
 		}
-		c.Model = m.Name
+		c.RequestedModel, c.Model = c.Model, m.Name
 		if c.Chat != nil {
 			c.Chat.Model = m.Name
 		} else {

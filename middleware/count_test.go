@@ -62,7 +62,7 @@ func TestCountPromptAndReservation(t *testing.T) {
 	if c.MaxCompletionTokens != 200 {
 		t.Errorf("reserved %d completion tokens, want 100 × 2", c.MaxCompletionTokens)
 	}
-	if c.Model != "gpt-4-0613" || c.Chat.Model != "gpt-4-0613" {
+	if c.Model != "gpt-4-0613" || c.Chat.Model != "gpt-4-0613" || c.RequestedModel != "gpt-4" {
 		t.Errorf("model %q / %q, want the pinned version", c.Model, c.Chat.Model)
 	}
 	want := strings.Replace(req, `"gpt-4"`, `"gpt-4-0613"`, 1)

@@ -210,6 +210,9 @@ func budgetsInput(bals []billing.Balance) policy.Budgets {
 // requestSummary describes what the request asks for.
 func requestSummary(c *Call, prompt bool) policy.Request {
 	req := policy.Request{ID: c.RequestID, Endpoint: c.Endpoint.Path(), Model: c.Model, Stream: c.Stream}
+	if c.RequestedModel != "" {
+		req.Model = c.RequestedModel // as the client sent it; input.model.name is the resolved one
+	}
 	if cr := c.Completion; cr != nil {
 		req.N, req.MaxTokens = cr.Choices(), derefInt(cr.MaxTokens)
 		req.Temperature, req.TopP, req.User = cr.Temperature, cr.TopP, cr.User
