@@ -342,6 +342,49 @@ func (c *canon) reorder(objStart, base int) {
 func (c *canon) str() error {
 	c.pos++ // opening quote
 	start := c.pos
+	// Fast path: the closing quote is the next '"' when the string holds
+	// no backslash, and the bytes are copied as they are when they are
+	// valid UTF-8 without control bytes.
+	if q := bytes.IndexByte(c.src[start:], '"'); q >= 0 {
+		span := c.src[start : start+q]
+		if bytes.IndexByte(span, '\\') < 0 && plainString(span) {
+			c.buf = binary.AppendUvarint(c.buf, uint64(len(span)))
+			c.buf = append(c.buf, span...)
+			c.pos = start + q + 1
+			return nil
+		}
+	}
+	return c.strSlow(start)
+}
+
+// plainString reports whether s, a string body without quotes or
+// backslashes, has no control byte and is valid UTF-8.
+func plainString(s []byte) bool {
+	ascii := true
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		if ((x-ones*0x20)|x)&highs != 0 { // a byte below 0x20 or not ASCII (or a false alarm)
+			ascii = false
+			break
+		}
+	}
+	if !ascii || i < len(s) {
+		for _, ch := range s[i:] {
+			if ch < 0x20 {
+				return false
+			}
+			if ch >= utf8.RuneSelf {
+				ascii = false
+			}
+		}
+	}
+	return ascii || utf8.Valid(s)
+}
+
+// strSlow scans the string whose body starts at start byte by byte,
+// resolving escapes and reporting errors.
+func (c *canon) strSlow(start int) error {
 	simple := true
 	i := start
 	for i < len(c.src) {

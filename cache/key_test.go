@@ -271,18 +271,22 @@ func BenchmarkKey(b *testing.B) {
 		in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}, Body: body}
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, err := ComputeKey(in); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("baseline=sha256-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
+		cpu := cpuTime()
 		for b.Loop() {
 			_ = sha256.Sum256(body)
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("baseline=json-roundtrip", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
