@@ -26,10 +26,12 @@
 // settle limits and billing per policy (default: the request counts, its
 // tokens and cost are not charged; log Entry.Usage as saved cost).
 // Plan.OnlyIfCached on a miss → 504 envelope. Otherwise (x-cache: MISS)
-// run Group.Do keyed by the same Key: the leader forces
-// stream_options.include_usage, subscribes an Observer whose OnChunk calls
+// run Group.Join keyed by the same Key (Lead.Finish when the response
+// ended): the leader subscribes an Observer whose OnChunk calls
 // Recorder.Add(ch.Data) (Add copies) and whose OnEnd calls
-// Recorder.Finish(res.Status, res.Usage, now) — or NewBodyEntry for a JSON
+// Recorder.Finish(res.Status, usage, now) with the usage reported or
+// counted (so a stream without a usage chunk still stores one) — or
+// NewBodyEntry for a JSON
 // body — and, when Plan.Store, Store.Set. Followers serve the leader's
 // entry as a hit, or call next themselves when Do returns an error.
 //
