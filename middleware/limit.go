@@ -227,7 +227,8 @@ const limitMax = 2 * int(limitScopes)
 const limitDefaultMaxTokens = 4096
 
 // NewLimit returns the rate-limit layer for cfg. It fails when Tiers lacks
-// DefaultTier or a rate or burst is negative.
+// DefaultTier, or a rate or burst is negative or too large for the period
+// (an error wrapping limiter.ErrInvalid).
 func NewLimit(cfg LimitConfig) (*Limit, error) {
 	if cfg.DefaultTier == "" {
 		cfg.DefaultTier = "default"
@@ -291,7 +292,21 @@ func NewLimit(cfg LimitConfig) (*Limit, error) {
 			l.names[s][k] = name
 		}
 	}
+	// Check every configured limit once, on a scratch store, so that a
+	// burst that overflows fails here and not on each request.
+	scratch := limiter.NewMemory(limiter.MemoryConfig{Shards: 1})
 	for name, t := range cfg.Tiers {
+		for s, r := range [limitScopes]LimitRates{t.Key, t.User, t.Org} {
+			for k, rb := range [2][2]int{{r.RPM, r.RequestBurst}, {r.TPM, r.TokenBurst}} {
+				if rb[0] == 0 {
+					continue
+				}
+				lim := limiter.Limit{Key: "check", Kind: limiter.Kind(k), Rate: rb[0], Burst: rb[1], Period: l.period}
+				if _, err := scratch.ReserveAt(time.Time{}, []limiter.Request{{Limit: lim}}); err != nil {
+					return nil, fmt.Errorf("middleware: limit: tier %q, %s scope: %w", name, limitScopeNames[s], err)
+				}
+			}
+		}
 		l.tiers[name] = l.plan(t)
 	}
 	l.def = l.tiers[cfg.DefaultTier]

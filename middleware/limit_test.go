@@ -753,6 +753,7 @@ func TestNewLimitRejects(t *testing.T) {
 		{"negative rate", LimitConfig{Tiers: map[string]LimitTier{"default": {Org: LimitRates{TPM: -1}}}}, "org scope"},
 		{"negative period", LimitConfig{Period: -time.Second, Tiers: map[string]LimitTier{"default": {}}}, "period"},
 		{"bad endpoint", LimitConfig{Endpoints: []Endpoint{EndpointUnknown}, Tiers: map[string]LimitTier{"default": {}}}, "endpoint"},
+		{"burst overflows", LimitConfig{Period: 24 * time.Hour, Tiers: map[string]LimitTier{"default": {User: LimitRates{RPM: 1, RequestBurst: 1 << 40}}}}, "user scope: limiter: invalid limit"},
 		{"bad cache mode", LimitConfig{CacheHit: 9, Tiers: map[string]LimitTier{"default": {}}}, "cache hit"},
 	}
 	for _, tc := range cases {
