@@ -21,6 +21,14 @@ func (p *Policy) apply(r *http.Request, c *Call, d *policy.Decision) *wire.Error
 			return e
 		}
 	}
+	if len(d.Redact) > 0 {
+		// The policy chose to redact these categories instead of blocking:
+		// Moderate ran before Policy, so the redaction happens here.
+		if _, err := RedactInput(r, d.Redact, nil); err != nil {
+			p.cfg.Logger.ErrorContext(r.Context(), "middleware: policy redact decision failed", "request_id", c.RequestID, "err", err)
+			return wire.ServerError(c.RequestID)
+		}
+	}
 	return nil
 }
 

@@ -329,3 +329,30 @@ func TestPolicyLibrary(t *testing.T) {
 		})
 	}
 }
+
+// A decision that lists categories to redact has them redacted from the
+// request the handler receives, instead of blocking it.
+func TestPolicyRedactDecision(t *testing.T) {
+	eng, err := policy.New(context.Background(), policy.Config{FS: fstest.MapFS{"p.rego": {Data: []byte(`package llmgate
+decision := {"allow": true, "redact": ["pii/email"]}
+`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	pol, err := NewPolicy(PolicyConfig{Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	h := Chain(Decode(DecodeConfig{}), Count(CountConfig{}), pol.Handler)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+	}))
+	rec := postJSON(h, "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"mail me at jane.doe@example.com"}],"x":1}`)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if strings.Contains(string(got), "jane.doe@example.com") || !strings.Contains(string(got), "[REDACTED:pii/email]") || !strings.Contains(string(got), `"x":1`) {
+		t.Errorf("handler got %s", got)
+	}
+}

@@ -234,7 +234,10 @@ func keyEntries(keys []Key) []middleware.KeyEntry {
 func newModerate(cfg ModerationConfig) (middleware.Middleware, error) {
 	mc := middleware.ModerateConfig{Input: middleware.InputOff, Output: middleware.OutputOff}
 	if cfg.Input {
-		mc.Input = middleware.InputBlock
+		// Classify, then decide: the moderator only scores the request and
+		// the policy (which sees the scores as input.moderation) blocks,
+		// redacts or lets it through.
+		mc.Input = middleware.InputAnnotate
 	}
 	if cfg.Output {
 		mc.Output = middleware.OutputFilter
