@@ -52,9 +52,9 @@ type reply struct {
 
 // script serves replies in order and records the bodies it received.
 type script struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
 	replies []reply
-	bodies []string
+	bodies  []string
 }
 
 func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -323,4 +323,3 @@ func TestRetryAfterParsing(t *testing.T) {
 		}
 	}
 }
-
