@@ -129,11 +129,12 @@ func TestGracefulShutdownFinishesStream(t *testing.T) {
 		}
 		return err != nil
 	})
-	done := false
+	done, after := false, 0
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "data: ") {
 			events++
+			after++
 		}
 		if line == "data: [DONE]" {
 			done = true
@@ -142,8 +143,8 @@ func TestGracefulShutdownFinishesStream(t *testing.T) {
 	if err := sc.Err(); err != nil || !done {
 		t.Fatalf("stream after SIGTERM: %d events, [DONE] %v, err %v", events, done, err)
 	}
-	if events < 20 {
-		t.Errorf("only %d events; the stream was not slow enough to overlap the shutdown", events)
+	if after < 3 { // some content, then [DONE]
+		t.Errorf("only %d of %d events after SIGTERM; the stream did not overlap the shutdown", after, events)
 	}
 	werr := make(chan error, 1)
 	go func() { werr <- p.cmd.Wait() }()
