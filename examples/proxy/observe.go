@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/llmgate/llmgate/middleware"
 	"github.com/llmgate/llmgate/moderation"
@@ -52,7 +53,7 @@ func newMetrics() *metrics {
 		}, []string{"model"}),
 	}
 	m.registry.MustRegister(m.requests, m.tokens, m.cost, m.rateLimited, m.cache, m.latency, m.ttft,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
