@@ -283,6 +283,7 @@ func TestConfigErrorsNameFieldAndLine(t *testing.T) {
 		{"tiers:\n  free: {rpm: -1}\n", "line 2: tiers.free.rpm"},
 		{"upstream:\n  timeout: soon\n", "line 2"},
 		{"nonsense: true\n", "line 1: field nonsense not found"},
+		{"redis:\n  url: redis://127.0.0.1:6379/0\n  prefix: \"{tenant}:\"\n", "line 3: redis.prefix"},
 	} {
 		_, err := ParseConfig([]byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
