@@ -90,6 +90,10 @@ orgs:
 		if last.Header.Get("x-ratelimit-remaining-requests") != "0" {
 			t.Errorf("remaining %q on a 429", last.Header.Get("x-ratelimit-remaining-requests"))
 		}
+		// /admin/usage shows the drained bucket (at most one request refilled since).
+		if lim := adminLimit(t, p.URL, "limited", "rpm"); lim.Limit != 60 || lim.Remaining > 1 || lim.ResetAfter == "" {
+			t.Errorf("/admin/usage rpm of the drained key: %+v", lim)
+		}
 		// The official client, with its default retries, waits retry-after-ms and gets through.
 		c := p.client("sk-limited", option.WithMaxRetries(2))
 		var httpRes *http.Response
@@ -234,4 +238,41 @@ func mustPrices(t *testing.T, model string) models.Prices {
 		t.Fatalf("no prices for %s", model)
 	}
 	return m.Prices
+}
+
+type adminLimitState struct {
+	Name       string `json:"name"`
+	Limit      int    `json:"limit"`
+	Remaining  int    `json:"remaining"`
+	ResetAfter string `json:"reset_after"`
+}
+
+// adminLimit returns the named rate limit of key id from /admin/usage.
+func adminLimit(t *testing.T, base, id, name string) adminLimitState {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/admin/usage", nil)
+	req.Header.Set("Authorization", "Bearer sk-admin")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Keys []struct {
+			ID     string            `json:"id"`
+			Limits []adminLimitState `json:"limits"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 200 {
+		t.Fatalf("admin usage: %d %v", res.StatusCode, err)
+	}
+	for _, k := range body.Keys {
+		for _, l := range k.Limits {
+			if k.ID == id && l.Name == name {
+				return l
+			}
+		}
+	}
+	t.Fatalf("no %s limit for key %s in /admin/usage: %+v", name, id, body.Keys)
+	return adminLimitState{}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/cache"
+	"github.com/llmgate/llmgate/limiter"
 	"github.com/llmgate/llmgate/middleware"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/moderation"
@@ -37,6 +38,7 @@ type gateway struct {
 	backends *backends
 	engine   *policy.Engine
 	budgets  *middleware.Budgets
+	limit    *middleware.Limit
 	closers  []func() error
 }
 
@@ -84,8 +86,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err != nil {
 		return nil, err
 	}
-	limit, err := middleware.NewLimit(limitConfig(cfg, g.backends, log))
-	if err != nil {
+	if g.limit, err = middleware.NewLimit(limitConfig(cfg, g.backends, log)); err != nil {
 		return nil, err
 	}
 	var cacheLayer middleware.Middleware
@@ -117,7 +118,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		middleware.Count(middleware.CountConfig{Catalog: catalog}),
 		moderate,
 		pol.Handler,
-		limit.Handler,
+		g.limit.Handler,
 		middleware.Budget(g.budgets),
 		cacheLayer,
 	)
@@ -182,10 +183,21 @@ type keyUsage struct {
 	Tier     string            `json:"tier,omitempty"`
 	Revoked  bool              `json:"revoked,omitempty"`
 	Balances []billing.Balance `json:"balances"`
+	Limits   []limitState      `json:"limits"`
+}
+
+// limitState is one rate limit of a key as /admin/usage shows it.
+type limitState struct {
+	Name       string `json:"name"` // the IETF policy name: "rpm", "tpm", "org-rpm", …
+	Key        string `json:"key"`  // the bucket
+	Limit      int    `json:"limit"`
+	Remaining  int    `json:"remaining"`
+	ResetAfter string `json:"reset_after"` // as x-ratelimit-reset-* formats it
 }
 
 // usage serves /admin/usage to the admin key: the spend, reservations and
-// budget of every scope of every configured key.
+// budget of every scope (key, user, org) of every configured key, and the
+// state of its rate limits.
 func (g *gateway) usage(w http.ResponseWriter, r *http.Request) {
 	if !g.isAdmin(r) {
 		wire.WriteError(w, wire.InvalidAPIKey())
@@ -204,7 +216,18 @@ func (g *gateway) usage(w http.ResponseWriter, r *http.Request) {
 		if bals == nil {
 			bals = []billing.Balance{}
 		}
-		out = append(out, keyUsage{ID: k.ID, User: k.User, Org: k.Org, Tier: k.Tier, Revoked: k.Revoked, Balances: bals})
+		results, err := g.limit.State(r.Context(), p)
+		if err != nil {
+			g.log.Warn("admin usage: limits", slog.String("key_id", k.ID), slog.Any("error", err))
+			wire.WriteError(w, wire.Errorf(http.StatusServiceUnavailable, wire.TypeServer, "", "", "Usage is unavailable right now."))
+			return
+		}
+		limits := make([]limitState, len(results))
+		for i, res := range results {
+			limits[i] = limitState{Name: limiter.PolicyName(res.Limit), Key: res.Limit.Key, Limit: res.Limit.Rate,
+				Remaining: res.Remaining, ResetAfter: limiter.FormatReset(res.ResetAfter)}
+		}
+		out = append(out, keyUsage{ID: k.ID, User: k.User, Org: k.Org, Tier: k.Tier, Revoked: k.Revoked, Balances: bals, Limits: limits})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"keys": out})
