@@ -7,7 +7,9 @@ import (
 )
 
 // An automaton is an Aho–Corasick matcher over skeleton bytes with a dense
-// transition table, so matching costs one table load per byte.
+// transition table, so matching costs one table load per byte. States are
+// numbered so that those with outputs come last: a walk tests for a match
+// with one comparison instead of a second, dependent load.
 
 const alphabet = 28 // ' ', 'a'..'z', wordSym
 
@@ -32,12 +34,33 @@ type pattern struct {
 }
 
 type automaton struct {
-	next     []uint16 // state*alphabet + symbol
-	outStart []int32  // outputs of state s: outs[outStart[s]:outStart[s+1]]
+	// next holds, at row*alphabet+symbol, the next state's row offset
+	// (state*alphabet), so the walk needs no multiplication.
+	next []uint32
+	// firstOut is the row offset of the first state with outputs; every
+	// state at or after it has some.
+	firstOut uint32
+	outStart []int32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
 	outs     []int32
 }
 
-// maxStates bounds the automaton (56 bytes of transitions per state).
+// start is the row offset of the initial state.
+const start = 0
+
+// step returns the state after reading skeleton byte c in state st (both
+// row offsets).
+func (a *automaton) step(st uint32, c byte) uint32 {
+	return a.next[st+uint32(symOf[c])]
+}
+
+// outputs returns the pattern ids that end in state st (a row offset at or
+// after firstOut).
+func (a *automaton) outputs(st uint32) []int32 {
+	s := st / alphabet
+	return a.outs[a.outStart[s]:a.outStart[s+1]]
+}
+
+// maxStates bounds the automaton (112 bytes of transitions per state).
 const maxStates = 1<<16 - 1
 
 var errTooManyTerms = errors.New("moderation: word list too large")
@@ -97,12 +120,35 @@ func buildAutomaton(keys [][]byte) (*automaton, error) {
 	for _, s := range order {
 		all[s] = append(append([]int32(nil), own[s]...), all[fail[s]]...)
 	}
-	a := &automaton{next: make([]uint16, len(next)), outStart: make([]int32, n+1)}
-	for i, t := range next {
-		a.next[i] = uint16(t)
+	// Renumber: the root first, then the states without outputs, then
+	// those with outputs. The root has outputs only for an empty key, in
+	// which case every state counts as having outputs.
+	id := make([]int32, n)
+	order = append(order[:0], 0)
+	for s := 1; s < n; s++ {
+		if len(all[s]) == 0 {
+			order = append(order, int32(s))
+		}
 	}
-	for s := range n {
-		a.outStart[s] = int32(len(a.outs))
+	firstOut := len(order)
+	if len(all[0]) > 0 {
+		firstOut = 0
+	}
+	for s := 1; s < n; s++ {
+		if len(all[s]) > 0 {
+			order = append(order, int32(s))
+		}
+	}
+	for ns, s := range order {
+		id[s] = int32(ns)
+	}
+	a := &automaton{next: make([]uint32, len(next)), outStart: make([]int32, n+1),
+		firstOut: uint32(firstOut) * alphabet}
+	for ns, s := range order {
+		for c := range alphabet {
+			a.next[ns*alphabet+c] = uint32(id[next[int(s)*alphabet+c]]) * alphabet
+		}
+		a.outStart[ns] = int32(len(a.outs))
 		a.outs = append(a.outs, all[s]...)
 	}
 	a.outStart[n] = int32(len(a.outs))

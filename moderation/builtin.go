@@ -260,11 +260,11 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 		}
 	}
 	a := lx.bounded
-	st := int32(0)
+	st, next, firstOut := uint32(start), a.next, a.firstOut
 	for i, c := range skel {
-		st = int32(a.next[int(st)*alphabet+int(symOf[c])])
-		if o, e := a.outStart[st], a.outStart[st+1]; o != e {
-			for _, id := range a.outs[o:e] {
+		st = next[st+uint32(symOf[c])]
+		if st >= firstOut {
+			for _, id := range a.outputs(st) {
 				hit(&lx.bpats[id], i)
 			}
 		}
@@ -281,15 +281,15 @@ func (b *Builtin) runJoined(sc *scratch, hit func(p *pattern, end int)) {
 	lx, skel := b.lex, sc.sk.b
 	pos := sc.pos[:0]
 	a := lx.joined
-	st := int32(0)
+	st := uint32(start)
 	for i, c := range skel {
 		if c == ' ' {
 			continue
 		}
 		pos = append(pos, int32(i))
-		st = int32(a.next[int(st)*alphabet+int(symOf[c])])
-		if o, e := a.outStart[st], a.outStart[st+1]; o != e {
-			for _, id := range a.outs[o:e] {
+		st = a.step(st, c)
+		if st >= a.firstOut {
+			for _, id := range a.outputs(st) {
 				p := &lx.jpats[id]
 				start := pos[len(pos)-int(p.n)]
 				for _, r := range sc.sk.joined {

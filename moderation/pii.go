@@ -34,11 +34,51 @@ func isHex(c byte) bool {
 	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// detectAll runs every detector over text, adding findings to sc.
+// Byte classes of the detectors' scanner.
+const (
+	clsWord  = 1 << iota // letters, digits, '_', '-', '.': no word starts after one
+	clsStart             // a byte detectAt can match at
+)
+
+// detClass classifies ASCII bytes for detectAll; bytes >= 0x80 are 0.
+var detClass = func() (t [256]uint8) {
+	for c := range 128 {
+		b := byte(c)
+		if isAlnum(b) || b == '_' || b == '-' || b == '.' {
+			t[c] |= clsWord
+		}
+		if isHex(b) || b == ':' || isDigit(b) || b == '+' || b == '(' || isUpper(b) || b == 'e' ||
+			len(keyPrefixByte[c]) > 0 {
+			t[c] |= clsStart
+		}
+	}
+	return t
+}()
+
+// detectAll runs every detector over text, adding findings to sc. It tries
+// the word-start detectors only at word starts of bytes that can begin a
+// match, and skips the rest of each word in a tight loop.
 func detectAll(sc *scratch, text string) {
 	for i := 0; i < len(text); {
 		c := text[i]
-		if c == '@' {
+		k := detClass[c]
+		wordStart := i == 0 || detClass[text[i-1]]&clsWord == 0
+		if k&clsWord != 0 {
+			if wordStart && k&clsStart != 0 {
+				if cat, e, score := detectAt(text, i); e > 0 {
+					sc.detect(cat, i, e, score)
+					i = e
+					continue
+				}
+			}
+			// No word starts inside a word, and '@', '<' and '[' are not
+			// word bytes.
+			for i++; i < len(text) && detClass[text[i]]&clsWord != 0; i++ {
+			}
+			continue
+		}
+		switch c {
+		case '@':
 			if s, e := email(text, i); e > 0 {
 				sc.detect(PIIEmail, s, e, scoreEmail)
 				i = e
@@ -46,23 +86,19 @@ func detectAll(sc *scratch, text string) {
 			}
 			i++
 			continue
-		}
-		if c == '<' || c == '[' {
+		case '<', '[':
 			if e := injectionMarker(text, i); e > 0 {
 				sc.detect(PromptInjection, i, e, scoreInjMarks)
 				i = e
 				continue
 			}
 		}
-		wordStart := i == 0 || !isAlnum(text[i-1]) && text[i-1] != '_' && text[i-1] != '-' && text[i-1] != '.'
-		if !wordStart || c >= 0x80 {
-			i++
-			continue
-		}
-		if cat, e, score := detectAt(text, i); e > 0 {
-			sc.detect(cat, i, e, score)
-			i = e
-			continue
+		if wordStart && k&clsStart != 0 {
+			if cat, e, score := detectAt(text, i); e > 0 {
+				sc.detect(cat, i, e, score)
+				i = e
+				continue
+			}
 		}
 		i++
 	}
