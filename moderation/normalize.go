@@ -141,16 +141,98 @@ type skeleton struct {
 	joined [][2]int32
 	// joined lists [start, end) skeleton ranges of words made by joining
 	// spaced single letters; the unbounded automaton also reads them.
+
+	pend  int // skeleton index of the first pending single-letter word
+	npend int // how many single-letter words are pending
 }
 
-func (s *skeleton) emit(c byte, off int) {
-	if c == ' ' && s.b[len(s.b)-1] == ' ' {
-		return
+// The builder writes the skeleton in one pass. Each word is judged when
+// it ends (endWord): a stopword is dropped by moving the write position
+// back, and single-letter words are held as pending until a longer word or
+// the end shows whether they make a run of three or more to join (flush).
+
+// putLetter writes letter f, from text offset i, at w. ws is the start of
+// the current word; both are returned updated.
+func putLetter(b []byte, off []int32, w, ws int, f byte, i int) (int, int) {
+	if b[w-1] == ' ' {
+		ws = w
 	}
-	n := len(s.b)
-	s.b = s.b[:n+1]
-	s.off = s.off[:n+1]
-	s.b[n], s.off[n] = c, int32(off)
+	b[w], off[w] = f, int32(i)
+	return w + 1, ws
+}
+
+// putSpace writes a word break from text offset i at w, unless one is
+// already there, and judges the word b[ws:w] that it ends. It returns the
+// new write position.
+func (s *skeleton) putSpace(b []byte, off []int32, w, ws, i int) int {
+	if b[w-1] == ' ' {
+		return w
+	}
+	b[w], off[w] = ' ', int32(i)
+	return s.endWord(b, off, ws, w, w+1, true)
+}
+
+// endWord judges the word b[ws:we], followed by a space when sp (then
+// w == we+1, else w == we), and returns the new write position.
+func (s *skeleton) endWord(b []byte, off []int32, ws, we, w int, sp bool) int {
+	if we-ws == 1 && !s.fromDigit(off[ws]) {
+		if s.npend == 0 {
+			s.pend = ws
+		}
+		s.npend++
+		return w
+	}
+	if s.npend > 0 {
+		if nw := s.flush(b, off, ws); nw < ws {
+			copy(b[nw:], b[ws:w])
+			copy(off[nw:], off[ws:w])
+			d := ws - nw
+			ws, we, w = ws-d, we-d, w-d
+		}
+	}
+	if sp && we-ws <= 6 && isStopword(b[ws:we]) {
+		return ws
+	}
+	return w
+}
+
+// flush settles the pending single-letter words, which occupy
+// b[s.pend:end] as letters each followed by a space (the last one
+// possibly not, at the end of an open text): three or more are joined into
+// one word, fewer stay words of their own (dropped when stopwords). It
+// returns the end of what it kept.
+func (s *skeleton) flush(b []byte, off []int32, end int) int {
+	n, p := s.npend, s.pend
+	if n == 0 {
+		return end
+	}
+	s.npend = 0
+	w := p
+	if n >= 3 {
+		for k := range n {
+			b[w], off[w] = b[p+2*k], off[p+2*k]
+			w++
+		}
+		s.joined = append(s.joined, [2]int32{int32(p), int32(w)})
+		if sp := p + 2*n - 1; sp < end {
+			b[w], off[w] = ' ', off[sp]
+			w++
+		}
+		return w
+	}
+	for k := range n {
+		l := p + 2*k
+		if l+1 < end && isStopword(b[l:l+1]) {
+			continue
+		}
+		b[w], off[w] = b[l], off[l]
+		w++
+		if l+1 < end {
+			b[w], off[w] = ' ', off[l+1]
+			w++
+		}
+	}
+	return w
 }
 
 // build normalises text. When final is false the text may continue (a
@@ -160,18 +242,21 @@ func (s *skeleton) build(text string, final bool) {
 	s.src = text
 	// Each input byte yields at most one skeleton byte (ß, two bytes,
 	// yields two), plus the leading and closing spaces.
-	if need := len(text) + 2; cap(s.b) < need {
+	need := len(text) + 2
+	if cap(s.b) < need {
 		s.b = make([]byte, 0, need)
 		s.off = make([]int32, 0, need)
 	}
-	s.b = append(s.b[:0], ' ')
-	s.off = append(s.off[:0], 0)
+	b, off := s.b[:need], s.off[:need]
+	b[0], off[0] = ' ', 0
 	s.joined = s.joined[:0]
+	s.npend = 0
+	w, ws := 1, 1
 	for i := 0; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf {
 			if f := asciiFold[c]; f != 0 {
-				s.emit(f, i)
+				w, ws = putLetter(b, off, w, ws, f, i)
 				i++
 				continue
 			}
@@ -184,14 +269,14 @@ func (s *skeleton) build(text string, final bool) {
 				word := j < len(text) && text[j] < utf8.RuneSelf && asciiFold[text[j]] != 0
 				for ; i < j; i++ {
 					if word {
-						s.emit(leetSym[text[i]], i)
+						w, ws = putLetter(b, off, w, ws, leetSym[text[i]], i)
 					} else {
-						s.emit(' ', i)
+						w = s.putSpace(b, off, w, ws, i)
 					}
 				}
 				continue
 			}
-			s.emit(' ', i)
+			w = s.putSpace(b, off, w, ws, i)
 			i++
 			continue
 		}
@@ -200,75 +285,28 @@ func (s *skeleton) build(text string, final bool) {
 		switch {
 		case f == 1:
 		case f == 0:
-			s.emit(' ', i)
+			w = s.putSpace(b, off, w, ws, i)
 		case r == 'ß':
-			s.emit('s', i)
-			s.emit('s', i)
+			w, ws = putLetter(b, off, w, ws, 's', i)
+			w, ws = putLetter(b, off, w, ws, 's', i)
 		default:
-			s.emit(f, i)
+			w, ws = putLetter(b, off, w, ws, f, i)
 		}
 		i += n
 	}
 	if final {
-		s.emit(' ', len(text))
+		w = s.putSpace(b, off, w, ws, len(text))
 	}
-	s.rewrite()
-}
-
-// fromDigit reports whether skeleton byte j came from a digit: spaced
-// digits ("1 2 3") are numbers, not spelled-out words.
-func (s *skeleton) fromDigit(j int) bool {
-	c := s.src[s.off[j]]
-	return c >= '0' && c <= '9'
-}
-
-// rewrite joins runs of three or more single-letter words and drops
-// stopwords, in place.
-func (s *skeleton) rewrite() {
-	b, off := s.b, s.off
-	w := 1 // write position; b[0] is the leading space
-	n := len(b)
-	i := 1
-	for i < n {
-		// Collect a run of single-letter words starting at i.
-		j := i
-		count := 0
-		for j < n && b[j] != ' ' && (j+1 == n || b[j+1] == ' ') && !s.fromDigit(j) {
-			count++
-			j += 2
-		}
-		if count >= 3 {
-			start := w
-			for k := i; k < j && k < n; k += 2 {
-				b[w], off[w] = b[k], off[k]
-				w++
-			}
-			s.joined = append(s.joined, [2]int32{int32(start), int32(w)})
-			if j-1 < n {
-				b[w], off[w] = ' ', off[j-1]
-				w++
-			}
-			i = j
-			continue
-		}
-		// One word: b[i:e].
-		e := i
-		for e < n && b[e] != ' ' {
-			e++
-		}
-		if e < n && e-i <= 6 && isStopword(b[i:e]) {
-			i = e + 1
-			continue
-		}
-		for k := i; k < e; k++ {
-			b[w], off[w] = b[k], off[k]
-			w++
-		}
-		if e < n {
-			b[w], off[w] = ' ', off[e]
-			w++
-		}
-		i = e + 1
+	if b[w-1] != ' ' {
+		w = s.endWord(b, off, ws, w, w, false)
 	}
+	w = s.flush(b, off, w)
 	s.b, s.off = b[:w], off[:w]
+}
+
+// fromDigit reports whether the skeleton byte made from text offset o came
+// from a digit: spaced digits ("1 2 3") are numbers, not spelled-out words.
+func (s *skeleton) fromDigit(o int32) bool {
+	c := s.src[o]
+	return c >= '0' && c <= '9'
 }
