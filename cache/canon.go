@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
+	"math/bits"
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -42,7 +42,35 @@ const (
 
 // member is an object member already written to canon.buf: its key bytes
 // are buf[k0:k1] and the whole member (tag, key, value) is buf[start:end].
-type member struct{ k0, k1, start, end int }
+// pre holds the first eight key bytes, big-endian and zero-padded, so that
+// most comparisons of two keys are one comparison of two words.
+type member struct {
+	pre                uint64
+	k0, k1, start, end int
+}
+
+// keyPrefix returns the pre of a member whose key is k.
+func keyPrefix(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var p uint64
+	for i, ch := range k {
+		p |= uint64(ch) << (56 - 8*i)
+	}
+	return p
+}
+
+// cmpKeys compares the keys of a and b bytewise, as bytes.Compare does.
+func (c *canon) cmpKeys(a, b *member) int {
+	if a.pre != b.pre {
+		if a.pre < b.pre {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(c.buf[a.k0:a.k1], c.buf[b.k0:b.k1])
+}
 
 // canon writes the canonical encoding of one JSON text into buf. It is the
 // hot path of key computation: one pass over the input, no allocation once
@@ -56,44 +84,20 @@ type canon struct {
 	mem     []member
 	// ignore names the top-level members left out of the key; skipModel
 	// leaves out "model" too.
-	ignore    map[string]struct{}
+	ignore    *ignoreSet
 	skipModel bool
-	// topSorted reports that the top-level object's members are left
-	// unordered in buf from topStart on, with their sorted order in mem.
-	topSorted bool
-	topStart  int
-	h         hash.Hash
-	sumBuf    []byte
 }
 
-var endTag = []byte{tagEnd}
-
-// sum returns the SHA-256 of the canonical encoding.
+// sum returns the SHA-256 of the canonical encoding: one call over one
+// buffer, which on this hash is much cheaper than many small writes.
 func (c *canon) sum() [sha256.Size]byte {
-	if !c.topSorted {
-		return sha256.Sum256(c.buf)
-	}
-	if c.h == nil {
-		c.h = sha256.New()
-	}
-	c.h.Reset()
-	c.h.Write(c.buf[:c.topStart])
-	for i, m := range c.mem {
-		if i+1 < len(c.mem) && bytes.Equal(c.buf[m.k0:m.k1], c.buf[c.mem[i+1].k0:c.mem[i+1].k1]) {
-			continue // a later duplicate wins
-		}
-		c.h.Write(c.buf[m.start:m.end])
-	}
-	c.h.Write(endTag)
-	c.sumBuf = c.h.Sum(c.sumBuf[:0])
-	return [sha256.Size]byte(c.sumBuf)
+	return sha256.Sum256(c.buf)
 }
 
-func (c *canon) reset(src []byte, ignore map[string]struct{}, skipModel bool) {
+func (c *canon) reset(src []byte, ignore *ignoreSet, skipModel bool) {
 	c.src, c.pos, c.depth = src, 0, 0
 	c.ignore, c.skipModel = ignore, skipModel
 	c.mem = c.mem[:0]
-	c.topSorted, c.topStart = false, 0
 }
 
 // skip reports whether a top-level member named name is left out.
@@ -101,8 +105,7 @@ func (c *canon) skip(name []byte) bool {
 	if c.skipModel && string(name) == "model" {
 		return true
 	}
-	_, ok := c.ignore[string(name)]
-	return ok
+	return c.ignore.has(name)
 }
 
 // document canonicalises the whole input: one value with optional
@@ -253,10 +256,11 @@ func (c *canon) object() error {
 		if top && c.skip(c.buf[k0:k1]) {
 			c.buf = c.buf[:start]
 		} else {
-			if n := len(c.mem); n > base && bytes.Compare(c.buf[c.mem[n-1].k0:c.mem[n-1].k1], c.buf[k0:k1]) >= 0 {
+			m := member{pre: keyPrefix(c.buf[k0:k1]), k0: k0, k1: k1, start: start, end: len(c.buf)}
+			if n := len(c.mem); n > base && c.cmpKeys(&c.mem[n-1], &m) >= 0 {
 				sorted = false
 			}
-			c.mem = append(c.mem, member{k0: k0, k1: k1, start: start, end: len(c.buf)})
+			c.mem = append(c.mem, m)
 		}
 		c.ws()
 		if c.pos >= len(c.src) {
@@ -272,15 +276,6 @@ func (c *canon) object() error {
 			return c.errorf("invalid character %q after object member", c.src[c.pos])
 		}
 		break
-	}
-	if !sorted && top {
-		// The top-level object is most of the input: rather than copy it
-		// into order, sum hashes its members in order (see sum).
-		c.sortMembers(base)
-		c.topStart, c.topSorted = objStart, true
-		c.buf = append(c.buf, tagEnd)
-		c.depth--
-		return nil
 	}
 	if !sorted {
 		c.sortMembers(base)
@@ -303,16 +298,15 @@ func keySpan(buf []byte, i int) (int, int) {
 // keys.
 func (c *canon) sortMembers(base int) {
 	ms := c.mem[base:]
-	key := func(m member) []byte { return c.buf[m.k0:m.k1] }
 	if len(ms) <= 12 {
 		for i := 1; i < len(ms); i++ { // stable insertion sort
-			for j := i; j > 0 && bytes.Compare(key(ms[j-1]), key(ms[j])) > 0; j-- {
+			for j := i; j > 0 && c.cmpKeys(&ms[j-1], &ms[j]) > 0; j-- {
 				ms[j-1], ms[j] = ms[j], ms[j-1]
 			}
 		}
 		return
 	}
-	slices.SortStableFunc(ms, func(a, b member) int { return bytes.Compare(key(a), key(b)) })
+	slices.SortStableFunc(ms, func(a, b member) int { return c.cmpKeys(&a, &b) })
 }
 
 // reorder rewrites the members of the object whose members start at
@@ -321,17 +315,16 @@ func (c *canon) sortMembers(base int) {
 // decoders) keep the last.
 func (c *canon) reorder(objStart, base int) {
 	ms := c.mem[base:]
-	c.scratch = append(c.scratch[:0], c.buf[objStart:]...)
-	out := c.buf[:objStart]
-	// c.buf is overwritten from here on: read keys from the scratch copy.
-	skey := func(m member) []byte { return c.scratch[m.k0-objStart : m.k1-objStart] }
-	for i, m := range ms {
-		if i+1 < len(ms) && bytes.Equal(skey(m), skey(ms[i+1])) {
+	out := c.scratch[:0]
+	for i := range ms {
+		m := &ms[i]
+		if i+1 < len(ms) && c.cmpKeys(m, &ms[i+1]) == 0 {
 			continue // a later duplicate wins
 		}
-		out = append(out, c.scratch[m.start-objStart:m.end-objStart]...)
+		out = append(out, c.buf[m.start:m.end]...)
 	}
-	c.buf = out
+	c.scratch = out
+	c.buf = append(c.buf[:objStart], out...)
 }
 
 // str writes the string at c.pos as a length-prefixed run of its decoded
@@ -342,44 +335,54 @@ func (c *canon) reorder(objStart, base int) {
 func (c *canon) str() error {
 	c.pos++ // opening quote
 	start := c.pos
-	// Fast path: the closing quote is the next '"' when the string holds
-	// no backslash, and the bytes are copied as they are when they are
-	// valid UTF-8 without control bytes.
-	if q := bytes.IndexByte(c.src[start:], '"'); q >= 0 {
-		span := c.src[start : start+q]
-		if bytes.IndexByte(span, '\\') < 0 && plainString(span) {
-			c.buf = binary.AppendUvarint(c.buf, uint64(len(span)))
-			c.buf = append(c.buf, span...)
-			c.pos = start + q + 1
+	// Fast path, one pass: find the closing quote eight bytes at a time,
+	// stopping only at bytes that need a look (a quote, a backslash, a
+	// control byte, the first byte of a multi-byte rune). A string without
+	// escapes that is valid UTF-8 decodes to itself.
+	s := c.src
+	i := start
+	for {
+		for i+8 <= len(s) {
+			if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		ch := s[i]
+		if strClass[ch] == 0 {
+			i++
+			continue
+		}
+		if ch == '"' {
+			c.buf = binary.AppendUvarint(c.buf, uint64(i-start))
+			c.buf = append(c.buf, s[start:i]...)
+			c.pos = i + 1
 			return nil
 		}
+		if ch < utf8.RuneSelf {
+			break // a backslash or a control byte
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			break // invalid UTF-8 becomes U+FFFD
+		}
+		i += size
 	}
 	return c.strSlow(start)
 }
 
-// plainString reports whether s, a string body without quotes or
-// backslashes, has no control byte and is valid UTF-8.
-func plainString(s []byte) bool {
-	ascii := true
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		if ((x-ones*0x20)|x)&highs != 0 { // a byte below 0x20 or not ASCII (or a false alarm)
-			ascii = false
-			break
-		}
-	}
-	if !ascii || i < len(s) {
-		for _, ch := range s[i:] {
-			if ch < 0x20 {
-				return false
-			}
-			if ch >= utf8.RuneSelf {
-				ascii = false
-			}
-		}
-	}
-	return ascii || utf8.Valid(s)
+// specialMask returns a word with the high bit set in each byte of x (a
+// little-endian load of eight string bytes) that is a quote, a backslash,
+// a control byte or not ASCII. Only the lowest set byte is exact, higher
+// ones may be false alarms: callers use its trailing zeros alone.
+func specialMask(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b | x) & highs
 }
 
 // strSlow scans the string whose body starts at start byte by byte,

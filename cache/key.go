@@ -148,7 +148,34 @@ type KeyInput struct {
 // Keyer computes cache keys. The zero value ignores DefaultIgnoredFields.
 // A Keyer is safe for concurrent use once created; do not change it then.
 type Keyer struct {
-	ignore map[string]struct{}
+	ignore ignoreSet
+}
+
+// ignoreSet is a set of top-level field names with a one-word filter in
+// front of the map: most names a request holds miss the filter and never
+// hash into the map.
+type ignoreSet struct {
+	names map[string]struct{}
+	// filter has the bit ignoreBit(name) set for every name in names.
+	filter uint64
+}
+
+// ignoreBit returns the filter bit of a field name.
+func ignoreBit(name []byte) uint64 {
+	n := len(name)
+	if n == 0 {
+		return 1
+	}
+	return 1 << ((uint(n)*7 + uint(name[0]) + uint(name[n-1])*3) & 63)
+}
+
+// has reports whether name is in the set.
+func (s *ignoreSet) has(name []byte) bool {
+	if s.filter&ignoreBit(name) == 0 {
+		return false
+	}
+	_, ok := s.names[string(name)]
+	return ok
 }
 
 // NewKeyer returns a Keyer that leaves the named top-level fields out of
@@ -158,9 +185,10 @@ func NewKeyer(ignored []string) *Keyer {
 	if ignored == nil {
 		ignored = DefaultIgnoredFields
 	}
-	k := &Keyer{ignore: make(map[string]struct{}, len(ignored))}
+	k := &Keyer{ignore: ignoreSet{names: make(map[string]struct{}, len(ignored))}}
 	for _, f := range ignored {
-		k.ignore[f] = struct{}{}
+		k.ignore.names[f] = struct{}{}
+		k.ignore.filter |= ignoreBit([]byte(f))
 	}
 	return k
 }
@@ -181,9 +209,9 @@ var canonPool = sync.Pool{New: func() any { return new(canon) }}
 //
 // Key does not allocate once its pooled buffers have grown.
 func (k *Keyer) Key(in KeyInput) (Key, error) {
-	ignore := defaultIgnore
-	if k != nil && k.ignore != nil {
-		ignore = k.ignore
+	ignore := &defaultIgnore
+	if k != nil && k.ignore.names != nil {
+		ignore = &k.ignore
 	}
 	c := canonPool.Get().(*canon)
 	defer canonPool.Put(c)
@@ -205,7 +233,7 @@ func (k *Keyer) Key(in KeyInput) (Key, error) {
 	if err == nil {
 		sum = c.sum()
 	}
-	c.src = nil
+	c.src, c.ignore = nil, nil
 	if cap(c.buf) > 1<<20 { // do not keep huge buffers in the pool
 		c.buf, c.scratch, c.mem = nil, nil, nil
 	}
