@@ -125,6 +125,9 @@ func foldRune(r rune) byte {
 // dropped: a, an, the, all, any, your, my, of, some, just, please, really,
 // very, so, such, these, those (in skeleton spelling, l→i).
 func isStopword(w []byte) bool {
+	if len(w) == 0 || len(w) > 6 || stopFirst&(1<<(w[0]&63)) == 0 {
+		return false
+	}
 	switch string(w) {
 	case "a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
 		"piease", "reaiiy", "very", "so", "such", "these", "those":
@@ -132,6 +135,10 @@ func isStopword(w []byte) bool {
 	}
 	return false
 }
+
+// stopFirst has bit c&63 set for the first letter c of each stopword.
+const stopFirst = 1<<('a'&63) | 1<<('t'&63) | 1<<('y'&63) | 1<<('m'&63) | 1<<('o'&63) |
+	1<<('s'&63) | 1<<('j'&63) | 1<<('p'&63) | 1<<('r'&63) | 1<<('v'&63)
 
 // skeleton is a reusable normalisation buffer.
 type skeleton struct {

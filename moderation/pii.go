@@ -38,7 +38,19 @@ func isHex(c byte) bool {
 const (
 	clsWord  = 1 << iota // letters, digits, '_', '-', '.': no word starts after one
 	clsStart             // a byte detectAt can match at
+	clsLower             // a lower-case letter: see lowerMayStart
 )
+
+// lowerMayStart reports whether detectAt can match at a word starting with
+// the lower-case letter text[i]: an API-key prefix's first two bytes, a
+// JWT's "eyJ", or a hex digit right before a ':' (IPv6).
+func lowerMayStart(text string, i int) bool {
+	if i+1 < len(text) && keySecond[text[i]][text[i+1]/64]&(1<<(text[i+1]%64)) != 0 {
+		return true
+	}
+	c := text[i]
+	return c == 'e' && strings.HasPrefix(text[i:], "eyJ") || c <= 'f' && colonSoon(text, i)
+}
 
 // detClass classifies ASCII bytes for detectAll; bytes >= 0x80 are 0.
 var detClass = func() (t [256]uint8) {
@@ -50,6 +62,9 @@ var detClass = func() (t [256]uint8) {
 		if isHex(b) || b == ':' || isDigit(b) || b == '+' || b == '(' || isUpper(b) || b == 'e' ||
 			len(keyPrefixByte[c]) > 0 {
 			t[c] |= clsStart
+		}
+		if b >= 'a' && b <= 'z' {
+			t[c] |= clsLower
 		}
 	}
 	return t
@@ -64,7 +79,7 @@ func detectAll(sc *scratch, text string) {
 		k := detClass[c]
 		wordStart := i == 0 || detClass[text[i-1]]&clsWord == 0
 		if k&clsWord != 0 {
-			if wordStart && k&clsStart != 0 {
+			if wordStart && k&clsStart != 0 && (k&clsLower == 0 || lowerMayStart(text, i)) {
 				if cat, e, score := detectAt(text, i); e > 0 {
 					sc.detect(cat, i, e, score)
 					i = e
