@@ -3,6 +3,8 @@ package moderation
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -363,22 +365,45 @@ func sortFindings(fs []Finding) {
 // Result returns the OpenAI-shaped result for scores s: every category in
 // categories and category_scores, applied input type "text".
 func (b *Builtin) Result(s *Scores) wire.ModerationResult {
+	// Cloning a filled map copies its table wholesale, which is much
+	// cheaper than inserting 23 keys one by one; only the categories that
+	// scored are then written.
 	r := wire.ModerationResult{
-		Categories:                make(map[string]bool, NumCategories),
-		CategoryScores:            make(map[string]float64, NumCategories),
-		CategoryAppliedInputTypes: make(map[string][]string, NumCategories),
+		Categories:                maps.Clone(resultTemplate().categories),
+		CategoryScores:            maps.Clone(resultTemplate().scores),
+		CategoryAppliedInputTypes: maps.Clone(resultTemplate().types),
 	}
 	text := []string{"text"}
 	for c := range NumCategories {
 		name := categoryNames[c]
+		r.CategoryAppliedInputTypes[name] = text
+		if s[c] == 0 && !math.Signbit(s[c]) {
+			continue // as in the template
+		}
 		f := s[c] > 0 && s[c] >= b.thresholds[c]
 		r.Categories[name] = f
 		r.CategoryScores[name] = s[c]
-		r.CategoryAppliedInputTypes[name] = text
 		r.Flagged = r.Flagged || f
 	}
 	return r
 }
+
+// resultTemplate holds the maps of an all-zero result, for Result to clone.
+var resultTemplate = sync.OnceValue(func() (t struct {
+	categories map[string]bool
+	scores     map[string]float64
+	types      map[string][]string
+}) {
+	t.categories = make(map[string]bool, NumCategories)
+	t.scores = make(map[string]float64, NumCategories)
+	t.types = make(map[string][]string, NumCategories)
+	for _, name := range categoryNames {
+		t.categories[name] = false
+		t.scores[name] = 0
+		t.types[name] = nil
+	}
+	return t
+})
 
 // Moderate scores each input's text; images are not inspected (their
 // categories list only the "text" input type). It fails only when ctx is
