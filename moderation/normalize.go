@@ -30,8 +30,9 @@ const wordSym = '#'
 
 // asciiFold maps an ASCII byte to its skeleton byte: a letter, wordSym, or
 // 0 for a separator. Leet symbols (@ $ ! | +) are separators here and
-// handled in context.
-var asciiFold = func() (t [128]byte) {
+// handled in context. Bytes from 0x80 up map to 0, so a run of letters can
+// be read without testing for multi-byte runes first.
+var asciiFold = func() (t [256]byte) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = byte(c)
 		t[c-'a'+'A'] = byte(c)
@@ -263,8 +264,21 @@ func (s *skeleton) build(text string, final bool) {
 		c := text[i]
 		if c < utf8.RuneSelf {
 			if f := asciiFold[c]; f != 0 {
-				w, ws = putLetter(b, off, w, ws, f, i)
-				i++
+				// A run of letters: one word-start test for the run.
+				if b[w-1] == ' ' {
+					ws = w
+				}
+				for {
+					b[w], off[w] = f, int32(i)
+					w++
+					i++
+					if i == len(text) {
+						break
+					}
+					if f = asciiFold[text[i]]; f == 0 {
+						break
+					}
+				}
 				continue
 			}
 			if leetSym[c] != 0 {
@@ -283,7 +297,9 @@ func (s *skeleton) build(text string, final bool) {
 				}
 				continue
 			}
-			w = s.putSpace(b, off, w, ws, i)
+			if b[w-1] != ' ' {
+				w = s.putSpace(b, off, w, ws, i)
+			}
 			i++
 			continue
 		}

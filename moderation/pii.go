@@ -36,20 +36,25 @@ func isHex(c byte) bool {
 
 // Byte classes of the detectors' scanner.
 const (
-	clsWord  = 1 << iota // letters, digits, '_', '-', '.': no word starts after one
-	clsStart             // a byte detectAt can match at
-	clsLower             // a lower-case letter: see lowerMayStart
+	clsWord   = 1 << iota // letters, digits, '_', '-', '.': no word starts after one
+	clsStart              // a byte detectAt can match at
+	clsLetter             // an ASCII letter: see letterMayStart
 )
 
-// lowerMayStart reports whether detectAt can match at a word starting with
-// the lower-case letter text[i]: an API-key prefix's first two bytes, a
-// JWT's "eyJ", or a hex digit right before a ':' (IPv6).
-func lowerMayStart(text string, i int) bool {
-	if i+1 < len(text) && keySecond[text[i]][text[i+1]/64]&(1<<(text[i+1]%64)) != 0 {
-		return true
-	}
+// letterMayStart reports whether detectAt can match at a word starting with
+// the letter text[i]. After an upper-case letter an AWS key, an IBAN and
+// the API-key prefix "AIza" all need a second upper-case letter; after a
+// lower-case one, an API-key prefix needs its second byte and a JWT
+// "eyJ"; either may be a hex digit right before a ':' (IPv6).
+func letterMayStart(text string, i int) bool {
 	c := text[i]
-	return c == 'e' && strings.HasPrefix(text[i:], "eyJ") || c <= 'f' && colonSoon(text, i)
+	if i+1 < len(text) {
+		d := text[i+1]
+		if isUpper(c) && isUpper(d) || keySecond[c][d/64]&(1<<(d%64)) != 0 {
+			return true
+		}
+	}
+	return c == 'e' && strings.HasPrefix(text[i:], "eyJ") || isHex(c) && colonSoon(text, i)
 }
 
 // detClass classifies ASCII bytes for detectAll; bytes >= 0x80 are 0.
@@ -63,8 +68,8 @@ var detClass = func() (t [256]uint8) {
 			len(keyPrefixByte[c]) > 0 {
 			t[c] |= clsStart
 		}
-		if b >= 'a' && b <= 'z' {
-			t[c] |= clsLower
+		if b >= 'a' && b <= 'z' || isUpper(b) {
+			t[c] |= clsLetter
 		}
 	}
 	return t
@@ -74,15 +79,15 @@ var detClass = func() (t [256]uint8) {
 // the word-start detectors only at word starts of bytes that can begin a
 // match, and skips the rest of each word in a tight loop.
 func detectAll(sc *scratch, text string) {
+	start := true // whether text[i] starts a word
 	for i := 0; i < len(text); {
 		c := text[i]
 		k := detClass[c]
-		wordStart := i == 0 || detClass[text[i-1]]&clsWord == 0
 		if k&clsWord != 0 {
-			if wordStart && k&clsStart != 0 && (k&clsLower == 0 || lowerMayStart(text, i)) {
+			if start && k&clsStart != 0 && (k&clsLetter == 0 || letterMayStart(text, i)) {
 				if cat, e, score := detectAt(text, i); e > 0 {
 					sc.detect(cat, i, e, score)
-					i = e
+					i, start = e, detClass[text[e-1]]&clsWord == 0
 					continue
 				}
 			}
@@ -90,32 +95,33 @@ func detectAll(sc *scratch, text string) {
 			// word bytes.
 			for i++; i < len(text) && detClass[text[i]]&clsWord != 0; i++ {
 			}
+			start = false
 			continue
 		}
 		switch c {
 		case '@':
 			if s, e := email(text, i); e > 0 {
 				sc.detect(PIIEmail, s, e, scoreEmail)
-				i = e
+				i, start = e, detClass[text[e-1]]&clsWord == 0
 				continue
 			}
-			i++
+			i, start = i+1, true
 			continue
 		case '<', '[':
 			if e := injectionMarker(text, i); e > 0 {
 				sc.detect(PromptInjection, i, e, scoreInjMarks)
-				i = e
+				i, start = e, detClass[text[e-1]]&clsWord == 0
 				continue
 			}
 		}
-		if wordStart && k&clsStart != 0 {
+		if start && k&clsStart != 0 {
 			if cat, e, score := detectAt(text, i); e > 0 {
 				sc.detect(cat, i, e, score)
-				i = e
+				i, start = e, detClass[text[e-1]]&clsWord == 0
 				continue
 			}
 		}
-		i++
+		i, start = i+1, true
 	}
 }
 
