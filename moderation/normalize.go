@@ -298,7 +298,13 @@ func (s *skeleton) build(text string, final bool) {
 				continue
 			}
 			if b[w-1] != ' ' {
-				w = s.putSpace(b, off, w, ws, i)
+				if n := w - ws; n > 1 && s.npend == 0 && (n > 6 || stopFirst&(1<<(b[ws]&63)) == 0) {
+					// The common case, a word that is kept as it is.
+					b[w], off[w] = ' ', int32(i)
+					w++
+				} else {
+					w = s.putSpace(b, off, w, ws, i)
+				}
 			}
 			i++
 			continue

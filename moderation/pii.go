@@ -41,12 +41,33 @@ const (
 	clsLetter             // an ASCII letter: see letterMayStart
 )
 
+// letterPairs holds, for each letter c, the set of bytes d such that a
+// word starting "cd" can pass letterMayStart: a quick first filter.
+var letterPairs = func() (t [256][4]uint64) {
+	for c := range 256 {
+		for d := range 256 {
+			cb, db := byte(c), byte(d)
+			if isUpper(cb) && isUpper(db) || keySecond[c][d/64]&(1<<(d%64)) != 0 ||
+				cb == 'e' && db == 'y' || isHex(cb) && (isHex(db) || db == ':') {
+				t[c][d/64] |= 1 << (d % 64)
+			}
+		}
+	}
+	return t
+}()
+
 // letterMayStart reports whether detectAt can match at a word starting with
 // the letter text[i]. After an upper-case letter an AWS key, an IBAN and
 // the API-key prefix "AIza" all need a second upper-case letter; after a
 // lower-case one, an API-key prefix needs its second byte and a JWT
 // "eyJ"; either may be a hex digit right before a ':' (IPv6).
 func letterMayStart(text string, i int) bool {
+	if i+1 == len(text) {
+		return false
+	}
+	if d := text[i+1]; letterPairs[text[i]][d/64]&(1<<(d%64)) == 0 {
+		return false
+	}
 	c := text[i]
 	if i+1 < len(text) {
 		d := text[i+1]
