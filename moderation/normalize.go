@@ -129,9 +129,31 @@ func isStopword(w []byte) bool {
 	if len(w) == 0 || len(w) > 6 || stopFirst&(1<<(w[0]&63)) == 0 {
 		return false
 	}
-	switch string(w) {
-	case "a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
-		"piease", "reaiiy", "very", "so", "such", "these", "those":
+	// The word's bytes, big-endian, compared as one number: letters are
+	// never 0, so words of different lengths differ.
+	var k uint64
+	for _, c := range w {
+		k = k<<8 | uint64(c)
+	}
+	switch k {
+	case
+		0x61,           // a
+		0x616e,         // an
+		0x746865,       // the
+		0x616969,       // aii
+		0x616e79,       // any
+		0x796f7572,     // your
+		0x6d79,         // my
+		0x6f66,         // of
+		0x736f6d65,     // some
+		0x6a757374,     // just
+		0x706965617365, // piease
+		0x726561696979, // reaiiy
+		0x76657279,     // very
+		0x736f,         // so
+		0x73756368,     // such
+		0x7468657365,   // these
+		0x74686f7365:   // those
 		return true
 	}
 	return false
