@@ -234,8 +234,7 @@ next: // a value ended just before s[i]
 		i++
 		if !f.sorted {
 			c.buf, c.mem = buf, mem
-			c.sortMembers(f.base)
-			c.reorder(f.objStart, f.base)
+			c.sortObject(f.objStart, f.base)
 			buf = c.buf
 		}
 		mem = mem[:f.base]
@@ -299,37 +298,44 @@ func skipWS(s []byte, i int) int {
 	return i
 }
 
-// sortMembers sorts mem[base:] by key, keeping the input order of equal
-// keys.
-func (c *canon) sortMembers(base int) {
-	ms := c.mem[base:]
+// sortObject puts the members of the object whose members start at
+// buf[objStart:], listed in mem[base:], in order of their keys; of
+// members with equal keys only the last one is kept, as encoding/json
+// (and most JSON decoders) keep the last.
+func (c *canon) sortObject(objStart, base int) {
+	buf, ms := c.buf, c.mem[base:]
+	dup := false
 	if len(ms) <= 12 {
 		for i := 1; i < len(ms); i++ { // stable insertion sort
-			for j := i; j > 0 && cmpKeys(c.buf, &ms[j-1], &ms[j]) > 0; j-- {
-				ms[j-1], ms[j] = ms[j], ms[j-1]
+			m := ms[i]
+			j := i
+			for ; j > 0; j-- {
+				d := cmpKeys(buf, &ms[j-1], &m)
+				if d <= 0 {
+					dup = dup || d == 0
+					break
+				}
+				ms[j] = ms[j-1]
 			}
+			ms[j] = m
 		}
-		return
+	} else {
+		slices.SortStableFunc(ms, func(a, b member) int {
+			d := cmpKeys(buf, &a, &b)
+			dup = dup || d == 0
+			return d
+		})
 	}
-	slices.SortStableFunc(ms, func(a, b member) int { return cmpKeys(c.buf, &a, &b) })
-}
-
-// reorder rewrites the members of the object whose members start at
-// buf[objStart:] in the order of mem[base:] (sorted); of members with
-// equal keys only the last one is kept, as encoding/json (and most JSON
-// decoders) keep the last.
-func (c *canon) reorder(objStart, base int) {
-	ms := c.mem[base:]
 	out := c.scratch[:0]
 	for i := range ms {
 		m := &ms[i]
-		if i+1 < len(ms) && cmpKeys(c.buf, m, &ms[i+1]) == 0 {
+		if dup && i+1 < len(ms) && cmpKeys(buf, m, &ms[i+1]) == 0 {
 			continue // a later duplicate wins
 		}
-		out = append(out, c.buf[m.start:m.end]...)
+		out = append(out, buf[m.start:m.end]...)
 	}
 	c.scratch = out
-	c.buf = append(c.buf[:objStart], out...)
+	c.buf = append(buf[:objStart], out...)
 }
 
 // plainString returns the index of the quote that closes the string whose
