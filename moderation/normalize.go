@@ -126,42 +126,72 @@ func foldRune(r rune) byte {
 // dropped: a, an, the, all, any, your, my, of, some, just, please, really,
 // very, so, such, these, those (in skeleton spelling, l→i).
 func isStopword(w []byte) bool {
-	if len(w) == 0 || len(w) > 6 || stopFirst&(1<<(w[0]&63)) == 0 {
+	if !maybeStop(w) {
 		return false
 	}
-	// The word's bytes, big-endian, compared as one number: letters are
-	// never 0, so words of different lengths differ.
+	// The word's bytes, big-endian, as one number (letters are never 0, so
+	// words of different lengths differ), looked up in a perfect hash.
 	var k uint64
 	for _, c := range w {
 		k = k<<8 | uint64(c)
 	}
-	switch k {
-	case
-		0x61,           // a
-		0x616e,         // an
-		0x746865,       // the
-		0x616969,       // aii
-		0x616e79,       // any
-		0x796f7572,     // your
-		0x6d79,         // my
-		0x6f66,         // of
-		0x736f6d65,     // some
-		0x6a757374,     // just
-		0x706965617365, // piease
-		0x726561696979, // reaiiy
-		0x76657279,     // very
-		0x736f,         // so
-		0x73756368,     // such
-		0x7468657365,   // these
-		0x74686f7365:   // those
-		return true
-	}
-	return false
+	return stopHash.keys[(k*stopHash.mul)>>(64-stopBits)] == k
 }
 
-// stopFirst has bit c&63 set for the first letter c of each stopword.
-const stopFirst = 1<<('a'&63) | 1<<('t'&63) | 1<<('y'&63) | 1<<('m'&63) | 1<<('o'&63) |
-	1<<('s'&63) | 1<<('j'&63) | 1<<('p'&63) | 1<<('r'&63) | 1<<('v'&63)
+// stopBits is the size, in bits, of the stopword hash table.
+const stopBits = 6
+
+// stopHash is a perfect hash of the packed stopwords: a multiplier that
+// sends each to its own slot of keys. Empty slots hold 0, which no word
+// packs to.
+var stopHash = func() (h struct {
+	mul  uint64
+	keys [1 << stopBits]uint64
+}) {
+	words := []string{"a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
+		"piease", "reaiiy", "very", "so", "such", "these", "those"}
+	// Candidate multipliers come from a 64-bit LCG; a handful of tries
+	// finds one.
+	for x := uint64(1); ; x = x*6364136223846793005 + 1442695040888963407 {
+		mul := x | 1
+		h.keys = [1 << stopBits]uint64{}
+		ok := true
+		for _, w := range words {
+			var k uint64
+			for _, c := range []byte(w) {
+				k = k<<8 | uint64(c)
+			}
+			slot := (k * mul) >> (64 - stopBits)
+			if h.keys[slot] != 0 {
+				ok = false
+				break
+			}
+			h.keys[slot] = k
+		}
+		if ok {
+			h.mul = mul
+			return h
+		}
+	}
+}()
+
+// stopFirst and stopLast hold, per word length, the first and last
+// letters of the stopwords of that length (bit c&63).
+var stopFirst, stopLast = func() (f, l [7]uint64) {
+	for _, w := range []string{"a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
+		"piease", "reaiiy", "very", "so", "such", "these", "those"} {
+		f[len(w)] |= 1 << (w[0] & 63)
+		l[len(w)] |= 1 << (w[len(w)-1] & 63)
+	}
+	return f, l
+}()
+
+// maybeStop is a quick filter for isStopword: false means w is not a
+// stopword.
+func maybeStop(w []byte) bool {
+	n := len(w)
+	return n > 0 && n <= 6 && stopFirst[n]&(1<<(w[0]&63)) != 0 && stopLast[n]&(1<<(w[n-1]&63)) != 0
+}
 
 // skeleton is a reusable normalisation buffer.
 type skeleton struct {
@@ -320,7 +350,7 @@ func (s *skeleton) build(text string, final bool) {
 				continue
 			}
 			if b[w-1] != ' ' {
-				if n := w - ws; n > 1 && s.npend == 0 && (n > 6 || stopFirst&(1<<(b[ws]&63)) == 0) {
+				if w-ws > 1 && s.npend == 0 && !maybeStop(b[ws:w]) {
 					// The common case, a word that is kept as it is.
 					b[w], off[w] = ' ', int32(i)
 					w++
