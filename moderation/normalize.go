@@ -148,15 +148,13 @@ var stopHash = func() (h struct {
 	mul  uint64
 	keys [1 << stopBits]uint64
 }) {
-	words := []string{"a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
-		"piease", "reaiiy", "very", "so", "such", "these", "those"}
 	// Candidate multipliers come from a 64-bit LCG; a handful of tries
 	// finds one.
 	for x := uint64(1); ; x = x*6364136223846793005 + 1442695040888963407 {
 		mul := x | 1
 		h.keys = [1 << stopBits]uint64{}
 		ok := true
-		for _, w := range words {
+		for _, w := range stopwords {
 			var k uint64
 			for _, c := range []byte(w) {
 				k = k<<8 | uint64(c)
@@ -175,11 +173,14 @@ var stopHash = func() (h struct {
 	}
 }()
 
+// stopwords are the filler words isStopword drops, in skeleton spelling.
+var stopwords = []string{"a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
+	"piease", "reaiiy", "very", "so", "such", "these", "those"}
+
 // stopFirst and stopLast hold, per word length, the first and last
 // letters of the stopwords of that length (bit c&63).
 var stopFirst, stopLast = func() (f, l [7]uint64) {
-	for _, w := range []string{"a", "an", "the", "aii", "any", "your", "my", "of", "some", "just",
-		"piease", "reaiiy", "very", "so", "such", "these", "those"} {
+	for _, w := range stopwords {
 		f[len(w)] |= 1 << (w[0] & 63)
 		l[len(w)] |= 1 << (w[len(w)-1] & 63)
 	}
