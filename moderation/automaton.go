@@ -42,6 +42,11 @@ type automaton struct {
 	firstOut uint32
 	outStart []int32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
 	outs     []int32
+	// wordsFromSpace is true when no key starts with a letter (every key
+	// of the bounded automaton starts with a space): then a walk that is
+	// back at the start state inside a word stays there until the next
+	// space, and may skip to it.
+	wordsFromSpace bool
 }
 
 // start is the row offset of the initial state.
@@ -152,6 +157,12 @@ func buildAutomaton(keys [][]byte) (*automaton, error) {
 		a.outs = append(a.outs, all[s]...)
 	}
 	a.outStart[n] = int32(len(a.outs))
+	a.wordsFromSpace = true
+	for sym := 1; sym < alphabet; sym++ { // every symbol but the space
+		if a.next[start+sym] != start {
+			a.wordsFromSpace = false
+		}
+	}
 	return a, nil
 }
 

@@ -262,12 +262,17 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 		}
 	}
 	a := lx.bounded
-	st, next, firstOut := uint32(start), a.next, a.firstOut
-	for i, c := range skel {
-		st = next[st+uint32(symOf[c])]
+	st, next, firstOut, skip := uint32(start), a.next, a.firstOut, a.wordsFromSpace
+	for i := 0; i < len(skel); i++ {
+		st = next[st+uint32(symOf[skel[i]])]
 		if st >= firstOut {
 			for _, id := range a.outputs(st) {
 				hit(&lx.bpats[id], i)
+			}
+		} else if st == start && skip {
+			// No term continues this word: move to its last letter.
+			for i+1 < len(skel) && skel[i+1] != ' ' {
+				i++
 			}
 		}
 	}
