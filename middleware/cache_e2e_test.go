@@ -214,26 +214,32 @@ func TestCacheOpenAIConversions(t *testing.T) {
 
 // TestCacheCollapse sends n identical requests at once, half of them
 // streamed; the upstream answers only once all n have reached the cache
-// layer.
+// layer (with singleflight) or the upstream itself (without it: otherwise a
+// request still on its way to the cache lookup could find the entry an
+// early answer stored, and the baseline would count fewer than n calls).
 func TestCacheCollapse(t *testing.T) {
 	const n = 100
 	tests := []struct {
-		name         string
-		cfg          CacheConfig
-		wantUpstream int32
-		wantMisses   int
+		name           string
+		cfg            CacheConfig
+		gateAtUpstream bool
+		wantUpstream   int32
+		wantMisses     int
 	}{
-		{"singleflight", CacheConfig{}, 1, 1},
-		{"baseline without singleflight", CacheConfig{NoCollapse: true}, n, n},
+		{"singleflight", CacheConfig{}, false, 1, 1},
+		{"baseline without singleflight", CacheConfig{NoCollapse: true}, true, n, n},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var arrived atomic.Int32
+			var arrived, arrivedUpstream atomic.Int32
 			gate := make(chan struct{})
 			up := llmtest.Handler(llmtest.Config{})
 			env := cacheTestChain(t, cacheTestOpts{
 				cfg: tc.cfg,
 				upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if tc.gateAtUpstream && arrivedUpstream.Add(1) == n {
+						close(gate)
+					}
 					select { // answer once all n requests reached the cache
 					case <-gate:
 					case <-r.Context().Done():
@@ -243,7 +249,7 @@ func TestCacheCollapse(t *testing.T) {
 				}),
 				before: func(next http.Handler) http.Handler {
 					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if arrived.Add(1) == n {
+						if !tc.gateAtUpstream && arrived.Add(1) == n {
 							close(gate)
 						}
 						next.ServeHTTP(w, r)
