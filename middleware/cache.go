@@ -478,7 +478,13 @@ func (m *cacheMiss) onEnd(res *Response) {
 
 // entry returns the entry that stores res, or why it cannot be stored.
 func (m *cacheMiss) entry(res *Response) (*cache.Entry, error) {
-	if res.Err != nil {
+	// A stream that reached [DONE] is complete whatever happened to the
+	// client afterwards: clients (openai-go among them) stop reading at
+	// [DONE] and close the connection, which can end the request context
+	// before the handler returns. Anything else with an error — a panic, a
+	// body cut short — is not stored.
+	complete := res.Stream && res.Done && !errors.Is(res.Err, ErrHandlerPanicked)
+	if res.Err != nil && !complete {
 		return nil, fmt.Errorf("%w: %w", cache.ErrNotStorable, res.Err)
 	}
 	usage := m.c.Usage

@@ -35,6 +35,10 @@ type cacheTestTransport struct {
 	next http.RoundTripper
 	mu   sync.Mutex
 	seen []string
+	// served counts the requests the server is still handling. openai-go
+	// ends a stream at [DONE], before the server's handler has returned —
+	// and the cache stores an entry only then — so tests wait for it.
+	served sync.WaitGroup
 }
 
 func (rt *cacheTestTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -48,6 +52,7 @@ func (rt *cacheTestTransport) RoundTrip(r *http.Request) (*http.Response, error)
 }
 
 func (rt *cacheTestTransport) last() string {
+	rt.served.Wait()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if len(rt.seen) == 0 {
@@ -60,13 +65,18 @@ func (rt *cacheTestTransport) last() string {
 // alice and bob sharing one recording transport.
 func cacheTestClient(t *testing.T, env *cacheTestEnv) (alice, bob openai.Client, rt *cacheTestTransport) {
 	t.Helper()
-	srv := httptest.NewServer(env.h)
+	rt = &cacheTestTransport{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt.served.Add(1) // before the client can see any byte of the response
+		defer rt.served.Done()
+		env.h.ServeHTTP(w, r)
+	}))
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(func() {
 		srv.Close()
 		tr.CloseIdleConnections()
 	})
-	rt = &cacheTestTransport{next: tr}
+	rt.next = tr
 	hc := &http.Client{Transport: rt}
 	newClient := func(key string) openai.Client {
 		return openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(key),
