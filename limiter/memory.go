@@ -31,7 +31,8 @@ type MemoryConfig struct {
 //
 // Buckets are identified by a 64-bit keyed hash of (Key, Kind, Period); two
 // distinct buckets share state only if their hashes collide (probability
-// about n²/2⁶⁵ for n live buckets).
+// about n²/2⁶⁵ for n live buckets). All the buckets of one Key live in the
+// same shard.
 //
 // A MemoryStore is safe for concurrent use. Use NewMemory; the zero value
 // is not usable.
@@ -97,9 +98,20 @@ func (s *MemoryStore) Len() int {
 	return n
 }
 
-func (s *MemoryStore) hash(l *Limit) uint64 {
-	h := maphash.String(s.seed, l.Key)
-	h ^= uint64(l.Period)*0x9e3779b97f4a7c15 + uint64(l.Kind)
+// keyHash is the seeded hash of a limit's Key alone. Every bucket of one
+// key derives its hash from it (bucketHash) and lives in the shard it
+// picks (shardOf), so a request that names several limits of one key
+// hashes the string once and takes one lock.
+func (s *MemoryStore) keyHash(key string) uint64 { return maphash.String(s.seed, key) }
+
+// bucketHash is a bucket's identity: the key hash with the Period and Kind
+// mixed in by the splitmix64 finaliser (a bijection of the 64-bit value it
+// is given). Two distinct buckets share a hash only when their key hashes
+// collide, or when kh₁⊕m₁ = kh₂⊕m₂ for their (Period, Kind) mixes m — the
+// same single 64-bit equation as hashing (Key, Kind, Period) directly, so
+// the collision probability stays about n²/2⁶⁵ for n live buckets.
+func bucketHash(kh uint64, period time.Duration, kind Kind) uint64 {
+	h := kh ^ (uint64(period)*0x9e3779b97f4a7c15 + uint64(kind))
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 27
@@ -108,11 +120,14 @@ func (s *MemoryStore) hash(l *Limit) uint64 {
 	return h
 }
 
-func (s *MemoryStore) shardOf(h uint64) int {
+// shardOf picks a shard from a key hash (not a bucket hash): all the
+// buckets of one key share a shard. The map inside is keyed by the full
+// bucket hash, so this changes no bucket's identity.
+func (s *MemoryStore) shardOf(kh uint64) int {
 	if s.nshards == 1 {
 		return 0
 	}
-	return int(h >> s.shift)
+	return int(kh >> s.shift)
 }
 
 // ns converts a time to nanoseconds since the store's epoch, using the
@@ -159,26 +174,38 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		sl = make([]slot, 0, len(reqs))
 	}
 	t := s.ns(now)
+	var (
+		key string // the Key whose hash kh is: consecutive requests often share it
+		kh  uint64
+	)
 	for i := range reqs {
-		l := reqs[i].Limit
+		// Normalise straight into the result: one copy of the Limit, and
+		// the rest of *r is already zero.
+		x := &res[i]
+		x.Limit = reqs[i].Limit
+		x.Cost = reqs[i].Cost
+		l := &x.Limit
 		iv, span, err := l.normalize()
 		if err != nil {
 			*r = Reservation{}
 			return err
 		}
-		if reqs[i].Cost < 0 {
+		if x.Cost < 0 {
+			err := fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, x.Cost)
 			*r = Reservation{}
-			return fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, reqs[i].Cost)
+			return err
 		}
-		h := s.hash(&l)
+		if i == 0 || l.Key != key {
+			key, kh = l.Key, s.keyHash(l.Key)
+		}
+		h := bucketHash(kh, l.Period, l.Kind)
 		dup := -1
 		for j := range sl {
 			if sl[j].h == h {
 				dup = j
 			}
 		}
-		sl = append(sl, slot{h: h, interval: iv, span: span, shard: s.shardOf(h), duplicate: dup})
-		res[i] = Result{Limit: l, Cost: reqs[i].Cost}
+		sl = append(sl, slot{h: h, interval: iv, span: span, shard: s.shardOf(kh), duplicate: dup})
 	}
 
 	var lockBuf [inline]int
@@ -324,8 +351,9 @@ func (s *MemoryStore) AdjustAt(now time.Time, adj []Adjustment) error {
 		if d == 0 {
 			continue
 		}
-		h := s.hash(&l)
-		sh := &s.shards[s.shardOf(h)]
+		kh := s.keyHash(l.Key)
+		h := bucketHash(kh, l.Period, l.Kind)
+		sh := &s.shards[s.shardOf(kh)]
 		sh.mu.Lock()
 		tat, ok := sh.m[h]
 		switch {
