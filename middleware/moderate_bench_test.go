@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/llmgate/llmgate/moderation"
@@ -53,19 +51,8 @@ func BenchmarkModerateInput4KiB(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			ran := false
 			h := Chain(Decode(DecodeConfig{}), Count(CountConfig{}), v.mw)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
-			rd := bytes.NewReader(body)
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
-			req.Header.Set("Content-Type", "application/json")
-			w := &discardWriter{h: http.Header{}}
 			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			cpu := startCPU()
-			for b.Loop() {
-				rd.Reset(body)
-				req.Body = io.NopCloser(rd)
-				h.ServeHTTP(w, req)
-			}
-			cpu.report(b)
+			benchServe(b, h, body)
 			if !ran {
 				b.Fatal("request did not reach the handler")
 			}
@@ -97,18 +84,7 @@ func BenchmarkModerateStreamChunk(b *testing.B) {
 					}
 				}
 			}))
-			rd := bytes.NewReader(body)
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
-			req.Header.Set("Content-Type", "application/json")
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			cpu := startCPU()
-			for b.Loop() {
-				rd.Reset(body)
-				req.Body = io.NopCloser(rd)
-				h.ServeHTTP(w, req)
-			}
-			cpu.report(b)
+			benchServe(b, h, body)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunks), "ns/chunk")
 		})
 	}
