@@ -49,6 +49,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Log configures request logging.
 	Log LogConfig `yaml:"log"`
+	// Debug exposes profiling endpoints.
+	Debug DebugConfig `yaml:"debug"`
 }
 
 // Upstream is the model server the proxy fronts.
@@ -100,6 +102,11 @@ type Budget struct {
 type PolicyConfig struct {
 	// Dir holds .rego files. Default: empty, the shipped library.
 	Dir string `yaml:"dir"`
+	// Disabled takes the policy layer out of the chain: no Rego decision
+	// is made, so tiers' model lists are not enforced and input moderation
+	// only scores (nothing blocks on the scores). Meant for measuring the
+	// other layers (bench/). Default: false.
+	Disabled bool `yaml:"disabled"`
 }
 
 // CacheConfig configures the response cache.
@@ -150,6 +157,15 @@ type LogConfig struct {
 	Prompts bool `yaml:"prompts"`
 	// Format is "text" or "json". Default: text.
 	Format string `yaml:"format"`
+}
+
+// DebugConfig exposes diagnostics on the proxy's own address.
+type DebugConfig struct {
+	// Pprof serves Go's profiles under /debug/pprof/ (for example
+	// /debug/pprof/profile?seconds=10) to anyone who can reach the listen
+	// address: turn it on only on a loopback or private address.
+	// Default: false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Duration is a time.Duration written as "60s" or "10m".

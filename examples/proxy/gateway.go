@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -75,16 +76,20 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	}
 	g.closers = append(g.closers, g.backends.closers...)
 	g.cfgKeys.Store(&cfg.Keys)
-	if g.engine, err = policy.New(ctx, policy.Config{Dir: cfg.Policy.Dir, Data: policyData(cfg), Logger: log}); err != nil {
-		return nil, err
-	}
-	g.closers = append(g.closers, g.engine.Close)
 	if g.budgets, err = middleware.NewBudgets(budgetConfig(cfg, g.backends, catalog, log)); err != nil {
 		return nil, err
 	}
-	pol, err := middleware.NewPolicy(middleware.PolicyConfig{Engine: g.engine, Budgets: g.budgets, Catalog: catalog, Logger: log})
-	if err != nil {
-		return nil, err
+	var policyLayer middleware.Middleware
+	if !cfg.Policy.Disabled {
+		if g.engine, err = policy.New(ctx, policy.Config{Dir: cfg.Policy.Dir, Data: policyData(cfg), Logger: log}); err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, g.engine.Close)
+		pol, err := middleware.NewPolicy(middleware.PolicyConfig{Engine: g.engine, Budgets: g.budgets, Catalog: catalog, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		policyLayer = pol.Handler
 	}
 	if g.limit, err = middleware.NewLimit(limitConfig(cfg, g.backends, log)); err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		middleware.Decode(middleware.DecodeConfig{}),
 		middleware.Count(middleware.CountConfig{Catalog: catalog}),
 		moderate,
-		pol.Handler,
+		policyLayer,
 		g.limit.Handler,
 		middleware.Budget(g.budgets),
 		cacheLayer,
@@ -127,6 +132,13 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	g.mux.HandleFunc("GET /readyz", g.ready)
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.registry, promhttp.HandlerOpts{}))
 	g.mux.HandleFunc("GET /admin/usage", g.usage)
+	if cfg.Debug.Pprof {
+		g.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		g.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		g.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		g.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		g.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, wire.Errorf(http.StatusNotFound, wire.TypeInvalidRequest, wire.CodeUnknownURL, "",
 			"Invalid URL (%s %s)", r.Method, r.URL.Path))
@@ -158,13 +170,16 @@ func (g *gateway) Reload(ctx context.Context, path string) error {
 		return err
 	}
 	g.cfgKeys.Store(&cfg.Keys)
+	if g.engine == nil {
+		return nil // policy: {disabled: true}
+	}
 	return g.engine.Reload(ctx)
 }
 
-// ready answers 200 when the policies are loaded and Redis (when used)
+// ready answers 200 when the policies (unless disabled) are loaded and Redis (when used)
 // answers, 503 otherwise.
 func (g *gateway) ready(w http.ResponseWriter, r *http.Request) {
-	if g.engine.Revision() == "" {
+	if g.engine != nil && g.engine.Revision() == "" {
 		http.Error(w, "policies not loaded", http.StatusServiceUnavailable)
 		return
 	}

@@ -1,0 +1,61 @@
+// Command gencfg writes the examples/proxy configuration of a benchmark
+// scenario to standard output: keys sk-bench-00000000 onwards (the names
+// load -keys sends), one tier with limits and a budget no run reaches, and
+// the layers the scenario turns on.
+//
+//	gencfg -scenario full -keys 1000 -upstream http://127.0.0.1:8391/v1 > proxy.yaml
+//
+// Scenarios: "limits" is Bifrost's feature set — auth, rate limits and
+// budgets (validation and exact counting stay on: the limiter and the
+// budget reserve from the counted prompt), with policy, moderation and
+// cache off. "full" is the whole chain: plus policy, input and output
+// moderation and the cache.
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/llmgate/llmgate/bench/load"
+)
+
+func main() {
+	scenario := flag.String("scenario", "full", "limits (auth, limits, budgets) or full (the whole chain)")
+	keys := flag.Int("keys", 1, "number of keys")
+	upstream := flag.String("upstream", "http://127.0.0.1:8391/v1", "upstream base URL")
+	listen := flag.String("listen", "127.0.0.1:8393", "gateway listen address")
+	redis := flag.String("redis", "", "redis:// URL (empty: in memory)")
+	pprof := flag.Bool("pprof", false, "expose /debug/pprof/")
+	flag.Parse()
+	w := bufio.NewWriterSize(os.Stdout, 1<<20)
+	defer w.Flush()
+	fmt.Fprintf(w, "listen: %s\nupstream: {url: %q, retries: 0}\nlog: {format: json}\n", *listen, *upstream)
+	// Limits and budgets high enough that no run is refused, yet checked and
+	// settled on every request.
+	fmt.Fprint(w, "tiers:\n  bench: {rpm: 1000000000, tpm: 2000000000, models: [\"*\"], budget: {usd_per_month: 1000000}}\n")
+	fmt.Fprint(w, "orgs:\n  bench: {budget: {usd_per_month: 1000000}}\n")
+	switch *scenario {
+	case "limits":
+		fmt.Fprint(w, "policy: {disabled: true}\nmoderation: {input: false, output: false}\ncache: {disabled: true}\n")
+	case "full":
+		fmt.Fprint(w, "moderation: {input: true, output: true}\ncache: {max_bytes: 64MiB, ttl: 10m, scope: key}\n")
+	default:
+		fmt.Fprintln(os.Stderr, "gencfg: -scenario is limits or full")
+		os.Exit(2)
+	}
+	if *redis != "" {
+		fmt.Fprintf(w, "redis: {url: %q, fail: closed, prefix: \"bench:\"}\n", *redis)
+	}
+	if *pprof {
+		fmt.Fprint(w, "debug: {pprof: true}\n")
+	}
+	fmt.Fprint(w, "keys:\n")
+	for i := range *keys {
+		d := sha256.Sum256([]byte(load.KeyName(i)))
+		fmt.Fprintf(w, "  - {id: k%d, key_sha256: %s, user: u%d, org: bench, tier: bench}\n", i, hex.EncodeToString(d[:]), i)
+	}
+}
