@@ -38,6 +38,9 @@ func main() {
 	// settled on every request.
 	fmt.Fprint(w, "tiers:\n  bench: {rpm: 1000000000, tpm: 2000000000, models: [\"*\"], budget: {usd_per_month: 1000000}}\n")
 	fmt.Fprint(w, "orgs:\n  bench: {budget: {usd_per_month: 1000000}}\n")
+	// gpt-4o-mini's tokenizer and prices with a context window that holds
+	// the 1 MiB prompts of the scaling runs.
+	fmt.Fprint(w, "models:\n  bench-long: {context_window: 4000000, encoding: o200k_base, input: 0.15, output: 0.6}\n")
 	switch *scenario {
 	case "limits":
 		fmt.Fprint(w, "policy: {disabled: true}\nmoderation: {input: false, output: false}\ncache: {disabled: true}\n")
