@@ -55,9 +55,10 @@ waitport() {
 	done
 	echo "nothing listens on $1" >&2; return 1
 }
-# gateway NAME ADDR SCENARIO [REDIS_URL] [KEYS] starts examples/proxy.
+# gateway NAME ADDR SCENARIO [REDIS_URL] [KEYS] [CACHE_BYTES] starts examples/proxy.
 gateway() {
-	"$bin/gencfg" -scenario "$3" -listen "$2" -upstream "http://$STUB/v1" -redis "${4:-}" -keys "${5:-1}" -pprof >"$work/$1.yaml"
+	"$bin/gencfg" -scenario "$3" -listen "$2" -upstream "http://$STUB/v1" -redis "${4:-}" -keys "${5:-1}" \
+		-cache-bytes "${6:-64MiB}" -pprof >"$work/$1.yaml"
 	start "$1" "${GW[@]}" "$bin/proxy" -config "$work/$1.yaml"
 	waitport "$2"
 }
@@ -124,7 +125,242 @@ overhead() {
 	cat "$out/overhead.md"
 }
 
+# one SCEN ADDR PID LOADFLAGS... runs one load against ADDR and prints
+# its JSON line with the gateway's CPU µs per request and memory (KiB)
+# added.
+one() {
+	local scen=$1 addr=$2 pid=$3; shift 3
+	local t0=0 t1=0 json c=1 warm=10 prev=
+	for a in "$@"; do
+		case $prev in -c) c=$a ;; -warmup) warm=$a ;; esac
+		prev=$a
+	done
+	[ "$pid" = - ] || t0=$(ticks "$pid")
+	json=$("${CL[@]}" "$bin/load" -url "http://$addr/v1/chat/completions" -label "$scen" "$@")
+	[ "$pid" = - ] || t1=$(ticks "$pid")
+	local rss=0 hwm=0
+	if [ "$pid" != - ]; then rss=$(status "$pid" VmRSS); hwm=$(status "$pid" VmHWM); fi
+	echo "$json" | jq -c --argjson ticks $((t1 - t0)) --argjson rss "$rss" --argjson hwm "$hwm" --argjson warm $((c * warm)) \
+		'. + {cpu_us_per_req: (if .requests > 0 then $ticks * 1e4 / (.requests + .errors + $warm) else 0 end), rss_kb: $rss, hwm_kb: $hwm}'
+}
+stop() { kill "$(cat "$work/$1.pid")" 2>/dev/null || true; sleep 0.5; }
+
+# scale measures how the gateway's cost grows with prompt size, the
+# number of keys and the number of concurrent streams, and writes
+# bench/results/scale.md (raw lines in scale.jsonl).
+scale() {
+	command -v jq >/dev/null || { echo "scale needs jq" >&2; exit 1; }
+	local rounds=${ROUNDS:-3} q=${QUICK:-}
+	local jl=$out/scale.jsonl md=$out/scale.md
+	: >"$jl"
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB
+	waitport $STUB
+	start bare "${GW[@]}" "$bin/bare" -listen $BARE -upstream "http://$STUB"
+	waitport $BARE
+	local bpid; bpid=$(cat "$work/bare.pid")
+	{
+		echo "# Scaling — $(machine)"
+		echo
+		echo "Gateway pinned to core 0; stub and load generator on core 1. Medians of $rounds rounds where rounds apply."
+	} >"$md"
+
+	# Prompt size: c=1, non-streamed, model bench-long (o200k_base, 4M context).
+	gateway limits $LIMITS limits
+	gateway full $FULL full
+	local lpid fpid; lpid=$(cat "$work/limits.pid"); fpid=$(cat "$work/full.pid")
+	local sizes="1024 16384 262144 1048576"
+	for r in $(seq "$rounds"); do
+		for size in $sizes; do
+			local n=$((2000 * 1024 / size)); n=$((n < 20 ? 20 : n > 1000 ? 1000 : n))
+			[ -z "$q" ] || n=$((n / 4 < 10 ? 10 : n / 4))
+			for s in bare limits full; do
+				local a=$BARE p=$bpid
+				case $s in limits) a=$LIMITS p=$lpid ;; full) a=$FULL p=$fpid ;; esac
+				one "$s" "$a" "$p" -keys 1 -c 1 -n "$n" -warmup 3 -body "$size" -model bench-long |
+					jq -c --argjson r "$r" '. + {curve: "size", round: $r}' | tee -a "$jl" >&2
+			done
+		done
+	done
+	{
+		echo
+		echo "## Prompt size (c=1, non-streamed; µs)"
+		echo
+		echo "| body | bare p50 | limits p50 | full p50 | limits − bare | full − bare | bare CPU/req | limits CPU/req | full CPU/req |"
+		echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		jq -rs '[.[] | select(.curve=="size")] | group_by(.body)[] as $g
+			| def med(f): ([$g[] | f] | sort | .[(length-1)/2|floor]);
+			  def m(s; f): med(select(.label==s) | f);
+			  [($g[0].body/1024|tostring)+" KiB", m("bare"; .p50_us), m("limits"; .p50_us), m("full"; .p50_us),
+			   (m("limits"; .p50_us) - m("bare"; .p50_us)), (m("full"; .p50_us) - m("bare"; .p50_us)),
+			   m("bare"; .cpu_us_per_req), m("limits"; .cpu_us_per_req), m("full"; .cpu_us_per_req)]
+			| map(if type=="number" then (.|round|tostring) else . end) | "| " + join(" | ") + " |"' "$jl"
+	} >>"$md"
+	stop limits; stop full
+
+	# Keys: the full chain with N keys in its configuration; requests rotate
+	# through all N keys, so each request of a large N touches a new key's
+	# limiter and ledger state.
+	local keysets="1 1000 100000 1000000"
+	[ -z "$q" ] || keysets="1 1000 100000"
+	[ -z "${KEYS_MAX:-}" ] || keysets=$(for k in $keysets; do if [ "$k" -le "$KEYS_MAX" ]; then echo "$k"; fi; done)
+	for k in $keysets; do
+		local t0 t1
+		t0=$(date +%s.%N)
+		"$bin/gencfg" -scenario full -listen $FULL -upstream "http://$STUB/v1" -keys "$k" >"$work/keys.yaml"
+		start full "${GW[@]}" "$bin/proxy" -config "$work/keys.yaml"
+		for _ in $(seq 3000); do curl -s -o /dev/null "http://$FULL/healthz" && break; sleep 0.2; done
+		t1=$(date +%s.%N)
+		fpid=$(cat "$work/full.pid")
+		local rss0; rss0=$(status "$fpid" VmRSS)
+		for r in $(seq "$rounds"); do
+			one bare $BARE "$bpid" -keys "$k" -c 1 -n 1000 -warmup 3 | jq -c --argjson r "$r" --argjson k "$k" '. + {curve: "keys", round: $r, k: $k}' | tee -a "$jl" >&2
+			one full $FULL "$fpid" -keys "$k" -c 1 -n 1000 -warmup 3 |
+				jq -c --argjson r "$r" --argjson k "$k" --argjson st "$(echo "$t1 - $t0" | bc)" --argjson rss0 "$rss0" \
+					'. + {curve: "keys", round: $r, k: $k, startup_s: $st, rss0_kb: $rss0}' | tee -a "$jl" >&2
+			one full $FULL "$fpid" -keys "$k" -c 32 -d 3s -warmup 3 | jq -c --argjson r "$r" --argjson k "$k" '. + {curve: "keys32", round: $r, k: $k}' | tee -a "$jl" >&2
+		done
+		stop full
+	done
+	{
+		echo
+		echo "## Number of keys (full chain in memory; requests rotate through every key)"
+		echo
+		echo "| keys | start-up (config load) | RSS after start (MiB) | bare p50 (µs) | full p50 (µs) | full − bare | full CPU/req (µs) | c=32 req/s | RSS after runs (MiB) |"
+		echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		jq -rs '[.[] | select(.curve=="keys" or .curve=="keys32")] | group_by(.k)[] as $g
+			| def med(f): ([$g[] | f] | sort | .[(length-1)/2|floor]);
+			  def m(c; s; f): med(select(.curve==c and .label==s) | f);
+			  [($g[0].k|tostring), ((m("keys";"full"; .startup_s)*10|round/10|tostring)+" s"), (m("keys";"full"; .rss0_kb)/1024|round|tostring),
+			   (m("keys";"bare"; .p50_us)|round|tostring), (m("keys";"full"; .p50_us)|round|tostring),
+			   ((m("keys";"full"; .p50_us) - m("keys";"bare"; .p50_us))|round|tostring), (m("keys";"full"; .cpu_us_per_req)|round|tostring),
+			   (m("keys32";"full"; .rps)|round|tostring), (m("keys32";"full"; .rss_kb)/1024|round|tostring)]
+			| "| " + join(" | ") + " |"' "$jl"
+	} >>"$md"
+
+	# Concurrent streams: N streams opened together (one per connection),
+	# each 20 chunks 500 ms apart (about 10 s), so that all N are open at
+	# once; the gateway's peak RSS grows with N, and first-byte times show
+	# how long admitting a burst of N takes.
+	stop stub; stop bare
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB -chunks 20 -interval 500ms
+	waitport $STUB
+	start bare "${GW[@]}" "$bin/bare" -listen $BARE -upstream "http://$STUB"
+	waitport $BARE
+	bpid=$(cat "$work/bare.pid")
+	gateway full $FULL full "" 1
+	fpid=$(cat "$work/full.pid")
+	local streams="1 100 1000 9000"
+	[ -z "$q" ] || streams="1 100 1000"
+	for n in $streams; do
+		for s in bare full; do
+			local a=$BARE p=$bpid
+			[ $s = full ] && a=$FULL p=$fpid
+			one "$s" "$a" "$p" -keys 1 -c "$n" -n "$n" -warmup 0 -stream | jq -c '. + {curve: "streams"}' | tee -a "$jl" >&2
+		done
+	done
+	{
+		echo
+		echo "## Concurrent streams (N streams opened at once, each 20 chunks 500 ms apart)"
+		echo
+		echo "| streams | bare first byte p50 / p99 (ms) | full first byte p50 / p99 (ms) | bare CPU/stream (µs) | full CPU/stream (µs) | bare peak RSS (MiB) | full peak RSS (MiB) | errors bare / full |"
+		echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+		jq -rs '[.[] | select(.curve=="streams")] | group_by(.c)[] as $g
+			| def m(s; f): ([$g[] | select(.label==s) | f] | .[0]);
+			  [($g[0].c|tostring),
+			   "\(m("bare"; .ttfb_p50_us)/100|round/10) / \(m("bare"; .ttfb_p99_us)/100|round/10)", "\(m("full"; .ttfb_p50_us)/100|round/10) / \(m("full"; .ttfb_p99_us)/100|round/10)",
+			   (m("bare"; .cpu_us_per_req)|round|tostring), (m("full"; .cpu_us_per_req)|round|tostring),
+			   (m("bare"; .hwm_kb)/1024|round|tostring), (m("full"; .hwm_kb)/1024|round|tostring), "\(m("bare"; .errors)) / \(m("full"; .errors))"]
+			| "| " + join(" | ") + " |"' "$jl"
+		echo
+		echo "Peak RSS is the process's high-water mark so far (VmHWM), so each row includes the rows above it. 10,000 streams need 20,000 descriptors in the gateway (one toward the client, one toward the upstream), above this machine's hard limit of $(ulimit -Hn); 9,000 is the most that fits."
+	} >>"$md"
+	cat "$md"
+}
+
+# soak [DURATION] runs steady mixed load on the full chain (in memory) and
+# samples the gateway's RSS and goroutines every 10 s into
+# bench/results/soak.tsv; soak.md says whether memory stayed flat.
+soak() {
+	local d=${1:-${SOAK:-10m}}
+	local tsv=$out/soak.tsv md=$out/soak.md
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB
+	waitport $STUB
+	# The cache is bounded to 8 MiB so that it fills within the first
+	# minute; with the default 64 MiB its growth would look like a leak.
+	gateway full $FULL full "" 100 8MiB
+	local fpid; fpid=$(cat "$work/full.pid")
+	local before; before=$(machine)
+	# Mixed: unique non-streamed and streamed requests over 100 keys, and
+	# repeated requests that hit the cache.
+	start l1 "${CL[@]}" "$bin/load" -url "http://$FULL/v1/chat/completions" -keys 100 -c 8 -d "$d" -label unique
+	start l2 "${CL[@]}" "$bin/load" -url "http://$FULL/v1/chat/completions" -keys 100 -c 8 -d "$d" -stream -label unique-stream
+	start l3 "${CL[@]}" "$bin/load" -url "http://$FULL/v1/chat/completions" -keys 100 -c 2 -d "$d" -unique=false -stream -label cached
+	printf 't_s\trss_kib\thwm_kib\tgoroutines\theap_inuse_mib\tcpu_ticks\n' >"$tsv"
+	local t0; t0=$(date +%s)
+	while kill -0 "$(cat "$work/l1.pid")" 2>/dev/null; do
+		local m; m=$(curl -s "http://$FULL/metrics")
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' $(($(date +%s) - t0)) "$(status "$fpid" VmRSS)" "$(status "$fpid" VmHWM)" \
+			"$(echo "$m" | awk '$1=="go_goroutines" {print $2}')" \
+			"$(echo "$m" | awk '$1=="go_memstats_heap_inuse_bytes" {printf "%.1f", $2/1048576}')" "$(ticks "$fpid")" | tee -a "$tsv" >&2
+		sleep 10
+	done
+	wait "$(cat "$work/l2.pid")" "$(cat "$work/l3.pid")" 2>/dev/null || true
+	{
+		echo "# Soak — $d, full chain in memory"
+		echo
+		echo "Before: $before After: $(machine)"
+		echo
+		echo "Load: 8 connections of unique non-streamed requests, 8 of unique streamed requests, 2 of one repeated streamed request (cache hits), 100 keys; cache bounded to 8 MiB."
+		echo
+		for l in l1 l2 l3; do echo "    $(cat "$work/$l.log")"; done
+		echo
+		awk -F'\t' 'NR>1 {n++; t[n]=$1; r[n]=$2; g[n]=$4; h[n]=$5}
+			END {
+				for (i=1;i<=n;i++) { if (t[i] >= 10 && t[i] <= 70) {fr+=r[i]; fg+=g[i]; fh+=h[i]; fn++} if (t[i] >= t[n]-60) {lr+=r[i]; lg+=g[i]; lh+=h[i]; ln++} }
+				printf "| | first minute (mean of %d samples) | last minute (mean of %d samples) | change |\n|---|---:|---:|---:|\n", fn, ln
+				printf "| RSS (MiB) | %.1f | %.1f | %+.1f %% |\n", fr/fn/1024, lr/ln/1024, 100*(lr/ln-fr/fn)/(fr/fn)
+				printf "| heap in use (MiB) | %.1f | %.1f | %+.1f %% |\n", fh/fn, lh/ln, 100*(lh/ln-fh/fn)/(fh/fn)
+				printf "| goroutines | %.0f | %.0f | %+.0f |\n", fg/fn, lg/ln, lg/ln-fg/fn
+				printf "\nMemory flat (last minute within 10 %% of the first): %s\n", ((lr/ln) <= 1.1*(fr/fn)) ? "yes" : "**no**"
+			}' "$tsv"
+		echo
+		echo "Series (every 10 s): bench/results/soak.tsv."
+	} >"$md"
+	cat "$md"
+}
+
+# profile takes a 20 s CPU profile of the limits and full gateways under
+# c=32 non-streamed load: bench/results/profile-<scenario>.pprof and a
+# flat/cumulative top in profile-<scenario>.txt.
+profile() {
+	local secs=${PROFILE_SECONDS:-20}
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB
+	waitport $STUB
+	gateway limits $LIMITS limits
+	gateway full $FULL full
+	for s in limits full; do
+		local a=$LIMITS; [ $s = full ] && a=$FULL
+		for stream in false true; do
+			"${CL[@]}" "$bin/load" -url "http://$a/v1/chat/completions" -keys 1 -c 32 -d $((secs + 4))s -stream=$stream -label "$s" >"$work/prof-load.json" &
+			local lp=$!
+			sleep 2
+			curl -s -o "$out/profile-$s-stream=$stream.pprof" "http://$a/debug/pprof/profile?seconds=$secs"
+			wait $lp
+			{
+				echo "# $s stream=$stream: $(cat "$work/prof-load.json")"
+				go tool pprof -top -nodecount=60 "$bin/proxy" "$out/profile-$s-stream=$stream.pprof" 2>/dev/null
+				echo
+				go tool pprof -top -cum -nodecount=80 "$bin/proxy" "$out/profile-$s-stream=$stream.pprof" 2>/dev/null
+			} >"$out/profile-$s-stream=$stream.txt"
+			echo "wrote $out/profile-$s-stream=$stream.txt" >&2
+		done
+	done
+}
+
 case $mode in
 overhead) overhead ;;
+scale) scale ;;
+soak) soak "${2:-}" ;;
+profile) profile ;;
 *) echo "unknown mode $mode (overhead, scale, soak, profile)" >&2; exit 2 ;;
 esac

@@ -30,6 +30,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8393", "gateway listen address")
 	redis := flag.String("redis", "", "redis:// URL (empty: in memory)")
 	pprof := flag.Bool("pprof", false, "expose /debug/pprof/")
+	cacheBytes := flag.String("cache-bytes", "64MiB", "the cache's size bound (full scenario)")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	defer w.Flush()
@@ -45,7 +46,7 @@ func main() {
 	case "limits":
 		fmt.Fprint(w, "policy: {disabled: true}\nmoderation: {input: false, output: false}\ncache: {disabled: true}\n")
 	case "full":
-		fmt.Fprint(w, "moderation: {input: true, output: true}\ncache: {max_bytes: 64MiB, ttl: 10m, scope: key}\n")
+		fmt.Fprintf(w, "moderation: {input: true, output: true}\ncache: {max_bytes: %s, ttl: 10m, scope: key}\n", *cacheBytes)
 	default:
 		fmt.Fprintln(os.Stderr, "gencfg: -scenario is limits or full")
 		os.Exit(2)
