@@ -21,11 +21,19 @@ var benchKeyNames = sync.OnceValue(func() []string {
 	return k
 })
 
+// benchKeys1 returns the million bench keys when many, else one key, so
+// that single-key runs do not build (nor garbage-collect) a million strings.
+func benchKeys1(many bool) []string {
+	if many {
+		return benchKeyNames()
+	}
+	return []string{"key:0000000"}
+}
+
 // BenchmarkMemoryReserve measures one in-memory decision. Sequential runs
 // use ReserveAt on a timeline moving 1µs per decision; parallel runs use
 // Reserve with the real clock.
 func BenchmarkMemoryReserve(b *testing.B) {
-	keys := benchKeyNames()
 	lim := Limit{Kind: Requests, Rate: 60_000_000} // one per µs: mostly allowed
 	tok := Limit{Kind: Tokens, Rate: 600_000_000}
 	cases := []struct {
@@ -43,6 +51,7 @@ func BenchmarkMemoryReserve(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name+"/seq", func(b *testing.B) {
+			keys := benchKeys1(c.many)
 			s := NewMemory(MemoryConfig{})
 			reqs := c.reqs(keys[0])
 			now := time.Now()
@@ -61,6 +70,7 @@ func BenchmarkMemoryReserve(b *testing.B) {
 			}
 		})
 		b.Run(c.name+"/parallel", func(b *testing.B) {
+			keys := benchKeys1(c.many)
 			s := NewMemory(MemoryConfig{})
 			ctx := context.Background()
 			var seq atomic.Int64

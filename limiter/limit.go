@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -199,7 +200,7 @@ func (r *Reservation) Settle(ctx context.Context, actual int) error {
 	if len(adj) == 0 {
 		return nil
 	}
-	if err := r.store.Adjust(ctx, adj); err != nil {
+	if err := adjust(ctx, r.store, adj); err != nil {
 		return err
 	}
 	for i := range res {
@@ -225,13 +226,27 @@ func (r *Reservation) Cancel(ctx context.Context) error {
 		}
 	}
 	if len(adj) > 0 {
-		if err := r.store.Adjust(ctx, adj); err != nil {
+		if err := adjust(ctx, r.store, adj); err != nil {
 			return err
 		}
 	}
 	r.store = nil
 	r.canceled = true
 	return nil
+}
+
+// adjust calls st.Adjust. The stores of this package are called directly:
+// they do not keep adj, so Settle's and Cancel's buffers stay on the stack.
+// A call through the interface would make every caller's buffer escape,
+// so any other Store gets a copy.
+func adjust(ctx context.Context, st Store, adj []Adjustment) error {
+	switch st := st.(type) {
+	case *MemoryStore:
+		return st.Adjust(ctx, adj)
+	case *RedisStore:
+		return st.Adjust(ctx, adj)
+	}
+	return st.Adjust(ctx, slices.Clone(adj))
 }
 
 // Adjustment changes what a limit was charged: a positive Delta charges

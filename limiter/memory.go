@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
-	"sync"
 	"time"
 )
 
@@ -25,9 +24,10 @@ type MemoryConfig struct {
 }
 
 // MemoryStore is a Store in process memory: exact GCRA buckets, one int64
-// per bucket, in sharded maps with a mutex per shard. Idle buckets are
-// swept during insertions (amortised, no goroutine), so memory follows the
-// number of keys active within their refill time.
+// per bucket, in sharded open-addressing hash tables with a mutex per
+// shard. Idle buckets are swept during insertions (amortised, no
+// goroutine), so memory follows the number of keys active within their
+// refill time.
 //
 // Buckets are identified by a 64-bit keyed hash of (Key, Kind, Period); two
 // distinct buckets share state only if their hashes collide (probability
@@ -47,15 +47,6 @@ type MemoryStore struct {
 }
 
 var _ Store = (*MemoryStore)(nil)
-
-type shard struct {
-	mu      sync.Mutex
-	m       map[uint64]int64 // bucket hash → theoretical arrival time, ns since epoch
-	sweepAt int
-	_       [40]byte // keep shards on separate cache lines
-}
-
-const minSweep = 1024
 
 // NewMemory returns an empty MemoryStore.
 func NewMemory(cfg MemoryConfig) *MemoryStore {
@@ -79,10 +70,6 @@ func NewMemory(cfg MemoryConfig) *MemoryStore {
 		perCap:  max(1, (cfg.MaxKeys+n-1)/n),
 		nshards: uint64(n),
 	}
-	for i := range s.shards {
-		s.shards[i].m = make(map[uint64]int64)
-		s.shards[i].sweepAt = minSweep
-	}
 	return s
 }
 
@@ -92,7 +79,7 @@ func (s *MemoryStore) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m)
+		n += sh.n
 		sh.mu.Unlock()
 	}
 	return n
@@ -109,7 +96,8 @@ func (s *MemoryStore) keyHash(key string) uint64 { return maphash.String(s.seed,
 // is given). Two distinct buckets share a hash only when their key hashes
 // collide, or when kh₁⊕m₁ = kh₂⊕m₂ for their (Period, Kind) mixes m — the
 // same single 64-bit equation as hashing (Key, Kind, Period) directly, so
-// the collision probability stays about n²/2⁶⁵ for n live buckets.
+// the collision probability stays about n²/2⁶⁵ for n live buckets. The
+// result is never 0 (see nonzero), the tables' mark of an empty slot.
 func bucketHash(kh uint64, period time.Duration, kind Kind) uint64 {
 	h := kh ^ (uint64(period)*0x9e3779b97f4a7c15 + uint64(kind))
 	h ^= h >> 30
@@ -117,11 +105,11 @@ func bucketHash(kh uint64, period time.Duration, kind Kind) uint64 {
 	h ^= h >> 27
 	h *= 0x94d049bb133111eb
 	h ^= h >> 31
-	return h
+	return nonzero(h)
 }
 
 // shardOf picks a shard from a key hash (not a bucket hash): all the
-// buckets of one key share a shard. The map inside is keyed by the full
+// buckets of one key share a shard. The table inside is keyed by the full
 // bucket hash, so this changes no bucket's identity.
 func (s *MemoryStore) shardOf(kh uint64) int {
 	if s.nshards == 1 {
@@ -142,30 +130,32 @@ type slot struct {
 	before    int64 // the bucket's stored TAT, at least now
 	after     int64 // the bucket's TAT after this request (unchanged if denied)
 	shard     int
+	idx       int  // the bucket's slot in its shard's table, when exists
 	duplicate int  // index of an earlier request on the same bucket, or -1
-	exists    bool // the bucket was in the map
+	exists    bool // the bucket was in the table
 }
 
 // Reserve implements Store at the clock's current time. ctx is only
 // checked: the in-memory decision never blocks on anything but a shard
 // mutex.
-func (s *MemoryStore) Reserve(ctx context.Context, reqs []Request) (Reservation, error) {
+func (s *MemoryStore) Reserve(ctx context.Context, reqs []Request) (r Reservation, err error) {
 	if err := ctx.Err(); err != nil {
 		return Reservation{}, fmt.Errorf("limiter: reserve: %w", err)
 	}
-	return s.ReserveAt(s.clock.Now(), reqs)
+	// Filling the named result through a pointer builds the reservation
+	// where the caller receives it: no copy of its ~0.5 kB.
+	err = s.reserveInto(&r, s.clock.Now(), reqs)
+	return
 }
 
 // ReserveAt is Reserve at the time now. It does not allocate for up to
 // four requests.
-func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (Reservation, error) {
-	var r Reservation
-	err := s.reserveInto(&r, now, reqs)
-	return r, err
+func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (r Reservation, err error) {
+	err = s.reserveInto(&r, now, reqs)
+	return
 }
 
-// reserveInto is ReserveAt writing into a zero *r, which saves copying the
-// reservation on the hot path.
+// reserveInto is ReserveAt writing into a zero *r.
 func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request) error {
 	res := r.init(len(reqs))
 	var buf [inline]slot
@@ -178,6 +168,7 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		key string // the Key whose hash kh is: consecutive requests often share it
 		kh  uint64
 	)
+	oneShard := true
 	for i := range reqs {
 		// Normalise straight into the result: one copy of the Limit, and
 		// the rest of *r is already zero.
@@ -205,28 +196,62 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 				dup = j
 			}
 		}
-		sl = append(sl, slot{h: h, interval: iv, span: span, shard: s.shardOf(kh), duplicate: dup})
+		k := s.shardOf(kh)
+		oneShard = oneShard && (i == 0 || k == sl[0].shard)
+		sl = append(sl, slot{h: h, interval: iv, span: span, shard: k, duplicate: dup})
+	}
+	if len(sl) == 0 {
+		r.finish(s)
+		return nil
 	}
 
 	var lockBuf [inline]int
-	locks := s.lockAll(sl, lockBuf[:0])
+	var locks []int
+	if oneShard {
+		s.shards[sl[0].shard].mu.Lock()
+	} else {
+		locks = s.lockAll(sl, lockBuf[:0])
+	}
 	allowed := true
 	for i := range sl {
 		x := &sl[i]
-		tat := sl[max(x.duplicate, 0)].after
+		var tat int64
 		if x.duplicate < 0 {
-			tat, x.exists = s.shards[x.shard].m[x.h]
-			if !x.exists || tat < t {
-				tat = t
+			sh := &s.shards[x.shard]
+			x.idx, x.exists = sh.find(x.h)
+			tat = t
+			if x.exists {
+				tat = max(sh.tab[x.idx].tat, t)
 			}
 			x.before = tat
 		} else {
-			x.before = sl[x.duplicate].before
+			d := &sl[x.duplicate]
+			tat = d.after
+			x.before, x.idx, x.exists = d.before, d.idx, d.exists
 		}
 		x.after = decide(&res[i], tat, t, x.interval, x.span)
 		allowed = allowed && res[i].Allowed
 	}
-	if !allowed {
+	if allowed {
+		// Buckets found in place first: an insertion may sweep and move
+		// the entries of its shard.
+		inserts := false
+		for i := range sl {
+			if x := &sl[i]; x.exists {
+				s.shards[x.shard].tab[x.idx].tat = x.after
+			} else {
+				inserts = true
+			}
+		}
+		if inserts {
+			for i := range sl {
+				// A new bucket that stays full (cost 0) is not stored.
+				if x := &sl[i]; !x.exists && x.after > t {
+					s.shards[x.shard].put(x.h, x.after, t, s.perCap)
+				}
+			}
+		}
+	} else {
 		// Nothing is charged: report every bucket as it stands.
 		for i := range sl {
 			x := &sl[i]
@@ -234,22 +259,12 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 			res[i].ResetAfter = time.Duration(x.before - t)
 		}
 	}
-	if allowed {
-		for i := range sl {
-			x := &sl[i]
-			sh := &s.shards[x.shard]
-			switch {
-			case x.after > t && x.exists:
-				sh.m[x.h] = x.after
-			case x.after > t:
-				s.insert(sh, x.h, x.after, t)
-			default:
-				delete(sh.m, x.h)
-			}
+	if oneShard {
+		s.shards[sl[0].shard].mu.Unlock()
+	} else {
+		for _, k := range locks {
+			s.shards[k].mu.Unlock()
 		}
-	}
-	for _, k := range locks {
-		s.shards[k].mu.Unlock()
 	}
 	r.finish(s)
 	return nil
@@ -308,27 +323,6 @@ func decide(x *Result, tat, now, interval, span int64) int64 {
 	return next
 }
 
-// insert sets the TAT of a bucket that may be new, sweeping idle buckets
-// first when the shard has grown since the last sweep. The shard must be
-// locked.
-func (s *MemoryStore) insert(sh *shard, h uint64, tat, now int64) {
-	if len(sh.m) >= min(sh.sweepAt, s.perCap) {
-		for k, v := range sh.m {
-			if v <= now {
-				delete(sh.m, k)
-			}
-		}
-		for k := range sh.m {
-			if len(sh.m) < s.perCap {
-				break
-			}
-			delete(sh.m, k)
-		}
-		sh.sweepAt = max(2*len(sh.m), minSweep)
-	}
-	sh.m[h] = tat
-}
-
 // Adjust implements Store at the clock's current time.
 func (s *MemoryStore) Adjust(ctx context.Context, adj []Adjustment) error {
 	if err := ctx.Err(); err != nil {
@@ -355,23 +349,20 @@ func (s *MemoryStore) AdjustAt(now time.Time, adj []Adjustment) error {
 		h := bucketHash(kh, l.Period, l.Kind)
 		sh := &s.shards[s.shardOf(kh)]
 		sh.mu.Lock()
-		tat, ok := sh.m[h]
+		i, ok := sh.find(h)
+		tat := t
+		if ok {
+			tat = max(sh.tab[i].tat, t)
+		}
 		switch {
-		case d < 0 && ok && tat > t:
-			if tat += d * iv; tat > t {
-				sh.m[h] = tat
-			} else {
-				delete(sh.m, h)
-			}
+		case d < 0 && ok:
+			// A TAT at or before t is a full bucket: the refund is
+			// never banked beyond full.
+			sh.tab[i].tat = max(tat+d*iv, t)
+		case d > 0 && ok:
+			sh.tab[i].tat = tat + d*iv
 		case d > 0:
-			if !ok || tat < t {
-				tat = t
-			}
-			if ok {
-				sh.m[h] = tat + d*iv
-			} else {
-				s.insert(sh, h, tat+d*iv, t)
-			}
+			sh.put(h, tat+d*iv, t, s.perCap)
 		}
 		sh.mu.Unlock()
 	}

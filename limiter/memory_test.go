@@ -482,3 +482,29 @@ func TestMemoryReserveAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySettleAllocs pins Settle and Cancel on a MemoryStore
+// reservation at zero allocations.
+func TestMemorySettleAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := NewMemory(MemoryConfig{})
+	ctx := context.Background()
+	reqs := []Request{{Limit: rpm("key:k1", 600), Cost: 1}, {Limit: tpm("key:k1", 1e9), Cost: 100}}
+	allocs := testing.AllocsPerRun(1000, func() {
+		r, err := s.Reserve(ctx, reqs)
+		if err != nil || !r.Allowed {
+			t.Fatalf("reserve: %v, allowed %v", err, r.Allowed)
+		}
+		if err := r.Settle(ctx, 40); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Cancel(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Reserve+Settle+Cancel: %v allocations, want 0", allocs)
+	}
+}
