@@ -1,13 +1,28 @@
 package cache
 
-import "encoding/binary"
+import "strconv"
 
-// number writes the number at c.pos by its exact decimal value: the sign,
-// the significant digits (no leading or trailing zeros) and the power of
-// ten they are scaled by. So 1, 1.0, 1.00 and 10e-1 share an encoding,
-// 0.1 and 0.10000000000000001 do not (they are different decimals even if
-// both round to the same float64), and -0 is 0. Numbers are never parsed
-// into floats, so seeds above 2^53 keep every digit.
+// maxPlainDigits bounds the canonical form of an integer written out in
+// full: one with more digits (trailing zeros included) is written as
+// digits and exponent. It keeps 1e1000000000 from taking a gigabyte.
+const maxPlainDigits = 30
+
+// maxExpDigs bounds the significant digits of an exponent: a number with a
+// longer exponent keeps its text as written (see number).
+const maxExpDigs = 15
+
+// number writes the canonical form of the number at c.pos, by its exact
+// decimal value: its significant digits d (no leading or trailing zeros)
+// scaled by 10^e are written as "0" for zero, else an optional '-' and
+// then d followed by e zeros when e >= 0 and that makes at most
+// maxPlainDigits digits, or else d, 'e' and e in decimal. So 1, 1.0, 1.00,
+// 10e-1 all become 1, 0.5 becomes 5e-1, -0 is 0, and 0.1 and
+// 0.10000000000000001 differ (they are different decimals even if both
+// round to the same float64). A plain integer is thus its own canonical
+// form. Numbers are never parsed into floats, so seeds above 2^53 keep
+// every digit. A number whose exponent has more than maxExpDigs
+// significant digits keeps its text as written: no other canonical
+// number has such an exponent.
 func (c *canon) number() error {
 	s := c.src
 	i := c.pos
@@ -74,8 +89,6 @@ func (c *canon) number() error {
 	raw := s[c.pos:i]
 	c.pos = i
 	if expOverflow {
-		c.buf = append(c.buf, tagRawNum)
-		c.buf = binary.AppendUvarint(c.buf, uint64(len(raw)))
 		c.buf = append(c.buf, raw...)
 		return nil
 	}
@@ -101,19 +114,24 @@ func (c *canon) number() error {
 			exp++
 		}
 	}
-	c.buf = append(c.buf, tagNumber)
+	b := c.buf
 	if len(ip)+len(fp) == 0 { // zero, whatever its sign and spelling
-		c.buf = append(c.buf, signPlus, 0, 0)
+		c.buf = append(b, '0')
 		return nil
 	}
 	if neg {
-		c.buf = append(c.buf, signMinus)
-	} else {
-		c.buf = append(c.buf, signPlus)
+		b = append(b, '-')
 	}
-	c.buf = binary.AppendUvarint(c.buf, uint64(len(ip)+len(fp)))
-	c.buf = append(c.buf, ip...)
-	c.buf = append(c.buf, fp...)
-	c.buf = binary.AppendVarint(c.buf, exp)
+	b = append(b, ip...)
+	b = append(b, fp...)
+	if n := int64(len(ip) + len(fp)); exp >= 0 && exp <= maxPlainDigits-n {
+		for ; exp > 0; exp-- {
+			b = append(b, '0')
+		}
+	} else {
+		b = append(b, 'e')
+		b = strconv.AppendInt(b, exp, 10)
+	}
+	c.buf = b
 	return nil
 }

@@ -1,0 +1,264 @@
+package cache
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// plainString returns the index of the quote that closes the string whose
+// body starts at s[i], or -1 if the body needs decoding (it holds an
+// escape or invalid UTF-8) or is not valid (a control byte, no closing
+// quote), which strSlow sorts out. A plain body decodes to itself. The
+// scan goes eight bytes at a time and stops only at bytes that need a
+// look: a quote, a backslash, a control byte or the first byte of a
+// multi-byte rune.
+func plainString(s []byte, i int) int {
+	for {
+		for i+8 <= len(s) {
+			if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			return -1
+		}
+		ch := s[i]
+		switch {
+		case strClass[ch] == 0:
+			i++
+		case ch == '"':
+			return i
+		case ch < utf8.RuneSelf:
+			return -1 // a backslash or a control byte
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return -1 // invalid UTF-8 becomes U+FFFD
+			}
+			i += size
+		}
+	}
+}
+
+// specialMask returns a word with the high bit set in each byte of x (a
+// little-endian load of eight string bytes) that is a quote, a backslash,
+// a control byte or not ASCII. Only the lowest set byte is exact, higher
+// ones may be false alarms: callers use its trailing zeros alone.
+func specialMask(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b | x) & highs
+}
+
+// unescape decodes src[start:end] (a string body) into c.scratch.
+func (c *canon) unescape(start, end int) ([]byte, error) {
+	s := c.src[:end]
+	out := c.scratch[:0]
+	for r := start; r < end; {
+		ch := s[r]
+		switch {
+		case ch == '\\':
+			if r+1 >= end {
+				c.pos = r
+				return nil, c.errorf("invalid escape")
+			}
+			switch e := s[r+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+				r += 2
+			case 'b':
+				out, r = append(out, '\b'), r+2
+			case 'f':
+				out, r = append(out, '\f'), r+2
+			case 'n':
+				out, r = append(out, '\n'), r+2
+			case 'r':
+				out, r = append(out, '\r'), r+2
+			case 't':
+				out, r = append(out, '\t'), r+2
+			case 'u':
+				rr := hex4(s, r+2)
+				if rr < 0 {
+					c.pos = r
+					return nil, c.errorf("invalid \\u escape")
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					rr1 := rune(-1)
+					if r+1 < end && s[r] == '\\' && s[r+1] == 'u' {
+						rr1 = hex4(s, r+2)
+					}
+					if dec := utf16.DecodeRune(rr, rr1); dec != utf8.RuneError {
+						out = utf8.AppendRune(out, dec)
+						r += 6
+						break
+					}
+					rr = utf8.RuneError
+				}
+				out = utf8.AppendRune(out, rr)
+			default:
+				c.pos = r
+				return nil, c.errorf("invalid escape character %q", e)
+			}
+		case ch < utf8.RuneSelf:
+			out = append(out, ch)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			if rr == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, s[r:r+size]...)
+			}
+			r += size
+		}
+	}
+	c.scratch = out
+	return out, nil
+}
+
+// strClass is non-zero for the bytes the string scanner must look at: a
+// quote, a backslash, a control byte or a byte that is not ASCII.
+var strClass = func() (t [256]uint8) {
+	for i := range t {
+		if i < 0x20 || i == '"' || i == '\\' || i >= utf8.RuneSelf {
+			t[i] = 1
+		}
+	}
+	return t
+}()
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainRun returns the first index at or after i, rounded down to a word,
+// where s may hold a byte that is a quote, a backslash, a control byte or
+// not ASCII; it skips eight plain bytes at a time.
+func plainRun(s []byte, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ (ones * '"')
+		b := x ^ (ones * '\\')
+		special := (x - ones*0x20) | (q - ones) | (b - ones) // high bit set where a byte is below 0x20, '"' or '\\' (or, harmlessly, ≥ 0x80)
+		if (special|x)&highs != 0 {
+			return i
+		}
+	}
+	return i
+}
+
+// hex4 decodes the four hex digits at s[i:], or returns -1.
+func hex4(s []byte, i int) rune {
+	if i+4 > len(s) {
+		return -1
+	}
+	var r rune
+	for _, ch := range s[i : i+4] {
+		switch {
+		case '0' <= ch && ch <= '9':
+			ch -= '0'
+		case 'a' <= ch && ch <= 'f':
+			ch = ch - 'a' + 10
+		case 'A' <= ch && ch <= 'F':
+			ch = ch - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(ch)
+	}
+	return r
+}
+
+// strSlow canonicalises the string whose body starts at c.src[start], one
+// that plainString did not pass: it holds an escape or a byte that is not
+// valid UTF-8, or it is not valid at all. It appends the string's
+// canonical form (see appendCanonString) to c.buf, sets c.pos after the
+// closing quote and returns the decoded string (valid until the next call)
+// and where the canonical body, between the quotes, is in c.buf.
+func (c *canon) strSlow(start int) (dec []byte, k0, k1 int, err error) {
+	s := c.src
+	i := start
+	escaped := false
+scan:
+	for i < len(s) {
+		if i+8 <= len(s) && strClass[s[i]] == 0 {
+			if i = plainRun(s, i); i >= len(s) {
+				break
+			}
+		}
+		switch ch := s[i]; {
+		case strClass[ch] == 0:
+			i++
+		case ch == '"':
+			break scan
+		case ch == '\\':
+			escaped = true
+			i += 2 // the escaped byte cannot close the string
+		case ch < 0x20:
+			c.pos = i
+			return nil, 0, 0, c.errorf("invalid control character in string")
+		default: // not ASCII
+			i++
+		}
+	}
+	if i >= len(s) {
+		c.pos = len(s)
+		return nil, 0, 0, c.errorf("unexpected end of input in string")
+	}
+	dec = s[start:i]
+	if escaped || !utf8.Valid(dec) {
+		if dec, err = c.unescape(start, i); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	buf := append(c.buf, '"')
+	k0 = len(buf)
+	buf = appendCanonString(buf, dec)
+	k1 = len(buf)
+	c.buf = append(buf, '"')
+	c.pos = i + 1
+	return dec, k0, k1, nil
+}
+
+// appendCanonString appends the canonical body of the decoded string dec
+// (valid UTF-8): a quote and a backslash are escaped with a backslash,
+// control bytes as \u00XX, everything else is itself. A string that needs
+// no escape is therefore its own canonical form, which is what lets most
+// of a request's bytes pass through the canonicaliser untouched.
+func appendCanonString(buf, dec []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	for _, ch := range dec {
+		switch {
+		case ch == '"' || ch == '\\':
+			buf = append(buf, '\\', ch)
+		case ch < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&15])
+		default:
+			buf = append(buf, ch)
+		}
+	}
+	return buf
+}
+
+// plainEnd is plainString with the common case inline: a string of plain
+// ASCII is passed eight bytes at a time, and only a string holding
+// something else (or ending near the end of s) takes the call.
+func plainEnd(s []byte, i int) int {
+	for i+8 <= len(s) {
+		if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			if s[i] == '"' {
+				return i
+			}
+			break
+		}
+		i += 8
+	}
+	return plainString(s, i)
+}
