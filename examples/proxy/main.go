@@ -45,8 +45,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	upstream := fs.String("upstream", "", "upstream base URL, e.g. http://127.0.0.1:11434/v1 (overrides upstream.url)")
 	listen := fs.String("listen", "", "address to listen on (overrides listen)")
 	shutdownGrace := fs.Duration("shutdown-grace", 30*time.Second, "how long streams may run on after a shutdown signal")
+	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "how long a client may take to send its request headers; slower connections (slowloris) are closed")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *headerTimeout <= 0 {
+		return fmt.Errorf("-header-timeout %v: must be positive", *headerTimeout)
 	}
 
 	var cfg *Config
@@ -80,16 +84,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           gw,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // a 4 MiB body on a slow link
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// No WriteTimeout: streams legitimately last minutes; the upstream
-		// timeout and the client's context bound them instead.
-	}
+	srv := newServer(gw, *headerTimeout, log)
 	addr := ln.Addr().String()
 	fmt.Fprintf(stdout, "llmgate proxy on http://%s → upstream %s\n", addr, cfg.Upstream.URL)
 	if demo != nil {
@@ -124,6 +119,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			log.Info("shutting down; letting streams finish", slog.Duration("grace", *shutdownGrace))
 			return shutdown(srv, *shutdownGrace)
 		}
+	}
+}
+
+// newServer is the HTTP server in front of h. headerTimeout bounds how long
+// a connection may take to send a request's headers: a client that trickles
+// them (slowloris) is disconnected then, and holds no handler meanwhile.
+func newServer(h http.Handler, headerTimeout time.Duration, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       2 * time.Minute, // a 4 MiB body on a slow link
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No WriteTimeout: streams legitimately last minutes; the upstream
+		// timeout and the client's context bound them instead.
 	}
 }
 
