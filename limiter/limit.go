@@ -299,6 +299,16 @@ const maxSpan = int64(1) << 61
 // emission interval (Period/Rate, rounded up to the nanosecond so that the
 // limit is never exceeded) and the burst span (Burst intervals).
 func (l *Limit) normalize() (interval, span int64, err error) {
+	interval, span, ok := l.shape()
+	if !ok {
+		return 0, 0, l.invalid()
+	}
+	return interval, span, nil
+}
+
+// shape is normalize without building the error, small enough to be
+// inlined into the hot path: ok is false when the limit is invalid.
+func (l *Limit) shape() (interval, span int64, ok bool) {
 	if l.Period == 0 {
 		l.Period = time.Minute
 	}
@@ -306,16 +316,24 @@ func (l *Limit) normalize() (interval, span int64, err error) {
 		l.Burst = l.Rate
 	}
 	if l.Rate <= 0 || l.Period < 0 || l.Burst < 0 || l.Kind > Tokens {
-		return 0, 0, fmt.Errorf("%w: key %q: rate %d per %v, burst %d, kind %v",
-			ErrInvalid, l.Key, l.Rate, l.Period, l.Burst, l.Kind)
+		return 0, 0, false
 	}
-	p, r := int64(l.Period), int64(l.Rate)
-	interval = (p + r - 1) / r
-	if hi, lo := bits.Mul64(uint64(l.Burst), uint64(interval)); hi != 0 || lo > uint64(maxSpan) {
-		return 0, 0, fmt.Errorf("%w: key %q: burst %d of %v each overflows",
+	interval = (int64(l.Period) + int64(l.Rate) - 1) / int64(l.Rate)
+	hi, lo := bits.Mul64(uint64(l.Burst), uint64(interval))
+	return interval, int64(lo), hi == 0 && lo <= uint64(maxSpan)
+}
+
+// invalid is the error for a limit that shape rejects.
+//
+//go:noinline
+func (l *Limit) invalid() error {
+	if l.Rate > 0 && l.Period >= 0 && l.Burst >= 0 && l.Kind <= Tokens {
+		interval := (int64(l.Period) + int64(l.Rate) - 1) / int64(l.Rate)
+		return fmt.Errorf("%w: key %q: burst %d of %v each overflows",
 			ErrInvalid, l.Key, l.Burst, time.Duration(interval))
 	}
-	return interval, int64(l.Burst) * interval, nil
+	return fmt.Errorf("%w: key %q: rate %d per %v, burst %d, kind %v",
+		ErrInvalid, l.Key, l.Rate, l.Period, l.Burst, l.Kind)
 }
 
 // clampDelta bounds a charge so that delta×interval stays within maxSpan.

@@ -159,10 +159,11 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (r Reservation, e
 func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request) error {
 	res := r.init(len(reqs))
 	var buf [inline]slot
-	sl := buf[:0]
+	sl := buf[:]
 	if len(reqs) > inline {
-		sl = make([]slot, 0, len(reqs))
+		sl = make([]slot, len(reqs))
 	}
+	sl = sl[:len(reqs)]
 	t := s.ns(now)
 	var (
 		key string // the Key whose hash kh is: consecutive requests often share it
@@ -172,33 +173,27 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 	for i := range reqs {
 		// Normalise straight into the result: one copy of the Limit, and
 		// the rest of *r is already zero.
-		x := &res[i]
-		x.Limit = reqs[i].Limit
-		x.Cost = reqs[i].Cost
-		l := &x.Limit
-		iv, span, err := l.normalize()
-		if err != nil {
+		y := &res[i]
+		y.Limit = reqs[i].Limit
+		y.Cost = reqs[i].Cost
+		l := &y.Limit
+		iv, span, ok := l.shape()
+		if !ok || y.Cost < 0 {
 			*r = Reservation{}
-			return err
-		}
-		if x.Cost < 0 {
-			err := fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, x.Cost)
-			*r = Reservation{}
-			return err
+			return invalidRequest(l, y.Cost)
 		}
 		if i == 0 || l.Key != key {
 			key, kh = l.Key, s.keyHash(l.Key)
 		}
 		h := bucketHash(kh, l.Period, l.Kind)
-		dup := -1
-		for j := range sl {
+		x := &sl[i]
+		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, s.shardOf(kh), -1
+		for j := range i {
 			if sl[j].h == h {
-				dup = j
+				x.duplicate = j
 			}
 		}
-		k := s.shardOf(kh)
-		oneShard = oneShard && (i == 0 || k == sl[0].shard)
-		sl = append(sl, slot{h: h, interval: iv, span: span, shard: k, duplicate: dup})
+		oneShard = oneShard && x.shard == sl[0].shard
 	}
 	if len(sl) == 0 {
 		r.finish(s)
@@ -229,8 +224,19 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 			tat = d.after
 			x.before, x.idx, x.exists = d.before, d.idx, d.exists
 		}
-		x.after = decide(&res[i], tat, t, x.interval, x.span)
-		allowed = allowed && res[i].Allowed
+		// GCRA: admitted when the TAT after the charge is at most a burst
+		// span ahead of now. Cost ≤ Burst keeps Cost·interval ≤ span.
+		y := &res[i]
+		if next := tat + int64(y.Cost)*x.interval; y.Cost <= y.Limit.Burst && next-x.span <= t {
+			x.after = next
+			y.Allowed = true
+			y.Remaining = saturate((t + x.span - next) / x.interval)
+			y.ResetAfter = time.Duration(next - t)
+		} else {
+			x.after = tat
+			deny(y, tat, t, x.interval, x.span)
+			allowed = false
+		}
 	}
 	if allowed {
 		// Buckets found in place first: an insertion may sweep and move
@@ -266,8 +272,24 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 			s.shards[k].mu.Unlock()
 		}
 	}
+	if allowed {
+		// What finish would find: every result allowed, none too large.
+		r.Allowed, r.store = true, s
+		return nil
+	}
 	r.finish(s)
 	return nil
+}
+
+// invalidRequest is the error for a request that shape rejects or whose
+// cost is negative.
+//
+//go:noinline
+func invalidRequest(l *Limit, cost int) error {
+	if _, _, err := l.normalize(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: key %q: negative cost %d", ErrInvalid, l.Key, cost)
 }
 
 // lockAll locks the distinct shards of sl in ascending order (so that
@@ -299,28 +321,19 @@ func (s *MemoryStore) lockAll(sl []slot, locks []int) []int {
 	return locks
 }
 
-// decide is GCRA for one bucket whose theoretical arrival time is tat
-// (already at least now): it fills x and returns the TAT after the request
-// if it is admitted, or tat unchanged if not.
-func decide(x *Result, tat, now, interval, span int64) int64 {
-	cost := int64(x.Cost)
+// deny fills x for a request its bucket, whose theoretical arrival time is
+// tat (already at least now), does not admit now: TooLarge when no wait
+// would do, else how long to wait.
+//
+//go:noinline
+func deny(x *Result, tat, now, interval, span int64) {
 	if x.Cost > x.Limit.Burst {
 		x.TooLarge = true
-		x.Remaining = saturate(max(0, now+span-tat) / interval)
-		x.ResetAfter = time.Duration(tat - now)
-		return tat
+	} else {
+		x.RetryAfter = time.Duration(tat + int64(x.Cost)*interval - span - now)
 	}
-	next := tat + cost*interval
-	if wait := next - span - now; wait > 0 {
-		x.RetryAfter = time.Duration(wait)
-		x.Remaining = saturate(max(0, now+span-tat) / interval)
-		x.ResetAfter = time.Duration(tat - now)
-		return tat
-	}
-	x.Allowed = true
-	x.Remaining = saturate((now + span - next) / interval)
-	x.ResetAfter = time.Duration(next - now)
-	return next
+	x.Remaining = saturate(max(0, now+span-tat) / interval)
+	x.ResetAfter = time.Duration(tat - now)
 }
 
 // Adjust implements Store at the clock's current time.
