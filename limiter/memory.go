@@ -48,6 +48,10 @@ type MemoryStore struct {
 
 var _ Store = (*MemoryStore)(nil)
 
+// maxPerShard bounds a shard's buckets so that its table's slot indices
+// fit an int32 (the table holds at most 8/3 as many slots).
+const maxPerShard = 1 << 29
+
 // NewMemory returns an empty MemoryStore.
 func NewMemory(cfg MemoryConfig) *MemoryStore {
 	if cfg.Clock == nil {
@@ -67,7 +71,7 @@ func NewMemory(cfg MemoryConfig) *MemoryStore {
 		seed:    maphash.MakeSeed(),
 		shards:  make([]shard, n),
 		shift:   uint(64 - lg),
-		perCap:  max(1, (cfg.MaxKeys+n-1)/n),
+		perCap:  min(max(1, (cfg.MaxKeys+n-1)/n), maxPerShard),
 		nshards: uint64(n),
 	}
 	return s
@@ -129,10 +133,11 @@ type slot struct {
 	span      int64
 	before    int64 // the bucket's stored TAT, at least now
 	after     int64 // the bucket's TAT after this request (unchanged if denied)
-	shard     int
-	idx       int  // the bucket's slot in its shard's table, when exists
-	duplicate int  // index of an earlier request on the same bucket, or -1
-	exists    bool // the bucket was in the table
+	shard     int32
+	idx       int32 // the bucket's slot in its shard's table, when exists
+	duplicate int32 // index of an earlier request on the same bucket, or -1
+	exists    bool  // the bucket was in the table
+	ok        bool  // the bucket admits this request's cost
 }
 
 // Reserve implements Store at the clock's current time. ctx is only
@@ -187,10 +192,10 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		}
 		h := bucketHash(kh, l.Period, l.Kind)
 		x := &sl[i]
-		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, s.shardOf(kh), -1
+		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, int32(s.shardOf(kh)), -1
 		for j := range i {
 			if sl[j].h == h {
-				x.duplicate = j
+				x.duplicate = int32(j)
 			}
 		}
 		oneShard = oneShard && x.shard == sl[0].shard
@@ -200,6 +205,8 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		return nil
 	}
 
+	// Under the lock: find each bucket, decide, write back. The results
+	// are filled after unlocking.
 	var lockBuf [inline]int
 	var locks []int
 	if oneShard {
@@ -213,12 +220,12 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		var tat int64
 		if x.duplicate < 0 {
 			sh := &s.shards[x.shard]
-			x.idx, x.exists = sh.find(x.h)
+			idx, exists := sh.find(x.h)
 			tat = t
-			if x.exists {
-				tat = max(sh.tab[x.idx].tat, t)
+			if exists {
+				tat = max(sh.tab[idx].tat, t)
 			}
-			x.before = tat
+			x.before, x.idx, x.exists = tat, int32(idx), exists
 		} else {
 			d := &sl[x.duplicate]
 			tat = d.after
@@ -226,17 +233,14 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		}
 		// GCRA: admitted when the TAT after the charge is at most a burst
 		// span ahead of now. Cost ≤ Burst keeps Cost·interval ≤ span.
-		y := &res[i]
-		if next := tat + int64(y.Cost)*x.interval; y.Cost <= y.Limit.Burst && next-x.span <= t {
+		cost := res[i].Cost
+		next := tat + int64(cost)*x.interval
+		x.ok = cost <= res[i].Limit.Burst && next-x.span <= t
+		x.after = tat
+		if x.ok {
 			x.after = next
-			y.Allowed = true
-			y.Remaining = saturate((t + x.span - next) / x.interval)
-			y.ResetAfter = time.Duration(next - t)
-		} else {
-			x.after = tat
-			deny(y, tat, t, x.interval, x.span)
-			allowed = false
 		}
+		allowed = allowed && x.ok
 	}
 	if allowed {
 		// Buckets found in place first: an insertion may sweep and move
@@ -257,13 +261,6 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 				}
 			}
 		}
-	} else {
-		// Nothing is charged: report every bucket as it stands.
-		for i := range sl {
-			x := &sl[i]
-			res[i].Remaining = saturate(max(0, t+x.span-x.before) / x.interval)
-			res[i].ResetAfter = time.Duration(x.before - t)
-		}
 	}
 	if oneShard {
 		s.shards[sl[0].shard].mu.Unlock()
@@ -272,13 +269,45 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 			s.shards[k].mu.Unlock()
 		}
 	}
+
 	if allowed {
+		for i := range sl {
+			x, y := &sl[i], &res[i]
+			y.Allowed = true
+			y.Remaining = saturate((t + x.span - x.after) / x.interval)
+			y.ResetAfter = time.Duration(x.after - t)
+		}
 		// What finish would find: every result allowed, none too large.
 		r.Allowed, r.store = true, s
 		return nil
 	}
-	r.finish(s)
+	s.denied(r, res, sl, t)
 	return nil
+}
+
+// denied fills the results of a denied reservation, which charged
+// nothing: each bucket is reported as it stands.
+func (s *MemoryStore) denied(r *Reservation, res []Result, sl []slot, t int64) {
+	for i := range sl {
+		x, y := &sl[i], &res[i]
+		// The TAT this request was decided on: an earlier request on the
+		// same bucket may have charged it first.
+		tat := x.before
+		if x.duplicate >= 0 {
+			tat = sl[x.duplicate].after
+		}
+		switch {
+		case x.ok:
+			y.Allowed = true
+		case y.Cost > y.Limit.Burst:
+			y.TooLarge = true
+		default:
+			y.RetryAfter = time.Duration(tat + int64(y.Cost)*x.interval - x.span - t)
+		}
+		y.Remaining = saturate(max(0, t+x.span-x.before) / x.interval)
+		y.ResetAfter = time.Duration(x.before - t)
+	}
+	r.finish(s)
 }
 
 // invalidRequest is the error for a request that shape rejects or whose
@@ -296,7 +325,7 @@ func invalidRequest(l *Limit, cost int) error {
 // concurrent multi-limit reservations cannot deadlock) and returns them.
 func (s *MemoryStore) lockAll(sl []slot, locks []int) []int {
 	for i := range sl {
-		k := sl[i].shard
+		k := int(sl[i].shard)
 		j := len(locks)
 		dup := false
 		for _, have := range locks {
@@ -319,21 +348,6 @@ func (s *MemoryStore) lockAll(sl []slot, locks []int) []int {
 		s.shards[k].mu.Lock()
 	}
 	return locks
-}
-
-// deny fills x for a request its bucket, whose theoretical arrival time is
-// tat (already at least now), does not admit now: TooLarge when no wait
-// would do, else how long to wait.
-//
-//go:noinline
-func deny(x *Result, tat, now, interval, span int64) {
-	if x.Cost > x.Limit.Burst {
-		x.TooLarge = true
-	} else {
-		x.RetryAfter = time.Duration(tat + int64(x.Cost)*interval - span - now)
-	}
-	x.Remaining = saturate(max(0, now+span-tat) / interval)
-	x.ResetAfter = time.Duration(tat - now)
 }
 
 // Adjust implements Store at the clock's current time.
