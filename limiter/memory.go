@@ -95,21 +95,17 @@ func (s *MemoryStore) Len() int {
 // hashes the string once and takes one lock.
 func (s *MemoryStore) keyHash(key string) uint64 { return maphash.String(s.seed, key) }
 
-// bucketHash is a bucket's identity: the key hash with the Period and Kind
-// mixed in by the splitmix64 finaliser (a bijection of the 64-bit value it
-// is given). Two distinct buckets share a hash only when their key hashes
-// collide, or when kh₁⊕m₁ = kh₂⊕m₂ for their (Period, Kind) mixes m — the
-// same single 64-bit equation as hashing (Key, Kind, Period) directly, so
-// the collision probability stays about n²/2⁶⁵ for n live buckets. The
-// result is never 0 (see nonzero), the tables' mark of an empty slot.
+// bucketHash is a bucket's identity: the key hash xor a tag of (Period,
+// Kind). The tag is injective (a Period is below 2⁶³, so Period·2+Kind
+// loses nothing, and the odd multiplier is a bijection), so two distinct
+// buckets share a hash only when kh₁⊕tag₁ = kh₂⊕tag₂ — one 64-bit
+// equation on seeded hashes, the same odds as hashing (Key, Kind, Period)
+// directly: about n²/2⁶⁵ for n live buckets. Every bit of the result is as
+// uniform as the key hash's, so the tables use its low bits as the home
+// slot. The result is never 0 (see nonzero), the tables' mark of an empty
+// slot.
 func bucketHash(kh uint64, period time.Duration, kind Kind) uint64 {
-	h := kh ^ (uint64(period)*0x9e3779b97f4a7c15 + uint64(kind))
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	h ^= h >> 31
-	return nonzero(h)
+	return nonzero(kh ^ (uint64(period)<<1|uint64(kind))*0x9e3779b97f4a7c15)
 }
 
 // shardOf picks a shard from a key hash (not a bucket hash): all the
@@ -163,16 +159,24 @@ func (s *MemoryStore) ReserveAt(now time.Time, reqs []Request) (r Reservation, e
 // reserveInto is ReserveAt writing into a zero *r.
 func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request) error {
 	res := r.init(len(reqs))
-	var buf [inline]slot
-	sl := buf[:]
-	if len(reqs) > inline {
-		sl = make([]slot, len(reqs))
+	// Working state on the stack, zeroed only as far as needed: most
+	// requests carry one or two limits (RPM, TPM).
+	var sl []slot
+	switch n := len(reqs); {
+	case n <= 2:
+		var buf [2]slot
+		sl = buf[:n]
+	case n <= inline:
+		var buf [inline]slot
+		sl = buf[:n]
+	default:
+		sl = make([]slot, n)
 	}
-	sl = sl[:len(reqs)]
 	t := s.ns(now)
 	var (
 		key string // the Key whose hash kh is: consecutive requests often share it
 		kh  uint64
+		k   int32 // kh's shard
 	)
 	oneShard := true
 	for i := range reqs {
@@ -189,10 +193,11 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		}
 		if i == 0 || l.Key != key {
 			key, kh = l.Key, s.keyHash(l.Key)
+			k = int32(s.shardOf(kh))
 		}
 		h := bucketHash(kh, l.Period, l.Kind)
 		x := &sl[i]
-		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, int32(s.shardOf(kh)), -1
+		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, k, -1
 		for j := range i {
 			if sl[j].h == h {
 				x.duplicate = int32(j)
