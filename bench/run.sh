@@ -4,7 +4,7 @@
 #
 #   bench/run.sh               # overhead table, ≤ 15 minutes
 #   QUICK=1 bench/run.sh       # the same table from fewer requests, ≤ 2 minutes
-#   bench/run.sh scale         # cost against prompt size, keys and concurrent streams
+#   bench/run.sh scale         # cost against prompt size, keys and concurrent streams (SCALE_PARTS="size keys streams")
 #   bench/run.sh soak [10m]    # steady mixed load on the full chain; RSS and goroutines every 10 s
 #   bench/run.sh profile       # 20 s CPU profile of the full chain at c=32 (bench/results/full.pprof)
 #
@@ -164,7 +164,9 @@ scale() {
 		echo "Gateway pinned to core 0; stub and load generator on core 1. Medians of $rounds rounds where rounds apply."
 	} >"$md"
 
+	local parts=" ${SCALE_PARTS:-size keys streams} "
 	# Prompt size: c=1, non-streamed, model bench-long (o200k_base, 4M context).
+	if [[ $parts == *" size "* ]]; then
 	gateway limits $LIMITS limits
 	gateway full $FULL full
 	local lpid fpid; lpid=$(cat "$work/limits.pid"); fpid=$(cat "$work/full.pid")
@@ -196,10 +198,12 @@ scale() {
 			| map(if type=="number" then (.|round|tostring) else . end) | "| " + join(" | ") + " |"' "$jl"
 	} >>"$md"
 	stop limits; stop full
+	fi
 
 	# Keys: the full chain with N keys in its configuration; requests rotate
 	# through all N keys, so each request of a large N touches a new key's
 	# limiter and ledger state.
+	if [[ $parts == *" keys "* ]]; then
 	local keysets="1 1000 100000 1000000"
 	[ -z "$q" ] || keysets="1 1000 100000"
 	[ -z "${KEYS_MAX:-}" ] || keysets=$(for k in $keysets; do if [ "$k" -le "$KEYS_MAX" ]; then echo "$k"; fi; done)
@@ -237,12 +241,15 @@ scale() {
 			| "| " + join(" | ") + " |"' "$jl"
 	} >>"$md"
 
-	# Concurrent streams: N streams opened together (one per connection),
-	# each 20 chunks 500 ms apart (about 10 s), so that all N are open at
-	# once; the gateway's peak RSS grows with N, and first-byte times show
-	# how long admitting a burst of N takes.
+	fi
+
+	# Concurrent streams: N streams, each 20 chunks 2 s apart (about 40 s),
+	# opened at an even 250 a second (N/250 s of ramp), so that all N are
+	# open together at the end of the ramp: peak RSS grows with N, and the
+	# first-byte times say how the gateway answers with N streams open.
+	if [[ $parts == *" streams "* ]]; then
 	stop stub; stop bare
-	start stub "${CL[@]}" "$bin/stub" -listen $STUB -chunks 20 -interval 500ms
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB -chunks 20 -interval 2s
 	waitport $STUB
 	start bare "${GW[@]}" "$bin/bare" -listen $BARE -upstream "http://$STUB"
 	waitport $BARE
@@ -255,12 +262,12 @@ scale() {
 		for s in bare full; do
 			local a=$BARE p=$bpid
 			[ $s = full ] && a=$FULL p=$fpid
-			one "$s" "$a" "$p" -keys 1 -c "$n" -n "$n" -warmup 0 -stream | jq -c '. + {curve: "streams"}' | tee -a "$jl" >&2
+			one "$s" "$a" "$p" -keys 1 -c "$n" -n "$n" -warmup 0 -ramp "$((n * 4))ms" -stream | jq -c '. + {curve: "streams"}' | tee -a "$jl" >&2
 		done
 	done
 	{
 		echo
-		echo "## Concurrent streams (N streams opened at once, each 20 chunks 500 ms apart)"
+		echo "## Concurrent streams (N streams opened at 250/s, each 20 chunks 2 s apart: all N open at the end of the ramp)"
 		echo
 		echo "| streams | bare first byte p50 / p99 (ms) | full first byte p50 / p99 (ms) | bare CPU/stream (µs) | full CPU/stream (µs) | bare peak RSS (MiB) | full peak RSS (MiB) | errors bare / full |"
 		echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -272,8 +279,9 @@ scale() {
 			   (m("bare"; .hwm_kb)/1024|round|tostring), (m("full"; .hwm_kb)/1024|round|tostring), "\(m("bare"; .errors)) / \(m("full"; .errors))"]
 			| "| " + join(" | ") + " |"' "$jl"
 		echo
-		echo "Peak RSS is the process's high-water mark so far (VmHWM), so each row includes the rows above it. 10,000 streams need 20,000 descriptors in the gateway (one toward the client, one toward the upstream), above this machine's hard limit of $(ulimit -Hn); 9,000 is the most that fits."
+		echo "Peak RSS is the process's high-water mark so far (VmHWM), so each row includes the rows above it. CPU per stream is in 10 ms clock ticks: meaningless for 1 stream. 10,000 streams need 20,000 descriptors in the gateway (one toward the client, one toward the upstream), above this machine's hard limit of $(ulimit -Hn); 9,000 is the most that fits."
 	} >>"$md"
+	fi
 	cat "$md"
 }
 
@@ -329,6 +337,38 @@ soak() {
 	cat "$md"
 }
 
+# layers PPROF REQUESTS ELAPSED SECONDS prints the CPU per request of each
+# layer of the chain: the difference between the cumulative time of a
+# layer's handler and the next layer's (the layers nest). Requests in the
+# profile's window are estimated as REQUESTS × SECONDS / ELAPSED.
+layers() {
+	go tool pprof -top -cum -nodecount=100000 "$bin/proxy" "$1" 2>/dev/null | awk -v req="$2" -v el="$3" -v secs="$4" '
+		function sec(v) { if (v ~ /ms$/) return v / 1000; if (v ~ /us$|µs$/) return v / 1e6; return v + 0 }
+		/Total samples =/ { for (i = 1; i <= NF; i++) if ($i == "=") total = sec($(i + 1)) }
+		{ cum[$NF] = sec($4) }
+		END {
+			n = split("net/http.(*conn).serve|github.com/llmgate/llmgate/middleware.RequestID.func1|github.com/llmgate/llmgate/middleware.(*decoder).serve|github.com/llmgate/llmgate/middleware.Count.func1.1|github.com/llmgate/llmgate/middleware.(*Moderate).Wrap-fm.(*Moderate).Wrap.func1|github.com/llmgate/llmgate/middleware.(*Policy).Handler-fm.(*Policy).Handler.func1|github.com/llmgate/llmgate/middleware.(*Limit).Handler-fm.(*Limit).Handler.func1|github.com/llmgate/llmgate/middleware.(*Budgets).serve|github.com/llmgate/llmgate/middleware.(*Cache).Handler-fm.(*Cache).Handler.func1|net/http/httputil.(*ReverseProxy).ServeHTTP", f, "|")
+			split("HTTP server (read, parse, write; outside the chain)|RequestID, observe (log line, metrics), Recover, Auth|Decode and validate, response tap|Count (exact prompt tokens)|Moderate (input; output runs inside the proxy row)|Policy (Rego decision)|Limit (reserve, settle)|Budget (reserve, settle)|Cache (key, lookup, record and store on a miss)|ReverseProxy to the upstream (includes output moderation and the tap on the answer)", name, "|")
+			nreq = req * secs / el
+			printf "CPU profile: %.2f s of samples in %s s, about %.0f requests: %.0f µs of CPU per request in all.\n\n", total, secs, nreq, total * 1e6 / nreq
+			print "| layer | µs/request | % of the process |"
+			print "|---|---:|---:|"
+			prev = 0
+			for (i = 1; i <= n; i++) {
+				if (!(f[i] in cum)) continue
+				if (prev) printf "| %s | %.0f | %.0f %% |\n", name[prev], (cum[f[prev]] - cum[f[i]]) * 1e6 / nreq, 100 * (cum[f[prev]] - cum[f[i]]) / total
+				prev = i
+			}
+			printf "| %s | %.0f | %.0f %% |\n", name[prev], cum[f[prev]] * 1e6 / nreq, 100 * cum[f[prev]] / total
+			up = cum["net/http.(*persistConn).writeLoop"] + cum["net/http.(*persistConn).readLoop"]
+			printf "| upstream connection (Transport write and read loops) | %.0f | %.0f %% |\n", up * 1e6 / nreq, 100 * up / total
+			gc = cum["runtime.gcBgMarkWorker"]
+			printf "| garbage collector (background marking) | %.0f | %.0f %% |\n", gc * 1e6 / nreq, 100 * gc / total
+			rest = total - cum[f[1]] - gc - up
+			printf "| everything else (scheduler, network poller, timers, …) | %.0f | %.0f %% |\n", rest * 1e6 / nreq, 100 * rest / total
+		}'
+}
+
 # profile takes a 20 s CPU profile of the limits and full gateways under
 # c=32 non-streamed load: bench/results/profile-<scenario>.pprof and a
 # flat/cumulative top in profile-<scenario>.txt.
@@ -352,6 +392,9 @@ profile() {
 				echo
 				go tool pprof -top -cum -nodecount=80 "$bin/proxy" "$out/profile-$s-stream=$stream.pprof" 2>/dev/null
 			} >"$out/profile-$s-stream=$stream.txt"
+			layers "$out/profile-$s-stream=$stream.pprof" "$(jq .requests "$work/prof-load.json")" "$(jq .elapsed_s "$work/prof-load.json")" "$secs" \
+				>"$out/profile-$s-stream=$stream.md"
+			cat "$out/profile-$s-stream=$stream.md"
 			echo "wrote $out/profile-$s-stream=$stream.txt" >&2
 		done
 	done

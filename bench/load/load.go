@@ -33,6 +33,10 @@ type Config struct {
 	// Duration bounds the measured run. Default: no bound (Requests must be
 	// set).
 	Duration time.Duration
+	// RampUp spreads the connections' first measured requests evenly over
+	// this duration instead of starting them together, so that many
+	// long streams open at the rate a server admits them. Default: 0.
+	RampUp time.Duration
 	// Warmup is the number of requests each connection sends before the
 	// measured run starts; they are not recorded. Default: 0.
 	Warmup int
@@ -216,8 +220,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
 	}
-	for _, w := range workers {
+	for i, w := range workers {
 		wg.Go(func() {
+			if cfg.RampUp > 0 {
+				select {
+				case <-time.After(cfg.RampUp * time.Duration(i) / time.Duration(len(workers))):
+				case <-ctx.Done():
+					return
+				}
+			}
 			for ctx.Err() == nil {
 				if cfg.Requests > 0 && issued.Add(1) > int64(cfg.Requests) {
 					return

@@ -83,7 +83,7 @@ func TestSmoke(t *testing.T) {
 	defer bare.Close()
 	for _, stream := range []bool{false, true} {
 		res, err := Run(context.Background(), Config{URL: bare.URL + "/v1/chat/completions", Concurrency: 4,
-			Requests: 200, Duration: 5 * time.Second, Warmup: 2, Stream: stream, Unique: true, Keys: []string{"a", "b"}})
+			Requests: 200, Duration: 5 * time.Second, Warmup: 2, RampUp: 20 * time.Millisecond, Stream: stream, Unique: true, Keys: []string{"a", "b"}})
 		if err != nil {
 			t.Fatal(err)
 		}
