@@ -214,15 +214,24 @@ func (cc *Cache) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		looked := false
 		if !tappedFor(w, c) {
+			if len(c.observers) == 0 && plan.Lookup {
+				// Nobody observes the response, so a hit needs no tap:
+				// it is written straight to w.
+				looked = true
+				if e, now, ok := cc.lookup(r.Context(), c, plan, key); ok && cc.serveHit(w, r, c, e, now) {
+					return
+				}
+			}
 			// Without Decode's tap nothing would publish the response:
 			// install one here.
 			serveTapped(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				cc.serve(next, w, r, c, plan, key)
+				cc.serve(next, w, r, c, plan, key, looked)
 			}), w, r, c)
 			return
 		}
-		cc.serve(next, w, r, c, plan, key)
+		cc.serve(next, w, r, c, plan, key, false)
 	})
 }
 
@@ -297,16 +306,32 @@ func tappedFor(w http.ResponseWriter, c *Call) bool {
 	}
 }
 
-// serve serves a request the cache may read or store.
-func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call, plan cache.Plan, key cache.Key) {
+// lookup returns the stored entry for key when it is fresh under plan, and
+// the time it was read at.
+func (cc *Cache) lookup(ctx context.Context, c *Call, plan cache.Plan, key cache.Key) (*cache.Entry, time.Time, bool) {
+	now := cc.clock.Now()
+	var (
+		e   *cache.Entry
+		ok  bool
+		err error
+	)
+	if cc.own != nil { // the store runs on cc.clock: read it at the same now
+		e, ok, err = cc.own.GetAt(ctx, now, key)
+	} else {
+		e, ok, err = cc.store.Get(ctx, key)
+	}
+	if err != nil {
+		cc.logger.WarnContext(ctx, "middleware: cache: store get failed", "request_id", c.RequestID, "err", err)
+	}
+	return e, now, ok && fresh(e, plan, now)
+}
+
+// serve serves a request the cache may read or store; looked says the
+// store was already looked up, in vain.
+func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call, plan cache.Plan, key cache.Key, looked bool) {
 	ctx := r.Context()
-	if plan.Lookup {
-		now := cc.clock.Now()
-		e, ok, err := cc.store.Get(ctx, key)
-		if err != nil {
-			cc.logger.WarnContext(ctx, "middleware: cache: store get failed", "request_id", c.RequestID, "err", err)
-		}
-		if ok && fresh(e, plan, now) && cc.serveHit(w, r, c, e, now) {
+	if plan.Lookup && !looked {
+		if e, now, ok := cc.lookup(ctx, c, plan, key); ok && cc.serveHit(w, r, c, e, now) {
 			return
 		}
 	}
@@ -387,18 +412,22 @@ func (cc *Cache) serveHit(w http.ResponseWriter, r *http.Request, c *Call, e *ca
 	if e.Usage != nil {
 		c.SavedCost = billing.Cost(c.ModelInfo.Prices, *e.Usage)
 	}
+	// The header values share one allocation; each key gets a slice of
+	// its own (capacity 1), as Header.Set would give it.
 	h := w.Header()
-	h.Set("x-cache", CacheHit)
-	h.Set("Age", strconv.FormatInt(int64(e.Age(now)/time.Second), 10))
+	vs := make([]string, 4)
+	vs[0], vs[1] = CacheHit, strconv.FormatInt(int64(e.Age(now)/time.Second), 10)
+	h["X-Cache"], h["Age"] = vs[0:1:1], vs[1:2:2]
 	if c.Stream {
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
+		vs[2], vs[3] = "text/event-stream", "no-cache"
+		h["Content-Type"], h["Cache-Control"] = vs[2:3:3], vs[3:4:4]
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
 		// A write error is the client going away; the tap reports it.
 		_ = cache.Replay(r.Context(), w, rc.Flush, events, cc.pacing)
 	} else {
-		h.Set("Content-Type", "application/json")
+		vs[2] = "application/json"
+		h["Content-Type"] = vs[2:3:3]
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	}
