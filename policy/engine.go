@@ -13,7 +13,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -219,16 +218,12 @@ func (e *Engine) Close() error {
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	start := e.now()
 	v := in.Value(start)
-	d, p, err := e.eval(ctx, start, rego.EvalParsedInput(v))
+	d, p, err := e.eval(ctx, start, v)
 	if e.dlog != nil {
 		e.logDecision(ctx, in.Request.ID, v, p, d, err, e.now().Sub(start))
 	}
 	return d, err
 }
-
-// rawValue hands the decision to decodeDecision as an ast.Value, skipping
-// OPA's conversion to Go maps.
-func rawValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
 
 // neverCancel stands in for the per-evaluation goroutine OPA starts to
 // watch a context that can never be cancelled.
@@ -237,21 +232,44 @@ var neverCancel = topdown.NewCancel()
 // noMetrics skips the per-evaluation metrics OPA would allocate.
 var noMetrics = metrics.NoOp()
 
-func (e *Engine) eval(ctx context.Context, now time.Time, input rego.EvalOption) (Decision, *prepared, error) {
+// eval evaluates the decision query of the policy in use with OPA's
+// evaluator (topdown), as rego.PreparedEvalQuery.Eval would, and decodes
+// the decision. Each evaluation has its own caches: nothing is kept from
+// one request to the next.
+func (e *Engine) eval(ctx context.Context, now time.Time, input ast.Value) (Decision, *prepared, error) {
 	p := e.cur.Load()
 	if err := ctx.Err(); err != nil {
 		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
 	}
-	opts := [...]rego.EvalOption{input, rego.EvalTime(now), rego.EvalGenerateJSON(rawValue), rego.EvalMetrics(noMetrics), nil}
-	if ctx.Done() == nil {
-		opts[4] = rego.EvalExternalCancel(neverCancel)
-	} else {
+	cancel := neverCancel
+	if ctx.Done() != nil {
 		c := topdown.NewCancel()
 		stop := context.AfterFunc(ctx, c.Cancel)
 		defer stop()
-		opts[4] = rego.EvalExternalCancel(c)
+		cancel = c
 	}
-	rs, err := p.query.Eval(ctx, opts[:]...)
+	q := topdown.NewQuery(p.body).
+		WithQueryCompiler(p.qc).
+		WithCompiler(p.compiler).
+		WithStore(p.store).
+		WithTransaction(p.txn).
+		WithMetrics(noMetrics).
+		WithStrictBuiltinErrors(true).
+		WithPrintHook(p.hook).
+		WithTime(now).
+		WithCancel(cancel).
+		WithInput(ast.NewTerm(input))
+	var (
+		v ast.Value
+		n int
+	)
+	err := q.Iter(ctx, func(qr topdown.QueryResult) error {
+		n++
+		if t := qr[p.result]; t != nil {
+			v = t.Value
+		}
+		return nil
+	})
 	if err != nil {
 		var te *topdown.Error
 		if errors.As(err, &te) && te.Code == topdown.ConflictErr {
@@ -259,18 +277,12 @@ func (e *Engine) eval(ctx context.Context, now time.Time, input rego.EvalOption)
 		}
 		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
 	}
-	switch len(rs) {
-	case 0:
+	switch {
+	case n == 0:
 		return Decision{}, p, ErrUndefined
-	case 1:
-	default:
-		return Decision{}, p, fmt.Errorf("%w: %d results", ErrConflict, len(rs))
-	}
-	var v ast.Value
-	if len(rs[0].Expressions) == 1 {
-		v, _ = rs[0].Expressions[0].Value.(ast.Value)
-	}
-	if v == nil {
+	case n > 1:
+		return Decision{}, p, fmt.Errorf("%w: %d results", ErrConflict, n)
+	case v == nil:
 		return Decision{}, p, ErrUndefined
 	}
 	d, err := decodeDecision(v)

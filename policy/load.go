@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -128,13 +128,28 @@ func (s source) read() (*snapshot, error) {
 	return snap, err
 }
 
-// prepared is one compiled policy with its prepared query.
+// prepared is one compiled policy with its compiled decision query. It is
+// immutable once built and shared by concurrent evaluations.
 type prepared struct {
-	query    rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	qc       ast.QueryCompiler
+	body     ast.Body // the compiled query: result = <decision ref>
+	result   ast.Var  // the variable the decision is bound to in body
+	store    storage.Store
+	txn      storage.Transaction // read transaction held for the policy's lifetime
+	hook     print.Hook
 	revision string
 }
 
-// compile parses and compiles a snapshot and prepares the decision query.
+// resultVar is the variable the decision query binds the decision to.
+const resultVar = ast.Var("__llmgate_decision__")
+
+// compile parses and compiles a snapshot and compiles the decision query.
+//
+// The data documents go into an in-memory store that nothing ever writes
+// after this point, so one read transaction, opened here and never closed,
+// serves every evaluation of this policy: the store is dropped with the
+// policy when a reload replaces it.
 func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, data map[string]any, hook print.Hook) (*prepared, error) {
 	modules := make(map[string]*ast.Module)
 	docs := map[string]any{}
@@ -165,21 +180,22 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 	if len(c.GetRulesExact(query)) == 0 {
 		return nil, fmt.Errorf("%w: no rule defines %v", ErrCompile, query)
 	}
-	opts := []func(*rego.Rego){
-		rego.Compiler(c),
-		rego.Store(inmem.NewFromObjectWithOpts(docs, inmem.OptReturnASTValuesOnRead(true))),
-		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.RefTerm(query...)))),
-		rego.StrictBuiltinErrors(true),
-		rego.Capabilities(capabilities),
-	}
-	if hook != nil {
-		opts = append(opts, rego.EnablePrintStatements(true), rego.PrintHook(hook))
-	}
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	qc := c.QueryCompiler().
+		WithEnablePrintStatements(hook != nil).
+		WithStrict(false)
+	body, err := qc.Compile(ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(resultVar)), ast.RefTerm(query...))))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
-	return &prepared{query: pq, revision: snap.revision()}, nil
+	store := inmem.NewFromObjectWithOpts(docs, inmem.OptReturnASTValuesOnRead(true))
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	return &prepared{
+		compiler: c, qc: qc, body: body, result: resultVar,
+		store: store, txn: txn, hook: hook, revision: snap.revision(),
+	}, nil
 }
 
 // dataPath is where a data file's document goes: the directories between
