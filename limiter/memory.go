@@ -173,12 +173,20 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		sl = make([]slot, n)
 	}
 	t := s.ns(now)
-	var (
-		key string // the Key whose hash kh is: consecutive requests often share it
-		kh  uint64
-		k   int32 // kh's shard
-	)
+	// First the keys: each distinct one hashed once (consecutive requests
+	// usually share it), its hash parked in the slot. This loop holds the
+	// calls, so that the next one keeps its values in registers.
 	oneShard := true
+	for i := range reqs {
+		x := &sl[i]
+		if key := reqs[i].Limit.Key; i == 0 || key != reqs[i-1].Limit.Key {
+			x.h = s.keyHash(key)
+			x.shard = int32(s.shardOf(x.h))
+			oneShard = oneShard && x.shard == sl[0].shard
+		} else {
+			x.h, x.shard = sl[i-1].h, sl[i-1].shard
+		}
+	}
 	for i := range reqs {
 		// Normalise straight into the result: one copy of the Limit, and
 		// the rest of *r is already zero.
@@ -191,19 +199,14 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 			*r = Reservation{}
 			return invalidRequest(l, y.Cost)
 		}
-		if i == 0 || l.Key != key {
-			key, kh = l.Key, s.keyHash(l.Key)
-			k = int32(s.shardOf(kh))
-		}
-		h := bucketHash(kh, l.Period, l.Kind)
 		x := &sl[i]
-		x.h, x.interval, x.span, x.shard, x.duplicate = h, iv, span, k, -1
+		h := bucketHash(x.h, l.Period, l.Kind)
+		x.h, x.interval, x.span, x.duplicate = h, iv, span, -1
 		for j := range i {
 			if sl[j].h == h {
 				x.duplicate = int32(j)
 			}
 		}
-		oneShard = oneShard && x.shard == sl[0].shard
 	}
 	if len(sl) == 0 {
 		r.finish(s)
@@ -251,11 +254,22 @@ func (s *MemoryStore) reserveInto(r *Reservation, now time.Time, reqs []Request)
 		// Buckets found in place first: an insertion may sweep and move
 		// the entries of its shard.
 		inserts := false
-		for i := range sl {
-			if x := &sl[i]; x.exists {
-				s.shards[x.shard].tab[x.idx].tat = x.after
-			} else {
-				inserts = true
+		if oneShard {
+			tab := s.shards[sl[0].shard].tab
+			for i := range sl {
+				if x := &sl[i]; x.exists {
+					tab[x.idx].tat = x.after
+				} else {
+					inserts = true
+				}
+			}
+		} else {
+			for i := range sl {
+				if x := &sl[i]; x.exists {
+					s.shards[x.shard].tab[x.idx].tat = x.after
+				} else {
+					inserts = true
+				}
 			}
 		}
 		if inserts {
