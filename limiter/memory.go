@@ -12,14 +12,15 @@ import (
 type MemoryConfig struct {
 	// Clock tells the time. Default: the real clock.
 	Clock Clock
-	// Shards is how many independently locked maps hold the buckets,
+	// Shards is how many independently locked tables hold the buckets,
 	// rounded up to a power of two. Default: 64.
 	Shards int
 	// MaxKeys bounds how many buckets are kept. Idle buckets (full again)
 	// are dropped first, at no cost to accuracy; when MaxKeys live buckets
 	// are not enough, arbitrary live ones are forgotten, which lets those
-	// keys start again from a full bucket. Default: 1<<22 (about 4M, a
-	// few hundred MB at most; see the package documentation).
+	// keys start again from a full bucket. The bound is enforced per
+	// shard (MaxKeys/Shards each). Default: 1<<22 (about 4M keys, 128 MB
+	// of tables at most; see the package documentation).
 	MaxKeys int
 }
 
