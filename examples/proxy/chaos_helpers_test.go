@@ -99,7 +99,12 @@ func trackedServer(t *testing.T, h http.Handler) (*httptest.Server, *connTracker
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = tr.hook // httptest chains its own hook in front of it
 	srv.Start()
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// Close waits for the handlers; a test that failed may have left
+		// some hanging on connections only closing them ends.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	return srv, tr
 }
 
