@@ -1,8 +1,9 @@
 // Package policy decides, for each request, whether llmgate lets it through
 // and on what terms, by evaluating OPA/Rego policies. It loads .rego files
 // (and data.json/data.yaml) from a directory or an fs.FS, compiles them
-// once, prepares one query (data.llmgate.decision) and evaluates it per
-// request against an [Input] built directly as an OPA value. The shipped
+// once, compiles one query (data.llmgate.decision) and evaluates it per
+// request with OPA's evaluator against an [Input] built directly as an OPA
+// value, holding only the members the policy reads. The shipped
 // [Library] (model access by tier, max_tokens caps, budgets, moderation) is
 // the default. Policies reload on file change and on SIGHUP; one that does
 // not compile never replaces the last good one.

@@ -215,12 +215,16 @@ func (e *Engine) Close() error {
 // Decide evaluates the decision for in, which must not be nil. A decision that is undefined,
 // ambiguous, badly shaped or fails to evaluate is an error (see the Err…
 // values); the caller must deny the request then, as [Deny] does.
+//
+// The input document holds only the members the policy reads (see
+// inputUse); the decision log looks up the members it records in the
+// whole document.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	start := e.now()
-	v := in.Value(start)
-	d, p, err := e.eval(ctx, start, v)
+	p := e.cur.Load()
+	d, err := e.eval(ctx, p, start, in.value(start, p.use))
 	if e.dlog != nil {
-		e.logDecision(ctx, in.Request.ID, v, p, d, err, e.now().Sub(start))
+		e.logDecision(ctx, in, start, p, d, err, e.now().Sub(start))
 	}
 	return d, err
 }
@@ -236,10 +240,9 @@ var noMetrics = metrics.NoOp()
 // evaluator (topdown), as rego.PreparedEvalQuery.Eval would, and decodes
 // the decision. Each evaluation has its own caches: nothing is kept from
 // one request to the next.
-func (e *Engine) eval(ctx context.Context, now time.Time, input ast.Value) (Decision, *prepared, error) {
-	p := e.cur.Load()
+func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input ast.Value) (Decision, error) {
 	if err := ctx.Err(); err != nil {
-		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
+		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}
 	cancel := neverCancel
 	if ctx.Done() != nil {
@@ -273,20 +276,19 @@ func (e *Engine) eval(ctx context.Context, now time.Time, input ast.Value) (Deci
 	if err != nil {
 		var te *topdown.Error
 		if errors.As(err, &te) && te.Code == topdown.ConflictErr {
-			return Decision{}, p, fmt.Errorf("%w: %w", ErrConflict, err)
+			return Decision{}, fmt.Errorf("%w: %w", ErrConflict, err)
 		}
-		return Decision{}, p, fmt.Errorf("%w: %w", ErrEval, err)
+		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}
 	switch {
 	case n == 0:
-		return Decision{}, p, ErrUndefined
+		return Decision{}, ErrUndefined
 	case n > 1:
-		return Decision{}, p, fmt.Errorf("%w: %d results", ErrConflict, n)
+		return Decision{}, fmt.Errorf("%w: %d results", ErrConflict, n)
 	case v == nil:
-		return Decision{}, p, ErrUndefined
+		return Decision{}, ErrUndefined
 	}
-	d, err := decodeDecision(v)
-	return d, p, err
+	return decodeDecision(v)
 }
 
 // printHook sends the policy's print() output to the logger.

@@ -82,98 +82,161 @@ func (b *builder) object(pairs ...[2]*ast.Term) *ast.Term { return b.term(ast.Ne
 // Value returns the input document as an OPA value, with `time` taken from
 // now. It is built directly, without a JSON round trip; the result is
 // immutable and may be evaluated concurrently.
-func (in *Input) Value(now time.Time) ast.Value {
+func (in *Input) Value(now time.Time) ast.Value { return in.value(now, wholeInput) }
+
+// value builds the members of the input document that use names (all of
+// them for wholeInput). A member left out is one the policy never reads.
+func (in *Input) value(now time.Time, use *inputUse) ast.Value {
 	b := newBuilder()
 	var arr [8][2]*ast.Term
-	pairs := append(arr[:0],
-		[2]*ast.Term{kRequest, in.Request.term(b)},
-		[2]*ast.Term{kPrincipal, in.Principal.term(b)},
-		[2]*ast.Term{kModel, in.Model.term(b)},
-		[2]*ast.Term{kTokens, b.object(
-			[2]*ast.Term{kPromptTokens, b.int(in.Tokens.Prompt)},
-			[2]*ast.Term{kMaxCompletion, b.int(in.Tokens.MaxCompletion)},
-		)},
-		[2]*ast.Term{kCost, costTerm(b, in.Cost)},
-		[2]*ast.Term{kBudgets, in.Budgets.term(b)},
-		[2]*ast.Term{kTime, timeTerm(b, now)},
-	)
-	if m := in.Moderation; m != nil {
+	pairs := arr[:0]
+	if u := use.get("request"); u != nil {
+		pairs = append(pairs, [2]*ast.Term{kRequest, in.Request.term(b, u)})
+	}
+	if u := use.get("principal"); u != nil {
+		pairs = append(pairs, [2]*ast.Term{kPrincipal, in.Principal.term(b, u)})
+	}
+	if u := use.get("model"); u != nil {
+		pairs = append(pairs, [2]*ast.Term{kModel, in.Model.term(b, u)})
+	}
+	if u := use.get("tokens"); u != nil {
+		var arr [2][2]*ast.Term
+		tokens := arr[:0]
+		if u.has("prompt") {
+			tokens = append(tokens, [2]*ast.Term{kPromptTokens, b.int(in.Tokens.Prompt)})
+		}
+		if u.has("max_completion") {
+			tokens = append(tokens, [2]*ast.Term{kMaxCompletion, b.int(in.Tokens.MaxCompletion)})
+		}
+		pairs = append(pairs, [2]*ast.Term{kTokens, b.object(tokens...)})
+	}
+	if use.has("cost") {
+		pairs = append(pairs, [2]*ast.Term{kCost, costTerm(b, in.Cost)})
+	}
+	if u := use.get("budgets"); u != nil {
+		pairs = append(pairs, [2]*ast.Term{kBudgets, in.Budgets.term(b, u)})
+	}
+	if u := use.get("time"); u != nil {
+		pairs = append(pairs, [2]*ast.Term{kTime, timeTerm(b, now, u)})
+	}
+	if m := in.Moderation; m != nil && use.has("moderation") {
 		pairs = append(pairs, [2]*ast.Term{kModeration, m.term(b)})
 	}
 	return ast.NewObject(pairs...)
 }
 
-func (r *Request) term(b *builder) *ast.Term {
+func (r *Request) term(b *builder, u *inputUse) *ast.Term {
 	var arr [20][2]*ast.Term
-	pairs := append(arr[:0],
-		[2]*ast.Term{kID, b.str(r.ID)},
-		[2]*ast.Term{kEndpoint, b.str(r.Endpoint)},
-		[2]*ast.Term{kModel, b.str(r.Model)},
-		[2]*ast.Term{kStream, b.bool(r.Stream)},
-		[2]*ast.Term{kN, b.int(r.N)},
-		[2]*ast.Term{kMaxTokens, b.int(r.MaxTokens)},
-		[2]*ast.Term{kMessages, b.int(r.Messages)},
-		[2]*ast.Term{kTools, stringsTerm(b, r.Tools)},
-		[2]*ast.Term{kToolChoice, b.str(r.ToolChoice)},
-		[2]*ast.Term{kHasImages, b.bool(r.HasImages)},
-		[2]*ast.Term{kHasAudio, b.bool(r.HasAudio)},
-		[2]*ast.Term{kResponseFormat, b.str(r.ResponseFormat)},
-		[2]*ast.Term{kReasoningEffort, b.str(r.ReasoningEffort)},
-		[2]*ast.Term{kServiceTier, b.str(r.ServiceTier)},
-		[2]*ast.Term{kUser, b.str(r.User)},
-	)
-	if r.Temperature != nil {
+	pairs := arr[:0]
+	if u.has("id") {
+		pairs = append(pairs, [2]*ast.Term{kID, b.str(r.ID)})
+	}
+	if u.has("endpoint") {
+		pairs = append(pairs, [2]*ast.Term{kEndpoint, b.str(r.Endpoint)})
+	}
+	if u.has("model") {
+		pairs = append(pairs, [2]*ast.Term{kModel, b.str(r.Model)})
+	}
+	if u.has("stream") {
+		pairs = append(pairs, [2]*ast.Term{kStream, b.bool(r.Stream)})
+	}
+	if u.has("n") {
+		pairs = append(pairs, [2]*ast.Term{kN, b.int(r.N)})
+	}
+	if u.has("max_tokens") {
+		pairs = append(pairs, [2]*ast.Term{kMaxTokens, b.int(r.MaxTokens)})
+	}
+	if u.has("messages") {
+		pairs = append(pairs, [2]*ast.Term{kMessages, b.int(r.Messages)})
+	}
+	if u.has("tools") {
+		pairs = append(pairs, [2]*ast.Term{kTools, stringsTerm(b, r.Tools)})
+	}
+	if u.has("tool_choice") {
+		pairs = append(pairs, [2]*ast.Term{kToolChoice, b.str(r.ToolChoice)})
+	}
+	if u.has("has_images") {
+		pairs = append(pairs, [2]*ast.Term{kHasImages, b.bool(r.HasImages)})
+	}
+	if u.has("has_audio") {
+		pairs = append(pairs, [2]*ast.Term{kHasAudio, b.bool(r.HasAudio)})
+	}
+	if u.has("response_format") {
+		pairs = append(pairs, [2]*ast.Term{kResponseFormat, b.str(r.ResponseFormat)})
+	}
+	if u.has("reasoning_effort") {
+		pairs = append(pairs, [2]*ast.Term{kReasoningEffort, b.str(r.ReasoningEffort)})
+	}
+	if u.has("service_tier") {
+		pairs = append(pairs, [2]*ast.Term{kServiceTier, b.str(r.ServiceTier)})
+	}
+	if u.has("user") {
+		pairs = append(pairs, [2]*ast.Term{kUser, b.str(r.User)})
+	}
+	if r.Temperature != nil && u.has("temperature") {
 		pairs = append(pairs, [2]*ast.Term{kTemperature, b.float(*r.Temperature)})
 	}
-	if r.TopP != nil {
+	if r.TopP != nil && u.has("top_p") {
 		pairs = append(pairs, [2]*ast.Term{kTopP, b.float(*r.TopP)})
 	}
-	if r.Metadata != nil {
+	if r.Metadata != nil && u.has("metadata") {
 		pairs = append(pairs, [2]*ast.Term{kMetadata, stringMapTerm(b, r.Metadata)})
 	}
-	if r.Prompt != "" {
+	if r.Prompt != "" && u.has("prompt") {
 		pairs = append(pairs, [2]*ast.Term{kPrompt, b.str(r.Prompt)})
 	}
 	return b.object(pairs...)
 }
 
-func (p *Principal) term(b *builder) *ast.Term {
+func (p *Principal) term(b *builder, u *inputUse) *ast.Term {
 	var arr [5][2]*ast.Term
-	pairs := append(arr[:0],
-		[2]*ast.Term{kKeyID, b.str(p.KeyID)},
-		[2]*ast.Term{kUser, b.str(p.User)},
-		[2]*ast.Term{kOrg, b.str(p.Org)},
-		[2]*ast.Term{kTier, b.str(p.Tier)},
-	)
-	if p.Labels != nil {
+	pairs := arr[:0]
+	if u.has("key_id") {
+		pairs = append(pairs, [2]*ast.Term{kKeyID, b.str(p.KeyID)})
+	}
+	if u.has("user") {
+		pairs = append(pairs, [2]*ast.Term{kUser, b.str(p.User)})
+	}
+	if u.has("org") {
+		pairs = append(pairs, [2]*ast.Term{kOrg, b.str(p.Org)})
+	}
+	if u.has("tier") {
+		pairs = append(pairs, [2]*ast.Term{kTier, b.str(p.Tier)})
+	}
+	if p.Labels != nil && u.has("labels") {
 		pairs = append(pairs, [2]*ast.Term{kLabels, stringMapTerm(b, p.Labels)})
 	}
 	return b.object(pairs...)
 }
 
-func (m *Model) term(b *builder) *ast.Term {
+func (m *Model) term(b *builder, u *inputUse) *ast.Term {
 	var arr [9][2]*ast.Term
-	pairs := append(arr[:0],
-		[2]*ast.Term{kName, b.str(m.Name)},
-		[2]*ast.Term{kKnown, b.bool(m.Known)},
-		[2]*ast.Term{kEncoding, b.str(m.Encoding)},
-	)
-	if m.ContextWindow != nil {
+	pairs := arr[:0]
+	if u.has("name") {
+		pairs = append(pairs, [2]*ast.Term{kName, b.str(m.Name)})
+	}
+	if u.has("known") {
+		pairs = append(pairs, [2]*ast.Term{kKnown, b.bool(m.Known)})
+	}
+	if u.has("encoding") {
+		pairs = append(pairs, [2]*ast.Term{kEncoding, b.str(m.Encoding)})
+	}
+	if m.ContextWindow != nil && u.has("context_window") {
 		pairs = append(pairs, [2]*ast.Term{kContextWindow, b.int(*m.ContextWindow)})
 	}
-	if m.InputPerMTok != nil {
+	if m.InputPerMTok != nil && u.has("input_per_mtok") {
 		pairs = append(pairs, [2]*ast.Term{kInputPrice, b.float(*m.InputPerMTok)})
 	}
-	if m.CachedInputPerMTok != nil {
+	if m.CachedInputPerMTok != nil && u.has("cached_input_per_mtok") {
 		pairs = append(pairs, [2]*ast.Term{kCachedPrice, b.float(*m.CachedInputPerMTok)})
 	}
-	if m.OutputPerMTok != nil {
+	if m.OutputPerMTok != nil && u.has("output_per_mtok") {
 		pairs = append(pairs, [2]*ast.Term{kOutputPrice, b.float(*m.OutputPerMTok)})
 	}
-	if m.PricesAsOf != "" {
+	if m.PricesAsOf != "" && u.has("prices_as_of") {
 		pairs = append(pairs, [2]*ast.Term{kPricesAsOf, b.str(m.PricesAsOf)})
 	}
-	if m.Deprecated != nil {
+	if m.Deprecated != nil && u.has("deprecated") {
 		pairs = append(pairs, [2]*ast.Term{kDeprecated, b.bool(*m.Deprecated)})
 	}
 	return b.object(pairs...)
@@ -186,14 +249,15 @@ func costTerm(b *builder, c Cost) *ast.Term {
 	return b.object([2]*ast.Term{kEstimate, b.float(*c.EstimateUSD)})
 }
 
-func (bs *Budgets) term(b *builder) *ast.Term {
+func (bs *Budgets) term(b *builder, u *inputUse) *ast.Term {
 	var arr [3][2]*ast.Term
 	pairs := arr[:0]
 	for _, s := range [...]struct {
-		k *ast.Term
-		v *Budget
-	}{{kKey, bs.Key}, {kUser, bs.User}, {kOrg, bs.Org}} {
-		if s.v != nil {
+		k    *ast.Term
+		name string
+		v    *Budget
+	}{{kKey, "key", bs.Key}, {kUser, "user", bs.User}, {kOrg, "org", bs.Org}} {
+		if s.v != nil && u.has(s.name) {
 			pairs = append(pairs, [2]*ast.Term{s.k, b.object(
 				[2]*ast.Term{kWindow, b.str(s.v.Window)},
 				[2]*ast.Term{kSpent, b.float(s.v.SpentUSD)},
@@ -221,11 +285,16 @@ func (m *Moderation) term(b *builder) *ast.Term {
 	)
 }
 
-func timeTerm(b *builder, now time.Time) *ast.Term {
-	return b.object(
-		[2]*ast.Term{kRFC3339, b.str(now.UTC().Format(time.RFC3339Nano))},
-		[2]*ast.Term{kUnixNS, b.term(ast.Number(strconv.FormatInt(now.UnixNano(), 10)))},
-	)
+func timeTerm(b *builder, now time.Time, u *inputUse) *ast.Term {
+	var arr [2][2]*ast.Term
+	pairs := arr[:0]
+	if u.has("rfc3339") {
+		pairs = append(pairs, [2]*ast.Term{kRFC3339, b.str(now.UTC().Format(time.RFC3339Nano))})
+	}
+	if u.has("unix_ns") {
+		pairs = append(pairs, [2]*ast.Term{kUnixNS, b.term(ast.Number(strconv.FormatInt(now.UnixNano(), 10)))})
+	}
+	return b.object(pairs...)
 }
 
 func stringsTerm(b *builder, ss []string) *ast.Term {

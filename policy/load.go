@@ -138,6 +138,7 @@ type prepared struct {
 	store    storage.Store
 	txn      storage.Transaction // read transaction held for the policy's lifetime
 	hook     print.Hook
+	use      *inputUse // what the policy reads of the input document
 	revision string
 }
 
@@ -194,7 +195,8 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 	}
 	return &prepared{
 		compiler: c, qc: qc, body: body, result: resultVar,
-		store: store, txn: txn, hook: hook, revision: snap.revision(),
+		store: store, txn: txn, hook: hook, use: inputUses(c.Modules, body),
+		revision: snap.revision(),
 	}, nil
 }
 

@@ -16,10 +16,10 @@ var secretNames = []string{"api_key", "apikey", "authorization", "password", "se
 const masked = "***"
 
 // logDecision writes the decision log record of one evaluation.
-func (e *Engine) logDecision(ctx context.Context, requestID string, input ast.Value, p *prepared, d Decision, err error, latency time.Duration) {
+func (e *Engine) logDecision(ctx context.Context, in *Input, now time.Time, p *prepared, d Decision, err error, latency time.Duration) {
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs,
-		slog.String("request_id", requestID),
+		slog.String("request_id", in.Request.ID),
 		slog.String("revision", p.revision),
 		slog.Bool("allow", d.Allow && err == nil),
 		slog.Duration("eval", latency),
@@ -35,8 +35,12 @@ func (e *Engine) logDecision(ctx context.Context, requestID string, input ast.Va
 		if len(d.Reasons) > 0 {
 			attrs = append(attrs, slog.Any("reasons", d.Reasons))
 		}
-		if fields := e.logFields(input, d.Log); len(fields) > 0 {
-			attrs = append(attrs, slog.Attr{Key: "input", Value: slog.GroupValue(fields...)})
+		// The evaluated input holds only what the policy reads; the log
+		// may name any member, so it reads the whole document.
+		if len(d.Log) > 0 {
+			if fields := e.logFields(in.Value(now), d.Log); len(fields) > 0 {
+				attrs = append(attrs, slog.Attr{Key: "input", Value: slog.GroupValue(fields...)})
+			}
 		}
 	}
 	e.dlog.LogAttrs(ctx, level, "policy decision", attrs...)
