@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -208,6 +210,26 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, st
 			t.Fatalf("gave up after %v waiting for %s: %s", d, what, state)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// noLeaks fails t unless, within 20s, every goroutine is one that ignore
+// (a goleak.IgnoreCurrent snapshot) ignores. goleak's own retries give up
+// after about half a second, which a loaded machine can need just to run
+// the exiting goroutines.
+func noLeaks(t *testing.T, ignore goleak.Option) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := goleak.Find(ignore)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

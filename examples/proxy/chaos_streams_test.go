@@ -223,7 +223,7 @@ moderation: {input: true, output: true}
 	// With the keep-alive connections closed, the gateway's goroutines are
 	// those it had before the load.
 	dropIdle(t, tr, g.conns, upConns)
-	goleak.VerifyNone(t, baseline)
+	noLeaks(t, baseline)
 
 	// Closed, it leaves nothing running.
 	g.Close()
@@ -232,7 +232,7 @@ moderation: {input: true, output: true}
 	if c := upConns.counts(); c.Opened != c.Closed {
 		t.Errorf("upstream connections after close: %v", c)
 	}
-	goleak.VerifyNone(t, start)
+	noLeaks(t, start)
 }
 
 // readStream sends req and parses the SSE answer; an error status is an
