@@ -163,14 +163,16 @@ value:
 				i++
 				goto next
 			}
-			stack = append(stack, frame{obj: true, top: len(stack) == 0, sorted: true, objStart: start, base: len(mem)})
+			f = push(&stack)
+			f.obj, f.top, f.sorted, f.drop, f.objStart, f.base = true, len(stack) == 1, true, false, start, len(mem)
 			goto key
 		}
 		if i < len(s) && s[i] == ']' {
 			i++
 			goto next
 		}
-		stack = append(stack, frame{})
+		f = push(&stack)
+		f.obj = false
 		goto value
 	case '"':
 		if j := plainEnd(s, i+1); j >= 0 {
@@ -251,11 +253,19 @@ next: // a value ended just before s[i]
 			}
 			run = i
 		} else {
-			m := member{pre: f.pre, k0: f.k0, k1: f.k1, start: f.start, end: len(buf) + i - run, inBuf: f.inBuf}
-			if n := len(mem); n > f.base && f.sorted && cmpMembers(s, buf, &mem[n-1], &m) >= 0 {
+			// Fields are stored one by one into their place: a member
+			// built aside and copied in stalls on store forwarding.
+			n := len(mem)
+			if n < cap(mem) {
+				mem = mem[:n+1]
+			} else {
+				mem = append(mem, member{})
+			}
+			m := &mem[n]
+			m.pre, m.k0, m.k1, m.start, m.end, m.inBuf = f.pre, f.k0, f.k1, f.start, len(buf)+i-run, f.inBuf
+			if n > f.base && f.sorted && cmpMembers(s, buf, &mem[n-1], m) >= 0 {
 				f.sorted = false
 			}
-			mem = append(mem, m)
 		}
 	}
 	if i < len(s) && s[i] <= ' ' {
@@ -351,6 +361,19 @@ key: // a member starts at s[i]
 	goto value
 }
 
+// push appends a frame to *stack and returns it; its fields are stale, to
+// be set one by one (see the members in document).
+func push(stack *[]frame) *frame {
+	st := *stack
+	if n := len(st); n < cap(st) {
+		st = st[:n+1]
+	} else {
+		st = append(st, frame{})
+	}
+	*stack = st
+	return &st[len(st)-1]
+}
+
 func (c *canon) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w at offset %d: %s", ErrInvalidJSON, c.pos, fmt.Sprintf(format, args...))
 }
@@ -371,39 +394,60 @@ func skipWS(s []byte, i int) int {
 // keep the last.
 func (c *canon) sortObject(buf []byte, objStart, base int) []byte {
 	src, ms := c.src, c.mem[base:]
-	dup := false
-	if len(ms) <= 12 {
-		for i := 1; i < len(ms); i++ { // stable insertion sort
-			m := ms[i]
+	out := c.scratch[:0]
+	if len(ms) <= maxSmallObject {
+		// Sort member indices, not members: moving a byte is cheaper
+		// than moving a member, and stable insertion sort is fastest at
+		// this size.
+		var ord [maxSmallObject]uint8
+		for i := range ms {
+			ord[i] = uint8(i)
+		}
+		dup := false
+		for i := 1; i < len(ms); i++ {
+			x := ord[i]
 			j := i
 			for ; j > 0; j-- {
-				d := cmpMembers(src, buf, &ms[j-1], &m)
+				d := cmpMembers(src, buf, &ms[ord[j-1]], &ms[x])
 				if d <= 0 {
 					dup = dup || d == 0
 					break
 				}
-				ms[j] = ms[j-1]
+				ord[j] = ord[j-1]
 			}
-			ms[j] = m
+			ord[j] = x
+		}
+		for i, o := range ord[:len(ms)] {
+			m := &ms[o]
+			if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[ord[i+1]]) == 0 {
+				continue // a later duplicate wins
+			}
+			if len(out) > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, buf[m.start:m.end]...)
 		}
 	} else {
+		dup := false
 		slices.SortStableFunc(ms, func(a, b member) int {
 			d := cmpMembers(src, buf, &a, &b)
 			dup = dup || d == 0
 			return d
 		})
-	}
-	out := c.scratch[:0]
-	for i := range ms {
-		m := &ms[i]
-		if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[i+1]) == 0 {
-			continue // a later duplicate wins
+		for i := range ms {
+			m := &ms[i]
+			if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[i+1]) == 0 {
+				continue // a later duplicate wins
+			}
+			if len(out) > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, buf[m.start:m.end]...)
 		}
-		if len(out) > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, buf[m.start:m.end]...)
 	}
 	c.scratch = out
 	return append(buf[:objStart], out...)
 }
+
+// maxSmallObject is the most members sortObject sorts by insertion.
+const maxSmallObject = 16

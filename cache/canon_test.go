@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -167,8 +168,18 @@ var canonCases = []string{
 	`1e29`, `1e30`, `1e31`, `0.000001`, `[1.50,1.5,15e-1,0.15e1]`, `[true,false,null,"x",{}]`,
 	"\"\xff\xfe\"", "{\"\xff\":1,\"\\ufffd\":2}", `"\ud83d\ude00\ud800 \u00e9\t"`, `{"a":"b\u0000"}`,
 	`{"aaaaaaaa1":1,"aaaaaaaa0":2,"aaaaaaa":3,"aaaaaaaa":4}`, `{"":1,"a":2,"":3}`,
-	string(chatRequest1K),
+	string(chatRequest1K), manyMembers,
 }
+
+// manyMembers is an object too large for the insertion sort: 20 members
+// in reverse order, one of them twice.
+var manyMembers = func() string {
+	b := []byte("{")
+	for i := 19; i >= 0; i-- {
+		b = fmt.Appendf(b, `"m%02d":%d,`, i, i)
+	}
+	return string(b) + `"m07":"last"}`
+}()
 
 func TestCanonicalFormMatchesReference(t *testing.T) {
 	for _, body := range canonCases {
