@@ -243,31 +243,35 @@ scale() {
 
 	fi
 
-	# Concurrent streams: N streams, each 20 chunks 2 s apart (about 40 s),
-	# opened at an even 250 a second (N/250 s of ramp), so that all N are
-	# open together at the end of the ramp: peak RSS grows with N, and the
-	# first-byte times say how the gateway answers with N streams open.
+	# Concurrent streams: N streams, each 50 chunks 2 s apart (about 100 s),
+	# opened at an even 100 a second (N/100 s of ramp, 90 s for 9,000), so
+	# that all N are open together at the end of the ramp. Peak RSS grows
+	# with N, and the first-byte times say how the gateway answers with the
+	# streams open.
 	if [[ $parts == *" streams "* ]]; then
 	stop stub; stop bare
-	start stub "${CL[@]}" "$bin/stub" -listen $STUB -chunks 20 -interval 2s
+	start stub "${CL[@]}" "$bin/stub" -listen $STUB -chunks 50 -interval 2s
 	waitport $STUB
 	start bare "${GW[@]}" "$bin/bare" -listen $BARE -upstream "http://$STUB"
 	waitport $BARE
 	bpid=$(cat "$work/bare.pid")
 	gateway full $FULL full "" 1
 	fpid=$(cat "$work/full.pid")
+	# Warm both (tokenizer tables, policy, connections) with short requests.
+	"${CL[@]}" "$bin/load" -url "http://$BARE/v1/chat/completions" -keys 1 -n 20 >/dev/null
+	"${CL[@]}" "$bin/load" -url "http://$FULL/v1/chat/completions" -keys 1 -n 20 >/dev/null
 	local streams="1 100 1000 9000"
 	[ -z "$q" ] || streams="1 100 1000"
 	for n in $streams; do
 		for s in bare full; do
 			local a=$BARE p=$bpid
 			[ $s = full ] && a=$FULL p=$fpid
-			one "$s" "$a" "$p" -keys 1 -c "$n" -n "$n" -warmup 0 -ramp "$((n * 4))ms" -stream | jq -c '. + {curve: "streams"}' | tee -a "$jl" >&2
+			one "$s" "$a" "$p" -keys 1 -c "$n" -n "$n" -warmup 0 -ramp "$((n * 10))ms" -timeout 4m -stream | jq -c '. + {curve: "streams"}' | tee -a "$jl" >&2
 		done
 	done
 	{
 		echo
-		echo "## Concurrent streams (N streams opened at 250/s, each 20 chunks 2 s apart: all N open at the end of the ramp)"
+		echo "## Concurrent streams (N streams opened at 100/s, each 50 chunks 2 s apart: all N open at the end of the ramp)"
 		echo
 		echo "| streams | bare first byte p50 / p99 (ms) | full first byte p50 / p99 (ms) | bare CPU/stream (µs) | full CPU/stream (µs) | bare peak RSS (MiB) | full peak RSS (MiB) | errors bare / full |"
 		echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -331,6 +335,13 @@ soak() {
 				printf "| goroutines | %.0f | %.0f | %+.0f |\n", fg/fn, lg/ln, lg/ln-fg/fn
 				printf "\nMemory flat (last minute within 10 %% of the first): %s\n", ((lr/ln) <= 1.1*(fr/fn)) ? "yes" : "**no**"
 			}' "$tsv"
+		echo
+		echo "Per minute (the cache fills to its bound in the first minutes; after that the heap should not grow):"
+		echo
+		echo "| minute | RSS (MiB) | heap in use (MiB) | goroutines |"
+		echo "|---:|---:|---:|---:|"
+		awk -F'\t' 'NR>1 && $1>0 {m=int(($1-1)/60); r[m]+=$2; h[m]+=$5; g[m]+=$4; n[m]++; if (m>last) last=m}
+			END {for (i=0;i<=last;i++) if (n[i]) printf "| %d | %.1f | %.1f | %.0f |\n", i+1, r[i]/n[i]/1024, h[i]/n[i], g[i]/n[i]}' "$tsv"
 		echo
 		echo "Series (every 10 s): bench/results/soak.tsv."
 	} >"$md"

@@ -31,6 +31,7 @@ func main() {
 	flag.IntVar(&cfg.BodySize, "body", 1024, "request body size in bytes")
 	flag.BoolVar(&cfg.Unique, "unique", true, "number every request so that none is a cache hit")
 	flag.StringVar(&cfg.Model, "model", "gpt-4o-mini", "requested model")
+	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on each request, answer included")
 	label := flag.String("label", "", "scenario name copied into the output")
 	flag.Parse()
 	for i := range *keys {
