@@ -238,8 +238,8 @@ var noMetrics = metrics.NoOp()
 
 // eval evaluates the decision query of the policy in use with OPA's
 // evaluator (topdown), as rego.PreparedEvalQuery.Eval would, and decodes
-// the decision. Each evaluation has its own caches: nothing is kept from
-// one request to the next.
+// the decision. Each evaluation has its own caches (evalCaches), emptied
+// when it ends: nothing is kept from one request to the next.
 func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input ast.Value) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
@@ -251,7 +251,11 @@ func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input ast
 		defer stop()
 		cancel = c
 	}
+	caches := getEvalCaches()
+	defer caches.release()
 	q := topdown.NewQuery(p.body).
+		WithVirtualCache(&caches.virtual).
+		WithBaseCache(&caches.base).
 		WithQueryCompiler(p.qc).
 		WithCompiler(p.compiler).
 		WithStore(p.store).
