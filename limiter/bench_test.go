@@ -97,7 +97,6 @@ func BenchmarkMemoryReserve(b *testing.B) {
 // BenchmarkRateBaseline is the baseline: golang.org/x/time/rate, one
 // Limiter.AllowN (single key), or a sync.Map of limiters per key.
 func BenchmarkRateBaseline(b *testing.B) {
-	keys := benchKeyNames()
 	newLim := func() *rate.Limiter { return rate.NewLimiter(rate.Limit(1_000_000), 60_000_000) }
 	b.Run("single-key/seq", func(b *testing.B) {
 		l := newLim()
@@ -126,6 +125,7 @@ func BenchmarkRateBaseline(b *testing.B) {
 		return v.(*rate.Limiter)
 	}
 	b.Run("1M-keys/seq", func(b *testing.B) {
+		keys := benchKeyNames()
 		var m sync.Map
 		now := time.Now()
 		b.ReportAllocs()
@@ -136,6 +136,7 @@ func BenchmarkRateBaseline(b *testing.B) {
 		}
 	})
 	b.Run("1M-keys/parallel", func(b *testing.B) {
+		keys := benchKeyNames()
 		var m sync.Map
 		var seq atomic.Int64
 		b.ReportAllocs()
