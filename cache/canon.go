@@ -394,60 +394,39 @@ func skipWS(s []byte, i int) int {
 // keep the last.
 func (c *canon) sortObject(buf []byte, objStart, base int) []byte {
 	src, ms := c.src, c.mem[base:]
-	out := c.scratch[:0]
-	if len(ms) <= maxSmallObject {
-		// Sort member indices, not members: moving a byte is cheaper
-		// than moving a member, and stable insertion sort is fastest at
-		// this size.
-		var ord [maxSmallObject]uint8
-		for i := range ms {
-			ord[i] = uint8(i)
-		}
-		dup := false
-		for i := 1; i < len(ms); i++ {
-			x := ord[i]
+	dup := false
+	if len(ms) <= 12 {
+		for i := 1; i < len(ms); i++ { // stable insertion sort
+			m := ms[i]
 			j := i
 			for ; j > 0; j-- {
-				d := cmpMembers(src, buf, &ms[ord[j-1]], &ms[x])
+				d := cmpMembers(src, buf, &ms[j-1], &m)
 				if d <= 0 {
 					dup = dup || d == 0
 					break
 				}
-				ord[j] = ord[j-1]
+				ms[j] = ms[j-1]
 			}
-			ord[j] = x
-		}
-		for i, o := range ord[:len(ms)] {
-			m := &ms[o]
-			if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[ord[i+1]]) == 0 {
-				continue // a later duplicate wins
-			}
-			if len(out) > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, buf[m.start:m.end]...)
+			ms[j] = m
 		}
 	} else {
-		dup := false
 		slices.SortStableFunc(ms, func(a, b member) int {
 			d := cmpMembers(src, buf, &a, &b)
 			dup = dup || d == 0
 			return d
 		})
-		for i := range ms {
-			m := &ms[i]
-			if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[i+1]) == 0 {
-				continue // a later duplicate wins
-			}
-			if len(out) > 0 {
-				out = append(out, ',')
-			}
-			out = append(out, buf[m.start:m.end]...)
+	}
+	out := c.scratch[:0]
+	for i := range ms {
+		m := &ms[i]
+		if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[i+1]) == 0 {
+			continue // a later duplicate wins
 		}
+		if len(out) > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, buf[m.start:m.end]...)
 	}
 	c.scratch = out
 	return append(buf[:objStart], out...)
 }
-
-// maxSmallObject is the most members sortObject sorts by insertion.
-const maxSmallObject = 16
