@@ -84,7 +84,7 @@ func BenchmarkDecideMapInput(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				d, err := e.eval(ctx, e.cur.Load(), t0, v)
+				d, err := e.eval(ctx, e.cur.Load(), t0, ast.NewTerm(v))
 				if err != nil || !d.Allow {
 					b.Fatalf("eval = %+v, %v", d, err)
 				}
@@ -109,7 +109,7 @@ func BenchmarkDecideLazyInput(b *testing.B) {
 			b.ReportAllocs()
 			cpu := startCPU()
 			for b.Loop() {
-				d, err := e.eval(ctx, e.cur.Load(), t0, ast.LazyObject(in.Map(t0)))
+				d, err := e.eval(ctx, e.cur.Load(), t0, ast.NewTerm(ast.LazyObject(in.Map(t0))))
 				if err != nil || !d.Allow {
 					b.Fatalf("eval = %+v, %v", d, err)
 				}

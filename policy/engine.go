@@ -240,7 +240,7 @@ var noMetrics = metrics.NoOp()
 // evaluator (topdown), as rego.PreparedEvalQuery.Eval would, and decodes
 // the decision. Each evaluation has its own caches (evalCaches), emptied
 // when it ends: nothing is kept from one request to the next.
-func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input ast.Value) (Decision, error) {
+func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input *ast.Term) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}
@@ -253,19 +253,17 @@ func (e *Engine) eval(ctx context.Context, p *prepared, now time.Time, input ast
 	}
 	caches := getEvalCaches()
 	defer caches.release()
-	q := topdown.NewQuery(p.body).
-		WithVirtualCache(&caches.virtual).
+	q := p.query()
+	defer func() {
+		// drop the request's data before the query waits in the pool
+		q.WithInput(nil).WithVirtualCache(nil).WithBaseCache(nil).WithCancel(nil)
+		p.queries.Put(q)
+	}()
+	q.WithVirtualCache(&caches.virtual).
 		WithBaseCache(&caches.base).
-		WithQueryCompiler(p.qc).
-		WithCompiler(p.compiler).
-		WithStore(p.store).
-		WithTransaction(p.txn).
-		WithMetrics(noMetrics).
-		WithStrictBuiltinErrors(true).
-		WithPrintHook(p.hook).
 		WithTime(now).
 		WithCancel(cancel).
-		WithInput(ast.NewTerm(input))
+		WithInput(input)
 	var (
 		v ast.Value
 		n int

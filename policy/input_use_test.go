@@ -66,7 +66,7 @@ func TestInputUses(t *testing.T) {
 			}
 			e := newEngine(t, Config{FS: mapFS(map[string]string{"p.rego": src}), PollInterval: -1})
 			in := fullInput()
-			got := in.value(t0, e.cur.Load().use)
+			got := in.value(t0, e.cur.Load().use).Value
 			want := in.Value(t0)
 			if tc.want != "" {
 				want = ast.MustParseTerm(tc.want).Value
@@ -113,7 +113,7 @@ func TestPrunedInputSameDecisions(t *testing.T) {
 			t.Run(cfg.name+"/"+name, func(t *testing.T) {
 				in := mk()
 				d1, err1 := e.eval(context.Background(), p, t0, in.value(t0, p.use))
-				d2, err2 := e.eval(context.Background(), p, t0, in.Value(t0))
+				d2, err2 := e.eval(context.Background(), p, t0, ast.NewTerm(in.Value(t0)))
 				if !reflect.DeepEqual(d1, d2) || (err1 == nil) != (err2 == nil) {
 					t.Fatalf("pruned input: %+v, %v\nwhole input: %+v, %v", d1, err1, d2, err2)
 				}

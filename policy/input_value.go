@@ -82,11 +82,11 @@ func (b *builder) object(pairs ...[2]*ast.Term) *ast.Term { return b.term(ast.Ne
 // Value returns the input document as an OPA value, with `time` taken from
 // now. It is built directly, without a JSON round trip; the result is
 // immutable and may be evaluated concurrently.
-func (in *Input) Value(now time.Time) ast.Value { return in.value(now, wholeInput) }
+func (in *Input) Value(now time.Time) ast.Value { return in.value(now, wholeInput).Value }
 
 // value builds the members of the input document that use names (all of
 // them for wholeInput). A member left out is one the policy never reads.
-func (in *Input) value(now time.Time, use *inputUse) ast.Value {
+func (in *Input) value(now time.Time, use *inputUse) *ast.Term {
 	b := newBuilder()
 	var arr [8][2]*ast.Term
 	pairs := arr[:0]
@@ -122,7 +122,7 @@ func (in *Input) value(now time.Time, use *inputUse) ast.Value {
 	if m := in.Moderation; m != nil && use.has("moderation") {
 		pairs = append(pairs, [2]*ast.Term{kModeration, m.term(b)})
 	}
-	return ast.NewObject(pairs...)
+	return b.object(pairs...)
 }
 
 func (r *Request) term(b *builder, u *inputUse) *ast.Term {

@@ -11,10 +11,12 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
 	"github.com/open-policy-agent/opa/v1/util"
 )
@@ -140,6 +142,25 @@ type prepared struct {
 	hook     print.Hook
 	use      *inputUse // what the policy reads of the input document
 	revision string
+	queries  sync.Pool // of *topdown.Query, see query
+}
+
+// query returns a topdown.Query of the decision, ready but for its input,
+// time, cancellation and caches, which eval sets on every use. Queries are
+// reused through p.queries: each evaluation sets all four before running
+// one, so nothing passes from one evaluation to the next.
+func (p *prepared) query() *topdown.Query {
+	if q, ok := p.queries.Get().(*topdown.Query); ok {
+		return q
+	}
+	return topdown.NewQuery(p.body).
+		WithQueryCompiler(p.qc).
+		WithCompiler(p.compiler).
+		WithStore(p.store).
+		WithTransaction(p.txn).
+		WithMetrics(noMetrics).
+		WithStrictBuiltinErrors(true).
+		WithPrintHook(p.hook)
 }
 
 // resultVar is the variable the decision query binds the decision to.
