@@ -38,9 +38,10 @@
 // # Keys
 //
 // A Key is the Scope plus a SHA-256 over the endpoint, the model and the
-// canonical body: JSON object members sorted by decoded name, whitespace
-// dropped, strings compared after unescaping (as encoding/json decodes
-// them), numbers by exact decimal value (1, 1.0 and 1e0 are one key;
+// canonical body, itself JSON text: object members sorted by name (names
+// compared after unescaping, re-escaped only where a quote, a backslash or
+// a control byte forces it), whitespace dropped, strings compared after
+// unescaping (as encoding/json decodes them), numbers by exact decimal value (1, 1.0 and 1e0 are one key;
 // digits are never rounded through float64), array order kept, duplicate
 // members resolved last-wins, and the top-level DefaultIgnoredFields
 // dropped. The Scope is part of the Key value and of its String form

@@ -202,8 +202,9 @@ const keyVersion = 2
 var canonPool = sync.Pool{New: func() any { return new(canon) }}
 
 // Key computes the key of in. The body must be valid JSON (the error wraps
-// ErrInvalidJSON otherwise). Object members are sorted by their decoded
-// names, whitespace is dropped, strings are compared after unescaping and
+// ErrInvalidJSON otherwise). Object members are sorted by their names
+// (as decoded, then written in the canonical escaping of
+// appendCanonString), whitespace is dropped, strings are compared after unescaping and
 // numbers by exact decimal value; array order is kept. Of duplicate
 // members the last wins. Ignored fields are dropped at the top level only.
 //
