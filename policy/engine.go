@@ -216,8 +216,8 @@ func (e *Engine) Close() error {
 // ambiguous, badly shaped or fails to evaluate is an error (see the Err…
 // values); the caller must deny the request then, as [Deny] does.
 //
-// The input document holds only the members the policy reads (see
-// inputUse); the decision log looks up the members it records in the
+// The policy sees only the input members its rules name (README.md, "Input
+// document"); the decision log looks up the members it records in the
 // whole document.
 func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 	start := e.now()
