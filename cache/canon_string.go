@@ -48,10 +48,15 @@ func plainString(s []byte, i int) int {
 // little-endian load of eight string bytes) that is a quote, a backslash,
 // a control byte or not ASCII. Only the lowest set byte is exact, higher
 // ones may be false alarms: callers use its trailing zeros alone.
+//
+// A byte below 0x80 has its high bit set after subtracting 0x20 exactly
+// when it is a control byte, and after subtracting 1 from it xor a quote
+// (a backslash) exactly when it is one; a subtraction borrows from the
+// next byte only there. The xors keep the high bit, so a byte of 0x80 or
+// more is flagged by the final or with x whatever the subtractions made of
+// it, and the usual "and not" of each term can go.
 func specialMask(x uint64) uint64 {
-	q := x ^ (ones * '"')
-	b := x ^ (ones * '\\')
-	return ((x-ones*0x20)&^x | (q-ones)&^q | (b-ones)&^b | x) & highs
+	return ((x - ones*0x20) | (x ^ ones*'"' - ones) | (x ^ ones*'\\' - ones) | x) & highs
 }
 
 // unescape decodes src[start:end] (a string body) into c.scratch.
