@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -201,6 +202,36 @@ func TestDecideMatchesRego(t *testing.T) {
 					t.Fatalf("Decide = %+v\nrego   = %+v", got, want)
 				}
 			})
+		}
+	}
+}
+
+// TestDecideConcurrent runs decisions on several goroutines at once: the
+// pooled queries and caches must never mix two evaluations.
+func TestDecideConcurrent(t *testing.T) {
+	e := newEngine(t, Config{})
+	ctx := context.Background()
+	ins := []*Input{sampleInput(), deniedInput(), fullInput(), {}}
+	want := make([]Decision, len(ins))
+	for i, in := range ins {
+		want[i], _ = e.Decide(ctx, in)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for n := range 100 {
+				i := (g + n) % len(ins)
+				if got, _ := e.Decide(ctx, ins[i]); !reflect.DeepEqual(got, want[i]) {
+					errs <- fmt.Errorf("input %d: %+v, want %+v", i, got, want[i])
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
