@@ -26,50 +26,40 @@ type budgetCall struct {
 	res      billing.Reservation
 	reserved bool
 
-	enc   *tokens.Encoding // nil: no mid-stream check
-	chat  *tokens.ChatStreamCounter
-	texts map[int]*tokens.StreamCounter
-	cut   bool // the budget ran out mid-stream
+	tally *streamTally // Count's, or the layer's own without Count; nil: no mid-stream check
+	cut   bool         // the budget ran out mid-stream
 }
 
 // onChunk counts a streamed chunk and, once the stream has outgrown its
 // reservation, asks the ledger for more; when the budget has run out it
-// marks the call cut, and budgetWriter ends the stream.
+// marks the call cut, and budgetWriter ends the stream. With Count in the
+// chain both layers share Count's tally, so a chunk is counted once; while
+// an upper bound of the tokens so far fits the reservation, the exact
+// count is not asked for.
 func (s *budgetCall) onChunk(ch *Chunk) {
 	if s.cut {
 		return
 	}
-	if s.enc == nil {
-		s.enc = s.c.Encoding
-		if s.enc == nil {
-			m, _ := s.b.catalog.Resolve(s.c.Model)
-			if s.enc, _ = tokens.Get(m.Encoding); s.enc == nil {
-				return
+	if s.tally == nil {
+		if s.tally = s.c.tally; s.tally == nil {
+			enc := s.c.Encoding
+			if enc == nil {
+				m, _ := s.b.catalog.Resolve(s.c.Model)
+				if enc, _ = tokens.Get(m.Encoding); enc == nil {
+					return
+				}
 			}
+			s.tally = &streamTally{enc: enc}
 		}
 	}
-	switch {
-	case ch.Chat != nil:
-		if s.chat == nil {
-			s.chat = s.enc.NewChatStreamCounter()
-		}
-		s.chat.Add(ch.Chat)
-	case ch.Completion != nil:
-		if s.texts == nil {
-			s.texts = map[int]*tokens.StreamCounter{}
-		}
-		for _, choice := range ch.Completion.Choices {
-			sc := s.texts[choice.Index]
-			if sc == nil {
-				sc = s.enc.NewStreamCounter()
-				s.texts[choice.Index] = sc
-			}
-			sc.WriteString(choice.Text)
-		}
-	default:
+	if ch.Chat == nil && ch.Completion == nil {
 		return
 	}
-	soFar := billing.Cost(s.prices, wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.completion()})
+	s.tally.add(ch) // a no-op when Count counted it already
+	if s.res.Covers(billing.Cost(s.prices, wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.tally.bound})) {
+		return // then the exact count fits too: cost only grows with tokens
+	}
+	soFar := billing.Cost(s.prices, wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.tally.completion()})
 	if s.res.Covers(soFar) {
 		return
 	}
@@ -80,18 +70,6 @@ func (s *budgetCall) onChunk(ch *Chunk) {
 		return
 	}
 	s.cut = !ok
-}
-
-// completion returns the completion tokens counted so far.
-func (s *budgetCall) completion() int {
-	n := 0
-	if s.chat != nil {
-		n = s.chat.CompletionTokens()
-	}
-	for _, sc := range s.texts {
-		n += sc.Count()
-	}
-	return n
 }
 
 // onEnd settles the call: to nothing for a cache hit (by default), by
@@ -128,8 +106,8 @@ func (s *budgetCall) cost(res *Response) billing.Money {
 	if usage == nil {
 		usage = res.Usage
 	}
-	if usage == nil && (s.chat != nil || s.texts != nil) {
-		usage = &wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.completion()}
+	if usage == nil && s.tally != nil && s.tally.counted() {
+		usage = &wire.Usage{PromptTokens: s.c.PromptTokens, CompletionTokens: s.tally.completion()}
 	}
 	if usage == nil {
 		return s.c.CostEstimate

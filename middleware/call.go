@@ -125,6 +125,9 @@ type Call struct {
 	SavedCost billing.Money
 
 	observers []Observer
+	// tally counts a streamed completion for Count and Budget; set by
+	// Count, nil without it.
+	tally *streamTally
 }
 
 type callKey struct{}
@@ -180,6 +183,8 @@ type Chunk struct {
 	Chat       *wire.ChatCompletionChunk
 	Completion *wire.Completion
 	Err        error
+
+	seq int // the tap's number for the event, from 1: lets a streamTally count it once
 }
 
 // Response is what the tap learned about a response once it ended.

@@ -140,32 +140,13 @@ func derefInt(p *int) int {
 }
 
 // usageObserver sets c.Usage when the response ends, counting the
-// completion when the handler reported no usage.
+// completion when the handler reported no usage. It counts a stream's
+// deltas in c.tally, which Budget reads instead of counting them again.
 func usageObserver(c *Call) Observer {
-	var chat *tokens.ChatStreamCounter
-	var texts map[int]*tokens.StreamCounter
+	t := &streamTally{enc: c.Encoding}
+	c.tally = t
 	return Observer{
-		OnChunk: func(ch *Chunk) {
-			switch {
-			case ch.Chat != nil:
-				if chat == nil {
-					chat = c.Encoding.NewChatStreamCounter()
-				}
-				chat.Add(ch.Chat)
-			case ch.Completion != nil:
-				if texts == nil {
-					texts = map[int]*tokens.StreamCounter{}
-				}
-				for _, choice := range ch.Completion.Choices {
-					sc := texts[choice.Index]
-					if sc == nil {
-						sc = c.Encoding.NewStreamCounter()
-						texts[choice.Index] = sc
-					}
-					sc.WriteString(choice.Text)
-				}
-			}
-		},
+		OnChunk: t.add,
 		OnEnd: func(res *Response) {
 			if res.Usage != nil {
 				c.Usage = res.Usage
@@ -176,12 +157,8 @@ func usageObserver(c *Call) Observer {
 			}
 			completion := 0
 			switch {
-			case chat != nil:
-				completion = chat.CompletionTokens()
-			case texts != nil:
-				for _, sc := range texts {
-					completion += sc.Count()
-				}
+			case t.counted():
+				completion = t.completion()
 			case !res.Stream:
 				completion = countBody(c, res.Body)
 			}
@@ -190,6 +167,66 @@ func usageObserver(c *Call) Observer {
 			c.UsageCounted = true
 		},
 	}
+}
+
+// streamTally counts the completion tokens of a streamed response from its
+// chunks, once per call: Count feeds it and Budget reads it.
+type streamTally struct {
+	enc   *tokens.Encoding
+	chat  *tokens.ChatStreamCounter
+	texts map[int]*tokens.StreamCounter
+	// bound is an upper bound of completion(), kept without tokenising
+	// (tokens.MaxTokens of every delta, plus the per-call overhead for
+	// every tool call fragment).
+	bound int
+	last  int // the seq of the last chunk counted
+}
+
+// add counts the deltas of a chat or completions chunk once, however many
+// layers pass it; other chunks are ignored.
+func (t *streamTally) add(ch *Chunk) {
+	if ch.seq != 0 {
+		if ch.seq == t.last {
+			return
+		}
+		t.last = ch.seq
+	}
+	switch {
+	case ch.Chat != nil:
+		if t.chat == nil {
+			t.chat = t.enc.NewChatStreamCounter()
+		}
+		t.chat.Add(ch.Chat)
+		t.bound += tokens.MaxChunkTokens(ch.Chat)
+	case ch.Completion != nil:
+		if t.texts == nil {
+			t.texts = map[int]*tokens.StreamCounter{}
+		}
+		for _, choice := range ch.Completion.Choices {
+			sc := t.texts[choice.Index]
+			if sc == nil {
+				sc = t.enc.NewStreamCounter()
+				t.texts[choice.Index] = sc
+			}
+			sc.WriteString(choice.Text)
+			t.bound += tokens.MaxTokens(choice.Text)
+		}
+	}
+}
+
+// counted reports whether any chunk was counted.
+func (t *streamTally) counted() bool { return t.chat != nil || t.texts != nil }
+
+// completion returns the completion tokens counted so far.
+func (t *streamTally) completion() int {
+	n := 0
+	if t.chat != nil {
+		n = t.chat.CompletionTokens()
+	}
+	for _, sc := range t.texts {
+		n += sc.Count()
+	}
+	return n
 }
 
 // countBody counts the completion tokens of a non-streamed response body.

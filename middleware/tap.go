@@ -226,6 +226,7 @@ func (t *tap) observeStream(b []byte) {
 		default:
 			ch.Data = ev.Data
 			t.res.Events++
+			ch.seq = t.res.Events
 			t.big = t.big || len(ev.Data) > 1<<20
 			if len(t.c.observers) > 0 {
 				t.parseChunk(ch)

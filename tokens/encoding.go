@@ -177,6 +177,19 @@ func (e *Encoding) Count(text string) int {
 	return n
 }
 
+// MaxTokens returns an upper bound of Count(text) under every encoding of
+// this package, without tokenising: len(text) for valid UTF-8 (every byte
+// is a token of a byte-level BPE vocabulary, and merges only lower the
+// count), 3*len(text) otherwise (each invalid byte is counted as the three
+// bytes of U+FFFD). The bound also holds for the concatenation of texts:
+// the sum of their bounds bounds the count of the whole.
+func MaxTokens(text string) int {
+	if utf8.ValidString(text) {
+		return len(text)
+	}
+	return 3 * len(text)
+}
+
 // Encode returns the token ids of text, with encode_ordinary semantics.
 func (e *Encoding) Encode(text string) []int {
 	if !utf8.ValidString(text) {

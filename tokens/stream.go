@@ -161,6 +161,25 @@ func (c *ChatStreamCounter) Add(chunk *wire.ChatCompletionChunk) {
 	}
 }
 
+// MaxChunkTokens returns an upper bound of how much Add(chunk) can raise
+// CompletionTokens, without tokenising (see MaxTokens): a caller that sums
+// it over the chunks knows CompletionTokens never exceeds the sum.
+func MaxChunkTokens(chunk *wire.ChatCompletionChunk) int {
+	n := 0
+	for i := range chunk.Choices {
+		d := &chunk.Choices[i].Delta
+		n += MaxTokens(d.Content) + MaxTokens(d.Refusal)
+		for k := range d.ToolCalls {
+			f := &d.ToolCalls[k].Function
+			n += toolCallOverhead + MaxTokens(f.Name) + MaxTokens(f.Arguments)
+		}
+		if f := d.FunctionCall; f != nil {
+			n += toolCallOverhead + MaxTokens(f.Name) + MaxTokens(f.Arguments)
+		}
+	}
+	return n
+}
+
 func (c *ChatStreamCounter) tool(cc *choiceCounter, idx int) *toolCounter {
 	t := cc.tools[idx]
 	if t == nil {

@@ -109,3 +109,33 @@ func TestGetErrors(t *testing.T) {
 		t.Errorf("Decode(endoftext) = %q, %v", s, err)
 	}
 }
+
+// TestMaxTokens checks that MaxTokens bounds Count for every encoding, and
+// that the bounds of deltas bound the count of their concatenation, on the
+// vectors split at random (UTF-8 sequences cut included) and on invalid
+// UTF-8.
+func TestMaxTokens(t *testing.T) {
+	texts := []string{"", "a", "\xff", "\xe2\x82", "bad \xff\xe2\x82 utf8 " + strings.Repeat("\xe2\x82\xac", 30) + "\xe2",
+		strings.Repeat("\xff", 50), strings.Repeat("ª", 99), "🎉🎉 x"}
+	for _, v := range loadVectors(t) {
+		texts = append(texts, v.Text)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for name := range specs {
+		enc := mustGet(t, name)
+		for _, text := range texts {
+			if got, bound := enc.Count(text), MaxTokens(text); got > bound {
+				t.Fatalf("%s: Count %d > MaxTokens %d for %.80q", name, got, bound, text)
+			}
+			sum := 0
+			for rest := text; rest != ""; {
+				n := min(len(rest), 1+rng.IntN(7))
+				sum += MaxTokens(rest[:n])
+				rest = rest[n:]
+			}
+			if got := enc.Count(text); got > sum {
+				t.Fatalf("%s: Count %d > sum of the deltas' MaxTokens %d for %.80q", name, got, sum, text)
+			}
+		}
+	}
+}
