@@ -44,6 +44,15 @@ func newBackends(cfg *Config) (*backends, error) {
 	// Deadlines come from each request's context; without this go-redis
 	// waits for its own read timeout on a hung server.
 	opts.ContextTimeoutEnabled = true
+	// No command retries inside go-redis unless the URL sets max_retries: a
+	// limit or ledger script that ran before the connection broke would be
+	// charged twice. One dial per attempt: with go-redis's five dials and
+	// backoff a dead server holds every request for its whole timeout
+	// before redis.fail applies (measured: 250 ms → 0–2 ms per 503).
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = -1
+	}
+	opts.DialerRetries = 1
 	b.redis = redis.NewClient(opts)
 	b.closers = append(b.closers, b.redis.Close)
 	limFail, ledFail := limiter.FailClosed, billing.FailClosed
