@@ -210,7 +210,11 @@ scale() {
 	for k in $keysets; do
 		local t0 t1
 		t0=$(date +%s.%N)
-		"$bin/gencfg" -scenario full -listen $FULL -upstream "http://$STUB/v1" -keys "$k" >"$work/keys.yaml"
+		# Keys in a keys_file (KEYS_YAML=1: inline in the YAML, which for 1M
+		# keys takes minutes and gigabytes to load).
+		local kf=(-keys-file "$work/keys.jsonl")
+		[ -z "${KEYS_YAML:-}" ] || kf=()
+		"$bin/gencfg" -scenario full -listen $FULL -upstream "http://$STUB/v1" -keys "$k" "${kf[@]}" >"$work/keys.yaml"
 		start full "${GW[@]}" "$bin/proxy" -config "$work/keys.yaml"
 		for _ in $(seq 3000); do curl -s -o /dev/null "http://$FULL/healthz" && break; sleep 0.2; done
 		t1=$(date +%s.%N)

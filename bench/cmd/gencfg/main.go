@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/llmgate/llmgate/bench/load"
 )
@@ -31,6 +32,7 @@ func main() {
 	redis := flag.String("redis", "", "redis:// URL (empty: in memory)")
 	pprof := flag.Bool("pprof", false, "expose /debug/pprof/")
 	cacheBytes := flag.String("cache-bytes", "64MiB", "the cache's size bound (full scenario)")
+	keysFile := flag.String("keys-file", "", "write the keys to this file, one JSON object per line, and name it as keys_file (default: inline YAML keys)")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	defer w.Flush()
@@ -57,9 +59,41 @@ func main() {
 	if *pprof {
 		fmt.Fprint(w, "debug: {pprof: true}\n")
 	}
-	fmt.Fprint(w, "keys:\n")
-	for i := range *keys {
-		d := sha256.Sum256([]byte(load.KeyName(i)))
-		fmt.Fprintf(w, "  - {id: k%d, key_sha256: %s, user: u%d, org: bench, tier: bench}\n", i, hex.EncodeToString(d[:]), i)
+	if *keysFile == "" {
+		fmt.Fprint(w, "keys:\n")
+		for i := range *keys {
+			d := sha256.Sum256([]byte(load.KeyName(i)))
+			fmt.Fprintf(w, "  - {id: k%d, key_sha256: %s, user: u%d, org: bench, tier: bench}\n", i, hex.EncodeToString(d[:]), i)
+		}
+		return
 	}
+	abs, err := filepath.Abs(*keysFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gencfg:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(w, "keys_file: %q\n", abs)
+	if err := writeKeysFile(abs, *keys); err != nil {
+		fmt.Fprintln(os.Stderr, "gencfg:", err)
+		os.Exit(1)
+	}
+}
+
+// writeKeysFile writes n keys to path as the proxy's keys_file: one JSON
+// object per line.
+func writeKeysFile(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		d := sha256.Sum256([]byte(load.KeyName(i)))
+		fmt.Fprintf(w, "{\"id\":\"k%d\",\"key_sha256\":\"%s\",\"user\":\"u%d\",\"org\":\"bench\",\"tier\":\"bench\"}\n", i, hex.EncodeToString(d[:]), i)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
