@@ -251,7 +251,7 @@ func (t *tap) parseChunk(ch *Chunk) {
 		choices := st.chat.Choices[:cap(st.chat.Choices)]
 		clear(choices) // decoding into a reused element merges with old values
 		st.chat = wire.ChatCompletionChunk{Choices: choices[:0]}
-		err = json.Unmarshal(ch.Data, &st.chat)
+		err = decodeChatChunk(ch.Data, &st.chat)
 		if c := &st.chat; err == nil && c.ID == "" && c.Object == "" && len(c.Choices) == 0 && c.Usage == nil {
 			err = errNotChunk // an error object, say
 		}
