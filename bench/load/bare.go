@@ -33,8 +33,9 @@ func Bare(upstream *url.URL) http.Handler {
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.SetXForwarded()
 		},
-		Transport:     transport,
-		FlushInterval: -1,
+		Transport: transport,
+		// FlushInterval 0, the default: streams are flushed per write by
+		// ReverseProxy itself, as in examples/proxy.
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).EnableFullDuplex()

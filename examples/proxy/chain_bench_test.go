@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -82,9 +81,7 @@ func benchUpstream() *httptest.Server {
 }
 
 // target returns the named server, starting it on first use: "bare"
-// (bench/load.Bare), "bare-flush0" (the same proxy with FlushInterval 0,
-// to price the -1 that examples/proxy/upstream.go and bench/cmd/bare set),
-// "limits" or "full" (newGateway behind newServer, logging JSON lines to
+// (bench/load.Bare), "limits" or "full" (newGateway behind newServer, logging JSON lines to
 // io.Discard so the log line is formatted as in production).
 func target(b *testing.B, name string) *benchTarget {
 	b.Helper()
@@ -99,9 +96,6 @@ func target(b *testing.B, name string) *benchTarget {
 	case "bare":
 		u, _ := url.Parse(up.URL)
 		h = load.Bare(u)
-	case "bare-flush0":
-		u, _ := url.Parse(up.URL)
-		h = bareFlush0(u)
 	default:
 		cfg, err := ParseConfig([]byte(benchConfig(name, up.URL+"/v1")))
 		if err != nil {
@@ -115,32 +109,13 @@ func target(b *testing.B, name string) *benchTarget {
 		h = gw // never closed: it lives as long as the process
 	}
 	srv := httptest.NewUnstartedServer(h)
-	if name != "bare" && name != "bare-flush0" {
+	if name != "bare" {
 		srv.Config = newServer(h, 10*time.Second, slog.New(slog.DiscardHandler))
 	}
 	srv.Start()
 	t := &benchTarget{url: srv.URL + "/v1/chat/completions", client: &http.Client{Transport: load.NewTransport(1)}}
 	benchTargets.m[name] = t
 	return t
-}
-
-// bareFlush0 is load.Bare with ReverseProxy's default FlushInterval (0):
-// text/event-stream answers are still flushed after every write (net/http's
-// ReverseProxy does that by itself), other answers once the handler returns.
-func bareFlush0(upstream *url.URL) http.Handler {
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(upstream)
-			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
-			pr.SetXForwarded()
-		},
-		Transport: &http.Transport{Proxy: nil, MaxIdleConns: 256, MaxIdleConnsPerHost: 256,
-			IdleConnTimeout: 90 * time.Second, ExpectContinueTimeout: time.Second},
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).EnableFullDuplex()
-		rp.ServeHTTP(w, r)
-	})
 }
 
 // benchRequest sends the request and reads the whole answer; it returns
@@ -169,7 +144,7 @@ func benchRequest(b *testing.B, t *benchTarget, body []byte) time.Duration {
 }
 
 // BenchmarkGateway: see the top of the file. Sub-benchmarks
-// json|sse / bare|bare-flush0|limits|full; a scenario's added-ns/op and
+// json|sse / bare|limits|full; a scenario's added-ns/op and
 // added-first-byte-ns/op are against the bare proxy of the same round
 // (run bare in the same -bench pattern).
 func BenchmarkGateway(b *testing.B) {
@@ -182,7 +157,7 @@ func BenchmarkGateway(b *testing.B) {
 			body, seqAt := load.Body(load.Config{Stream: stream, Unique: true})
 			var seq int64
 			var bareNs, bareFirst float64
-			for _, name := range []string{"bare", "bare-flush0", "limits", "full"} {
+			for _, name := range []string{"bare", "limits", "full"} {
 				b.Run(name, func(b *testing.B) {
 					t := target(b, name)
 					for range 3 { // warm the connections, pools and caches
