@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,62 +82,19 @@ type streamResult struct {
 
 // rawStream sends a streamed chat request and parses the SSE answer.
 func rawStream(ctx context.Context, hc *http.Client, base, key, body string) (streamResult, error) {
-	var sr streamResult
 	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := hc.Do(req)
 	if err != nil {
-		return sr, err
+		return streamResult{}, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
 		b, _ := io.ReadAll(res.Body)
-		return sr, fmt.Errorf("status %d: %s", res.StatusCode, b)
+		return streamResult{}, fmt.Errorf("status %d: %s", res.StatusCode, b)
 	}
-	var text strings.Builder
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data: "))
-		if !ok {
-			continue
-		}
-		if sr.done {
-			return sr, errors.New("data after [DONE]")
-		}
-		if string(data) == "[DONE]" {
-			sr.done = true
-			continue
-		}
-		var c struct {
-			Choices []struct {
-				Delta        struct{ Content string }
-				FinishReason string `json:"finish_reason"`
-			}
-			Usage *struct {
-				CompletionTokens int `json:"completion_tokens"`
-			}
-			Error *wire.Error
-		}
-		if err := json.Unmarshal(data, &c); err != nil {
-			return sr, fmt.Errorf("bad event %q: %w", data, err)
-		}
-		if c.Error != nil {
-			return sr, fmt.Errorf("error event %s", data)
-		}
-		for _, ch := range c.Choices {
-			if ch.Delta.Content != "" {
-				sr.chunks++
-				text.WriteString(ch.Delta.Content)
-			}
-			if ch.FinishReason != "" {
-				sr.finish = ch.FinishReason
-			}
-		}
-		sr.usage = sr.usage || c.Usage != nil
-	}
-	sr.text = text.String()
-	return sr, sc.Err()
+	return parseSSE(res.Body)
 }
 
 // TestStreamIntegrity sends thousands of streams through the proxy from an
