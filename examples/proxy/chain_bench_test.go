@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ var benchTargets = struct {
 // completion with usage, or a 16-chunk SSE stream with a usage chunk).
 func benchUpstream() *httptest.Server {
 	if benchTargets.upstream == nil {
-		benchTargets.upstream = httptest.NewServer(load.Stub(load.StubConfig{}))
+		benchTargets.upstream = httptest.NewServer(load.Stub(load.StubConfig{Interval: benchInterval}))
 	}
 	return benchTargets.upstream
 }
@@ -241,5 +242,16 @@ func BenchmarkObserve(b *testing.B) {
 				tc.h.ServeHTTP(w, r)
 			}
 		})
+	}
+}
+
+// benchInterval is the stub's pause between streamed chunks, from
+// BENCH_INTERVAL (a duration; default none): with a pause, the gateway
+// sees one event per read, as from a real model.
+var benchInterval time.Duration
+
+func init() {
+	if v := os.Getenv("BENCH_INTERVAL"); v != "" {
+		benchInterval, _ = time.ParseDuration(v)
 	}
 }
