@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/llmgate/llmgate/llmtest"
@@ -66,6 +67,7 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 			AttemptTimeout: time.Duration(cfg.Timeout),
 		}),
 		ModifyResponse: envelopeErrors,
+		BufferPool:     copyBuffers{},
 		// FlushInterval 0: ReverseProxy itself flushes every write of a
 		// text/event-stream or unknown-length answer, and copies a JSON body
 		// of known length without a flush per write (50–68k instructions
@@ -118,3 +120,12 @@ func envelopeErrors(resp *http.Response) error {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return nil
 }
+
+// copyBuffers lends ReverseProxy its 32 KiB copy buffers from a pool
+// instead of allocating (and zeroing) one per request.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (copyBuffers) Get() []byte  { return copyBufferPool.Get().(*[32 << 10]byte)[:] }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put((*[32 << 10]byte)(b)) }
