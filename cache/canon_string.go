@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
 )
 
 // plainString returns the index of the quote that closes the string whose
@@ -16,14 +18,7 @@ import (
 // multi-byte rune.
 func plainString(s []byte, i int) int {
 	for {
-		for i+8 <= len(s) {
-			if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(s) {
+		if i = jsonscan.PlainRun(s, i); i >= len(s) {
 			return -1
 		}
 		ch := s[i]
@@ -42,21 +37,6 @@ func plainString(s []byte, i int) int {
 			i += size
 		}
 	}
-}
-
-// specialMask returns a word with the high bit set in each byte of x (a
-// little-endian load of eight string bytes) that is a quote, a backslash,
-// a control byte or not ASCII. Only the lowest set byte is exact, higher
-// ones may be false alarms: callers use its trailing zeros alone.
-//
-// A byte below 0x80 has its high bit set after subtracting 0x20 exactly
-// when it is a control byte, and after subtracting 1 from it xor a quote
-// (a backslash) exactly when it is one; a subtraction borrows from the
-// next byte only there. The xors keep the high bit, so a byte of 0x80 or
-// more is flagged by the final or with x whatever the subtractions made of
-// it, and the usual "and not" of each term can go.
-func specialMask(x uint64) uint64 {
-	return ((x - ones*0x20) | (x ^ ones*'"' - ones) | (x ^ ones*'\\' - ones) | x) & highs
 }
 
 // unescape decodes src[start:end] (a string body) into c.scratch.
@@ -137,27 +117,6 @@ var strClass = func() (t [256]uint8) {
 	return t
 }()
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plainRun returns the first index at or after i, rounded down to a word,
-// where s may hold a byte that is a quote, a backslash, a control byte or
-// not ASCII; it skips eight plain bytes at a time.
-func plainRun(s []byte, i int) int {
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		q := x ^ (ones * '"')
-		b := x ^ (ones * '\\')
-		special := (x - ones*0x20) | (q - ones) | (b - ones) // high bit set where a byte is below 0x20, '"' or '\\' (or, harmlessly, ≥ 0x80)
-		if (special|x)&highs != 0 {
-			return i
-		}
-	}
-	return i
-}
-
 // hex4 decodes the four hex digits at s[i:], or returns -1.
 func hex4(s []byte, i int) rune {
 	if i+4 > len(s) {
@@ -193,7 +152,7 @@ func (c *canon) strSlow(start int) (dec []byte, k0, k1 int, err error) {
 scan:
 	for i < len(s) {
 		if i+8 <= len(s) && strClass[s[i]] == 0 {
-			if i = plainRun(s, i); i >= len(s) {
+			if i = jsonscan.PlainRun(s, i); i >= len(s) {
 				break
 			}
 		}
@@ -256,7 +215,7 @@ func appendCanonString(buf, dec []byte) []byte {
 // something else (or ending near the end of s) takes the call.
 func plainEnd(s []byte, i int) int {
 	for i+8 <= len(s) {
-		if m := specialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+		if m := jsonscan.SpecialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
 			i += bits.TrailingZeros64(m) >> 3
 			if s[i] == '"' {
 				return i

@@ -2,12 +2,9 @@ package cache
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"math/bits"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -220,32 +217,4 @@ func FuzzCanonicalForm(f *testing.F) {
 			t.Fatalf("%q:\n got %s\nwant %s", body, got, want)
 		}
 	})
-}
-
-// TestSpecialMask checks that the lowest byte specialMask flags is the
-// first byte the string scanner must look at, for words mixing bytes at
-// the edges of each class.
-func TestSpecialMask(t *testing.T) {
-	alphabet := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xa0, 0xa2, 0xdc, 0xc3, 0xff, 'a'}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var w [8]byte
-	for n := 0; n < 200000; n++ {
-		for i := range w {
-			w[i] = alphabet[rng.IntN(len(alphabet))]
-			if rng.IntN(3) == 0 {
-				w[i] = 'a' // long plain runs too
-			}
-		}
-		want := 8
-		for i, ch := range w {
-			if strClass[ch] != 0 {
-				want = i
-				break
-			}
-		}
-		got := bits.TrailingZeros64(specialMask(binary.LittleEndian.Uint64(w[:]))) >> 3
-		if got != want {
-			t.Fatalf("% x: first special byte at %d, mask says %d", w, want, got)
-		}
-	}
 }

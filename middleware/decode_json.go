@@ -13,11 +13,12 @@ package middleware
 // including the parts of the body no wire type knows.
 
 import (
-	"encoding/binary"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
 )
 
 // maxDepth bounds the nesting of JSON values, as encoding/json does.
@@ -186,17 +187,9 @@ func (d *scanner) arr(n int) (more bool, err error) {
 func (d *scanner) str() (string, error) {
 	start := d.i + 1
 	ascii := true
-	j := start
-	// Eight bytes at a time while none is a quote, a backslash, a control
-	// character or non-ASCII; the loop below looks at the rest.
-	for ; j+8 <= len(d.b); j += 8 {
-		x := binary.LittleEndian.Uint64(d.b[j:])
-		q, bs := x^(lsb*'"'), x^(lsb*'\\')
-		if ((x-lsb*0x20)&^x|(q-lsb)&^q|(bs-lsb)&^bs|x)&msb != 0 {
-			break
-		}
-	}
-	for ; j < len(d.b); j++ {
+	// Plain ASCII is passed eight bytes at a time; the loop below looks at
+	// the rest.
+	for j := jsonscan.PlainRun(d.b, start); j < len(d.b); j++ {
 		c := d.b[j]
 		switch {
 		case c == '"':
@@ -218,14 +211,6 @@ func (d *scanner) str() (string, error) {
 	d.i = len(d.b)
 	return "", d.unexpected("in string literal")
 }
-
-// lsb and msb are the lowest and highest bit of each byte of a word, for
-// testing eight bytes at once: (x-lsb*n)&^x&msb is non-zero when a byte of
-// x is below n (n <= 0x80), and (x-lsb)&^x&msb when a byte is zero.
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
 
 // strSlow decodes a string with escapes, starting after its opening quote.
 // The result is built in a buffer sized to the escaped text (unescaping

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"unicode/utf8"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -73,7 +74,7 @@ func (p *chunkParser) raw() ([]byte, bool) {
 	}
 	start := p.i + 1
 	ascii := true
-	for j := start; j < len(p.b); j++ {
+	for j := jsonscan.PlainRun(p.b, start); j < len(p.b); j++ {
 		c := p.b[j]
 		switch {
 		case c == '"':

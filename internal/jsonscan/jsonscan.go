@@ -1,0 +1,48 @@
+// Package jsonscan holds the word-at-a-time test that llmgate's JSON
+// scanners (middleware's request decoder and stream-chunk parser, the
+// cache's canonicaliser) use to pass over the plain bytes of a string.
+//
+// A byte of a JSON string body needs a look when it is a quote, a
+// backslash, a control byte (below 0x20) or not ASCII (the start or
+// continuation of a multi-byte rune, which must be valid UTF-8). Every
+// other byte stands for itself, and runs of them can be skipped eight at a
+// time.
+package jsonscan
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+const (
+	ones  = 0x0101010101010101 // the lowest bit of each byte of a word
+	highs = 0x8080808080808080 // the highest bit of each byte of a word
+)
+
+// SpecialMask returns a word with the high bit set in each byte of x (a
+// little-endian load of eight string bytes) that is a quote, a backslash,
+// a control byte or not ASCII. Only the lowest set byte is exact, higher
+// ones may be false alarms: callers use its trailing zeros alone.
+//
+// A byte below 0x80 has its high bit set after subtracting 0x20 exactly
+// when it is a control byte, and after subtracting 1 from it xor a quote
+// (a backslash) exactly when it is one; a subtraction borrows from the
+// next byte only there. The xors keep the high bit, so a byte of 0x80 or
+// more is flagged by the final or with x whatever the subtractions made of
+// it, and the usual "and not" of each term can go.
+func SpecialMask(x uint64) uint64 {
+	return ((x - ones*0x20) | (x ^ ones*'"' - ones) | (x ^ ones*'\\' - ones) | x) & highs
+}
+
+// PlainRun returns the index of the first byte at or after s[i] that needs
+// a look (see SpecialMask), scanning eight bytes at a time; when fewer than
+// eight bytes are left before one is found, it returns where they start.
+// The bytes of s[i:PlainRun(s, i)] are plain ASCII.
+func PlainRun(s []byte, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := SpecialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	return i
+}
