@@ -58,15 +58,10 @@ func (b *builder) int(i int) *ast.Term {
 	if ast.HasInternedIntNumberTerm(i) {
 		return ast.InternedTerm(i)
 	}
-	return b.term(ast.Number(strconv.Itoa(i)))
+	return b.term(intValue(i))
 }
 
-func (b *builder) float(f float64) *ast.Term {
-	if f == float64(int64(f)) && f > -1e15 && f < 1e15 {
-		return b.int(int(f))
-	}
-	return b.term(ast.Number(strconv.FormatFloat(f, 'g', -1, 64)))
-}
+func (b *builder) float(f float64) *ast.Term { return b.term(floatValue(f)) }
 
 func (b *builder) bool(v bool) *ast.Term { return ast.InternedTerm(v) }
 
@@ -75,6 +70,28 @@ func (b *builder) str(s string) *ast.Term {
 		return ast.InternedTerm("")
 	}
 	return b.term(ast.String(s))
+}
+
+
+func intValue(i int) ast.Value {
+	if ast.HasInternedIntNumberTerm(i) {
+		return ast.InternedTerm(i).Value
+	}
+	return ast.Number(strconv.Itoa(i))
+}
+
+func floatValue(f float64) ast.Value {
+	if f == float64(int64(f)) && f > -1e15 && f < 1e15 {
+		return intValue(int(f))
+	}
+	return ast.Number(strconv.FormatFloat(f, 'g', -1, 64))
+}
+
+func floatPtrValue(f *float64) (ast.Value, bool) {
+	if f == nil {
+		return nil, false
+	}
+	return floatValue(*f), true
 }
 
 func (b *builder) object(pairs ...[2]*ast.Term) *ast.Term { return b.term(ast.NewObject(pairs...)) }
@@ -88,18 +105,35 @@ func (in *Input) Value(now time.Time) ast.Value { return in.value(now, wholeInpu
 // them for wholeInput). A member left out is one the policy never reads.
 func (in *Input) value(now time.Time, use *inputUse) *ast.Term {
 	b := newBuilder()
-	var arr [8][2]*ast.Term
+	var arr [len(rootNames)][2]*ast.Term
 	pairs := arr[:0]
-	if u := use.get("request"); u != nil {
-		pairs = append(pairs, [2]*ast.Term{kRequest, in.Request.term(b, u)})
+	for i, name := range rootNames {
+		if u := use.get(name); u != nil {
+			if t := in.member(b, now, name, u); t != nil {
+				pairs = append(pairs, [2]*ast.Term{rootKeys[i], t})
+			}
+		}
 	}
-	if u := use.get("principal"); u != nil {
-		pairs = append(pairs, [2]*ast.Term{kPrincipal, in.Principal.term(b, u)})
-	}
-	if u := use.get("model"); u != nil {
-		pairs = append(pairs, [2]*ast.Term{kModel, in.Model.term(b, u)})
-	}
-	if u := use.get("tokens"); u != nil {
+	return b.object(pairs...)
+}
+
+// rootNames are the members of the input document, in document order.
+var (
+	rootNames = [...]string{"request", "principal", "model", "tokens", "cost", "budgets", "time", "moderation"}
+	rootKeys  = keyTerms(rootNames[:])
+)
+
+// member builds the part u of the input document's member k; nil when
+// the document has no such member.
+func (in *Input) member(b *builder, now time.Time, k string, u *inputUse) *ast.Term {
+	switch k {
+	case "request":
+		return in.Request.term(b, u)
+	case "principal":
+		return in.Principal.term(b, u)
+	case "model":
+		return in.Model.term(b, u)
+	case "tokens":
 		var arr [2][2]*ast.Term
 		tokens := arr[:0]
 		if u.has("prompt") {
@@ -108,138 +142,171 @@ func (in *Input) value(now time.Time, use *inputUse) *ast.Term {
 		if u.has("max_completion") {
 			tokens = append(tokens, [2]*ast.Term{kMaxCompletion, b.int(in.Tokens.MaxCompletion)})
 		}
-		pairs = append(pairs, [2]*ast.Term{kTokens, b.object(tokens...)})
+		return b.object(tokens...)
+	case "cost":
+		return costTerm(b, in.Cost)
+	case "budgets":
+		return in.Budgets.term(b, u)
+	case "time":
+		return timeTerm(b, now, u)
+	case "moderation":
+		if in.Moderation != nil {
+			return in.Moderation.term(b)
+		}
 	}
-	if use.has("cost") {
-		pairs = append(pairs, [2]*ast.Term{kCost, costTerm(b, in.Cost)})
+	return nil
+}
+
+// The members of request, principal and model, in document order: names
+// and their keys. member (below) gives each one's value.
+var (
+	requestNames = [...]string{"id", "endpoint", "model", "stream", "n", "max_tokens", "messages",
+		"tools", "tool_choice", "has_images", "has_audio", "response_format", "reasoning_effort",
+		"service_tier", "user", "temperature", "top_p", "metadata", "prompt"}
+	principalNames = [...]string{"key_id", "user", "org", "tier", "labels"}
+	modelNames     = [...]string{"name", "known", "encoding", "context_window", "input_per_mtok",
+		"cached_input_per_mtok", "output_per_mtok", "prices_as_of", "deprecated"}
+
+	requestKeys, principalKeys, modelKeys = keyTerms(requestNames[:]), keyTerms(principalNames[:]), keyTerms(modelNames[:])
+)
+
+func keyTerms(names []string) []*ast.Term {
+	out := make([]*ast.Term, len(names))
+	for i, n := range names {
+		out[i] = str(n)
 	}
-	if u := use.get("budgets"); u != nil {
-		pairs = append(pairs, [2]*ast.Term{kBudgets, in.Budgets.term(b, u)})
-	}
-	if u := use.get("time"); u != nil {
-		pairs = append(pairs, [2]*ast.Term{kTime, timeTerm(b, now, u)})
-	}
-	if m := in.Moderation; m != nil && use.has("moderation") {
-		pairs = append(pairs, [2]*ast.Term{kModeration, m.term(b)})
+	return out
+}
+
+// memberSource is a part of the input whose members are built one by one:
+// member returns the value of member k, false when the document has no
+// such member.
+type memberSource interface {
+	member(k string) (ast.Value, bool)
+}
+
+// objectTerm builds the object of src's members that u uses, in the order
+// of names.
+func objectTerm(b *builder, src memberSource, names []string, keys []*ast.Term, u *inputUse) *ast.Term {
+	var arr [len(requestNames)][2]*ast.Term
+	pairs := arr[:0]
+	for i, name := range names {
+		if !u.has(name) {
+			continue
+		}
+		if v, ok := src.member(name); ok {
+			pairs = append(pairs, [2]*ast.Term{keys[i], b.term(v)})
+		}
 	}
 	return b.object(pairs...)
 }
 
 func (r *Request) term(b *builder, u *inputUse) *ast.Term {
-	var arr [20][2]*ast.Term
-	pairs := arr[:0]
-	if u.has("id") {
-		pairs = append(pairs, [2]*ast.Term{kID, b.str(r.ID)})
+	return objectTerm(b, r, requestNames[:], requestKeys, u)
+}
+
+func (r *Request) member(k string) (ast.Value, bool) {
+	switch k {
+	case "id":
+		return ast.String(r.ID), true
+	case "endpoint":
+		return ast.String(r.Endpoint), true
+	case "model":
+		return ast.String(r.Model), true
+	case "stream":
+		return ast.Boolean(r.Stream), true
+	case "n":
+		return intValue(r.N), true
+	case "max_tokens":
+		return intValue(r.MaxTokens), true
+	case "messages":
+		return intValue(r.Messages), true
+	case "tools":
+		return stringsValue(r.Tools), true
+	case "tool_choice":
+		return ast.String(r.ToolChoice), true
+	case "has_images":
+		return ast.Boolean(r.HasImages), true
+	case "has_audio":
+		return ast.Boolean(r.HasAudio), true
+	case "response_format":
+		return ast.String(r.ResponseFormat), true
+	case "reasoning_effort":
+		return ast.String(r.ReasoningEffort), true
+	case "service_tier":
+		return ast.String(r.ServiceTier), true
+	case "user":
+		return ast.String(r.User), true
+	case "temperature":
+		return floatPtrValue(r.Temperature)
+	case "top_p":
+		return floatPtrValue(r.TopP)
+	case "metadata":
+		if r.Metadata != nil {
+			return stringMapValue(r.Metadata), true
+		}
+	case "prompt":
+		if r.Prompt != "" {
+			return ast.String(r.Prompt), true
+		}
 	}
-	if u.has("endpoint") {
-		pairs = append(pairs, [2]*ast.Term{kEndpoint, b.str(r.Endpoint)})
-	}
-	if u.has("model") {
-		pairs = append(pairs, [2]*ast.Term{kModel, b.str(r.Model)})
-	}
-	if u.has("stream") {
-		pairs = append(pairs, [2]*ast.Term{kStream, b.bool(r.Stream)})
-	}
-	if u.has("n") {
-		pairs = append(pairs, [2]*ast.Term{kN, b.int(r.N)})
-	}
-	if u.has("max_tokens") {
-		pairs = append(pairs, [2]*ast.Term{kMaxTokens, b.int(r.MaxTokens)})
-	}
-	if u.has("messages") {
-		pairs = append(pairs, [2]*ast.Term{kMessages, b.int(r.Messages)})
-	}
-	if u.has("tools") {
-		pairs = append(pairs, [2]*ast.Term{kTools, stringsTerm(b, r.Tools)})
-	}
-	if u.has("tool_choice") {
-		pairs = append(pairs, [2]*ast.Term{kToolChoice, b.str(r.ToolChoice)})
-	}
-	if u.has("has_images") {
-		pairs = append(pairs, [2]*ast.Term{kHasImages, b.bool(r.HasImages)})
-	}
-	if u.has("has_audio") {
-		pairs = append(pairs, [2]*ast.Term{kHasAudio, b.bool(r.HasAudio)})
-	}
-	if u.has("response_format") {
-		pairs = append(pairs, [2]*ast.Term{kResponseFormat, b.str(r.ResponseFormat)})
-	}
-	if u.has("reasoning_effort") {
-		pairs = append(pairs, [2]*ast.Term{kReasoningEffort, b.str(r.ReasoningEffort)})
-	}
-	if u.has("service_tier") {
-		pairs = append(pairs, [2]*ast.Term{kServiceTier, b.str(r.ServiceTier)})
-	}
-	if u.has("user") {
-		pairs = append(pairs, [2]*ast.Term{kUser, b.str(r.User)})
-	}
-	if r.Temperature != nil && u.has("temperature") {
-		pairs = append(pairs, [2]*ast.Term{kTemperature, b.float(*r.Temperature)})
-	}
-	if r.TopP != nil && u.has("top_p") {
-		pairs = append(pairs, [2]*ast.Term{kTopP, b.float(*r.TopP)})
-	}
-	if r.Metadata != nil && u.has("metadata") {
-		pairs = append(pairs, [2]*ast.Term{kMetadata, stringMapTerm(b, r.Metadata)})
-	}
-	if r.Prompt != "" && u.has("prompt") {
-		pairs = append(pairs, [2]*ast.Term{kPrompt, b.str(r.Prompt)})
-	}
-	return b.object(pairs...)
+	return nil, false
 }
 
 func (p *Principal) term(b *builder, u *inputUse) *ast.Term {
-	var arr [5][2]*ast.Term
-	pairs := arr[:0]
-	if u.has("key_id") {
-		pairs = append(pairs, [2]*ast.Term{kKeyID, b.str(p.KeyID)})
+	return objectTerm(b, p, principalNames[:], principalKeys, u)
+}
+
+func (p *Principal) member(k string) (ast.Value, bool) {
+	switch k {
+	case "key_id":
+		return ast.String(p.KeyID), true
+	case "user":
+		return ast.String(p.User), true
+	case "org":
+		return ast.String(p.Org), true
+	case "tier":
+		return ast.String(p.Tier), true
+	case "labels":
+		if p.Labels != nil {
+			return stringMapValue(p.Labels), true
+		}
 	}
-	if u.has("user") {
-		pairs = append(pairs, [2]*ast.Term{kUser, b.str(p.User)})
-	}
-	if u.has("org") {
-		pairs = append(pairs, [2]*ast.Term{kOrg, b.str(p.Org)})
-	}
-	if u.has("tier") {
-		pairs = append(pairs, [2]*ast.Term{kTier, b.str(p.Tier)})
-	}
-	if p.Labels != nil && u.has("labels") {
-		pairs = append(pairs, [2]*ast.Term{kLabels, stringMapTerm(b, p.Labels)})
-	}
-	return b.object(pairs...)
+	return nil, false
 }
 
 func (m *Model) term(b *builder, u *inputUse) *ast.Term {
-	var arr [9][2]*ast.Term
-	pairs := arr[:0]
-	if u.has("name") {
-		pairs = append(pairs, [2]*ast.Term{kName, b.str(m.Name)})
+	return objectTerm(b, m, modelNames[:], modelKeys, u)
+}
+
+func (m *Model) member(k string) (ast.Value, bool) {
+	switch k {
+	case "name":
+		return ast.String(m.Name), true
+	case "known":
+		return ast.Boolean(m.Known), true
+	case "encoding":
+		return ast.String(m.Encoding), true
+	case "context_window":
+		if m.ContextWindow != nil {
+			return intValue(*m.ContextWindow), true
+		}
+	case "input_per_mtok":
+		return floatPtrValue(m.InputPerMTok)
+	case "cached_input_per_mtok":
+		return floatPtrValue(m.CachedInputPerMTok)
+	case "output_per_mtok":
+		return floatPtrValue(m.OutputPerMTok)
+	case "prices_as_of":
+		if m.PricesAsOf != "" {
+			return ast.String(m.PricesAsOf), true
+		}
+	case "deprecated":
+		if m.Deprecated != nil {
+			return ast.Boolean(*m.Deprecated), true
+		}
 	}
-	if u.has("known") {
-		pairs = append(pairs, [2]*ast.Term{kKnown, b.bool(m.Known)})
-	}
-	if u.has("encoding") {
-		pairs = append(pairs, [2]*ast.Term{kEncoding, b.str(m.Encoding)})
-	}
-	if m.ContextWindow != nil && u.has("context_window") {
-		pairs = append(pairs, [2]*ast.Term{kContextWindow, b.int(*m.ContextWindow)})
-	}
-	if m.InputPerMTok != nil && u.has("input_per_mtok") {
-		pairs = append(pairs, [2]*ast.Term{kInputPrice, b.float(*m.InputPerMTok)})
-	}
-	if m.CachedInputPerMTok != nil && u.has("cached_input_per_mtok") {
-		pairs = append(pairs, [2]*ast.Term{kCachedPrice, b.float(*m.CachedInputPerMTok)})
-	}
-	if m.OutputPerMTok != nil && u.has("output_per_mtok") {
-		pairs = append(pairs, [2]*ast.Term{kOutputPrice, b.float(*m.OutputPerMTok)})
-	}
-	if m.PricesAsOf != "" && u.has("prices_as_of") {
-		pairs = append(pairs, [2]*ast.Term{kPricesAsOf, b.str(m.PricesAsOf)})
-	}
-	if m.Deprecated != nil && u.has("deprecated") {
-		pairs = append(pairs, [2]*ast.Term{kDeprecated, b.bool(*m.Deprecated)})
-	}
-	return b.object(pairs...)
+	return nil, false
 }
 
 func costTerm(b *builder, c Cost) *ast.Term {
@@ -297,20 +364,20 @@ func timeTerm(b *builder, now time.Time, u *inputUse) *ast.Term {
 	return b.object(pairs...)
 }
 
-func stringsTerm(b *builder, ss []string) *ast.Term {
+func stringsValue(ss []string) ast.Value {
 	terms := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		terms[i] = b.str(s)
+		terms[i] = ast.NewTerm(ast.String(s))
 	}
-	return b.term(ast.NewArray(terms...))
+	return ast.NewArray(terms...)
 }
 
-func stringMapTerm(b *builder, m map[string]string) *ast.Term {
+func stringMapValue(m map[string]string) ast.Value {
 	pairs := make([][2]*ast.Term, 0, len(m))
 	for k, v := range m {
-		pairs = append(pairs, [2]*ast.Term{b.str(k), b.str(v)})
+		pairs = append(pairs, [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(ast.String(v))})
 	}
-	return b.object(pairs...)
+	return ast.NewObject(pairs...)
 }
 
 // Map returns the input document as the generic JSON value

@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// lazyCases are inputs with every optional member present and absent.
+func lazyCases() map[string]*Input {
+	full := sampleInput()
+	full.Request.TopP = ptr(0.9)
+	full.Request.Tools = []string{"search", "calc"}
+	full.Request.Metadata = map[string]string{"team": "a", "trace": "x"}
+	full.Request.Prompt = "hello"
+	full.Principal.Labels = map[string]string{"env": "prod"}
+	full.Model.CachedInputPerMTok = ptr(0.075)
+	full.Model.PricesAsOf = "2025-06-01"
+	full.Model.Deprecated = ptr(true)
+	full.Budgets.User = &Budget{Window: "7d", SpentUSD: 0.5, BudgetUSD: 1, RemainingUSD: 0.5}
+	full.Moderation = &Moderation{Flagged: true, Categories: map[string]bool{"hate": true, "pii/email": false}, Scores: map[string]float64{"hate": 0.93}}
+	return map[string]*Input{"sample": sampleInput(), "denied": deniedInput(), "full": full, "zero": {}}
+}
+
+// The lazy document is the document: as a whole, member by member and
+// sub-member by sub-member, and absent exactly where Value has nothing.
+func TestLazyInputMatchesValue(t *testing.T) {
+	for name, in := range lazyCases() {
+		want := in.Value(t0).(ast.Object)
+		lazy := in.lazy(t0)
+		if got := lazy.Object(); got.Compare(want) != 0 {
+			t.Errorf("%s: Object() = %v, want %v", name, got, want)
+		}
+		if lazy.Compare(want) != 0 || lazy.Hash() != want.Hash() || lazy.String() != want.String() {
+			t.Errorf("%s: the lazy value does not compare, hash or print as the document", name)
+		}
+		for _, k := range append(rootNames[:], "nope") {
+			checkMember(t, name+"."+k, in.lazy(t0), k, want.Get(ast.StringTerm(k)))
+		}
+	}
+}
+
+// checkMember compares l.Member(k) with want (nil: absent), and one level
+// further down for lazy members, before and after the whole is built.
+func checkMember(t *testing.T, path string, l *lazyObject, k string, want *ast.Term) {
+	t.Helper()
+	got, ok := l.Member(k)
+	if want == nil {
+		if ok {
+			t.Errorf("%s = %v, want absent", path, got)
+		}
+		return
+	}
+	if !ok || got.Compare(want.Value) != 0 {
+		t.Errorf("%s = %v (%v), want %v", path, got, ok, want)
+		return
+	}
+	sub, isLazy := got.(*lazyObject)
+	if !isLazy {
+		return
+	}
+	obj := want.Value.(ast.Object)
+	for _, name := range append(sub.names, "nope") {
+		v, ok := sub.Member(name)
+		w := obj.Get(ast.StringTerm(name))
+		if (w == nil) == ok || (ok && v.Compare(w.Value) != 0) {
+			t.Errorf("%s.%s = %v (%v), want %v", path, name, v, ok, w)
+		}
+	}
+}
+
+// Reading one member builds one member: no whole object behind it.
+func TestLazyInputBuildsOnlyWhatIsRead(t *testing.T) {
+	in := sampleInput()
+	l := in.lazy(t0)
+	p, _ := l.Member("principal")
+	tier, ok := p.(*lazyObject).Member("tier")
+	if !ok || tier.Compare(ast.String("free")) != 0 {
+		t.Fatalf("tier = %v", tier)
+	}
+	if l.whole != nil || p.(*lazyObject).whole != nil {
+		t.Error("reading a member built a whole object")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		l := in.lazy(t0)
+		p, _ := l.Member("principal")
+		_, _ = p.(*lazyObject).Member("tier")
+	})
+	if allocs > 2 {
+		t.Errorf("input.principal.tier costs %v allocations, want ≤ 2", allocs)
+	}
+}
