@@ -72,7 +72,6 @@ func (b *builder) str(s string) *ast.Term {
 	return b.term(ast.String(s))
 }
 
-
 func intValue(i int) ast.Value {
 	if ast.HasInternedIntNumberTerm(i) {
 		return ast.InternedTerm(i).Value
