@@ -1,0 +1,142 @@
+package vm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/builtins"
+)
+
+// fastFunc is a native implementation of a builtin that gives exactly
+// topdown's answer; ok false means undefined (topdown's builtin would
+// return an error, which non-strict evaluation drops).
+type fastFunc func(ops []*ast.Term) (res *ast.Term, ok bool)
+
+// fastBuiltins are the hot builtins the VM runs without building a
+// topdown.BuiltinContext. Each does what topdown's own implementation does
+// (v1/topdown/comparison.go, aggregates.go), tested against it.
+var fastBuiltins = map[string]fastFunc{
+	ast.GreaterThan.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(o[0].Value.Compare(o[1].Value) > 0), true
+	},
+	ast.GreaterThanEq.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(o[0].Value.Compare(o[1].Value) >= 0), true
+	},
+	ast.LessThan.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(o[0].Value.Compare(o[1].Value) < 0), true
+	},
+	ast.LessThanEq.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(o[0].Value.Compare(o[1].Value) <= 0), true
+	},
+	ast.Equal.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(o[0].Equal(o[1])), true
+	},
+	ast.NotEqual.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		return ast.InternedTerm(!o[0].Equal(o[1])), true
+	},
+	ast.Count.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		switch o[0].Value.(type) {
+		case *ast.Array, ast.Object, ast.Set, ast.String:
+			n, _ := length(o[0])
+			return ast.InternedTerm(n), true
+		}
+		return nil, false
+	},
+	ast.Member.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		switch c := o[1].Value.(type) {
+		case ast.Set:
+			return ast.InternedTerm(c.Contains(o[0])), true
+		case *ast.Array:
+			return ast.InternedTerm(c.Until(o[0].Equal)), true
+		case ast.Object:
+			return ast.InternedTerm(c.Until(func(_, v *ast.Term) bool { return o[0].Equal(v) })), true
+		}
+		return termFalse, true
+	},
+}
+
+var (
+	capsOnce sync.Once
+	caps     *ast.Capabilities
+)
+
+func capabilities() *ast.Capabilities {
+	capsOnce.Do(func() { caps = ast.CapabilitiesForThisVersion() })
+	return caps
+}
+
+// builtinContext returns the evaluation's topdown.BuiltinContext, built on
+// first use as topdown builds it.
+func (s *state) builtinContext() *topdown.BuiltinContext {
+	if !s.bctxOK {
+		now := s.env.Time
+		if now.IsZero() {
+			now = time.Now()
+		}
+		s.cancel = ctxCancel{s.ctx}
+		s.cache = builtins.Cache{}
+		s.bctx = topdown.BuiltinContext{
+			Context:      s.ctx,
+			Seed:         s.env.Seed,
+			Time:         ast.NumberTerm(int64Number(now.UnixNano())),
+			Cancel:       &s.cancel,
+			Cache:        s.cache,
+			PrintHook:    s.env.PrintHook,
+			Capabilities: capabilities(),
+		}
+		s.bctxOK = true
+	}
+	return &s.bctx
+}
+
+// callBuiltin calls the builtin of in. ok false means the call is
+// undefined; v is nil for a builtin without a result.
+func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, err error) {
+	b := &s.p.builtins[in.n]
+	ops := s.ops[:0]
+	for _, a := range in.args {
+		t := get(a, fr)
+		if t == nil {
+			return nil, false, nil
+		}
+		ops = append(ops, built(t))
+	}
+	s.ops = ops
+	if b.fast != nil {
+		v, ok := b.fast(ops)
+		return v, ok, nil
+	}
+	bctx := s.builtinContext()
+	bctx.Location = in.loc
+	s.res = nil
+	if err := safeCall(b, bctx, ops, s.onResult); err != nil {
+		if h, ok := err.(topdown.Halt); ok {
+			return nil, false, h.Err
+		}
+		if ctxErr := s.ctx.Err(); ctxErr != nil {
+			return nil, false, ctxErr
+		}
+		return nil, false, nil // non-strict: the call is undefined
+	}
+	if b.void {
+		return nil, true, nil
+	}
+	return s.res, s.res != nil, nil
+}
+
+// safeCall calls b, turning a panic into an error that aborts evaluation.
+func safeCall(b *builtin, bctx *topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = topdown.Halt{Err: fmt.Errorf("vm: builtin %s panicked: %v", b.name, r)}
+		}
+	}()
+	return b.f(*bctx, ops, iter)
+}
+
+func int64Number(i int64) json.Number { return json.Number(strconv.FormatInt(i, 10)) }

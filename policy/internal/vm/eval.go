@@ -1,0 +1,560 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/builtins"
+	"github.com/open-policy-agent/opa/v1/topdown/print"
+)
+
+// Env is what one evaluation reads besides the plan. The zero Env evaluates
+// with input undefined, an empty data document and the current time.
+type Env struct {
+	// Input is the input document. Default: nil, input is undefined.
+	Input ast.Value
+	// Data is the data document (base documents). Default: nil, an empty
+	// object.
+	Data ast.Value
+	// Time is the time of time.now_ns() and of builtins that read the
+	// clock. Default: zero, the time Eval starts.
+	Time time.Time
+	// PrintHook receives print() output. Default: nil, output is dropped.
+	PrintHook print.Hook
+	// Seed is the source of randomness of builtins such as rand.intn and
+	// uuid.rfc4122. Default: nil, crypto/rand.
+	Seed io.Reader
+}
+
+// Lazy is an object value whose members are built when first read. The
+// VM reads a Lazy's members with Member for lookups (input.a.b), definedness
+// and type checks, and calls Object whenever it needs the whole value: as a
+// builtin's argument, in a comparison, a Scan, a result or a composite the
+// plan builds. Object must return the fully built object (with no Lazy
+// inside it); a value Member returns may itself be Lazy. Both methods must
+// be safe for concurrent use when one value is evaluated concurrently.
+type Lazy interface {
+	ast.Value
+	Member(key string) (ast.Value, bool) // a member, built on demand; false when absent
+	Object() ast.Object                  // the whole object, built
+}
+
+// rReturn is what running a block returns after a ReturnLocal statement;
+// other results: -1, the block ran to its end; n >= 0, leave n more
+// enclosing blocks (0: only this one, as an undefined statement does).
+const rReturn = 1 << 30
+
+type memoEntry struct {
+	val  *ast.Term
+	done bool
+}
+
+// state is one evaluation's machine: its frame stack, memo table and
+// builtin context. States are pooled per Program.
+type state struct {
+	p       *Program
+	ctx     context.Context
+	done    <-chan struct{}
+	env     *Env
+	stack   []*ast.Term
+	sp      int
+	memo    []memoEntry
+	results []ast.Object
+	ret     *ast.Term
+	ticks   uint32
+
+	ops      []*ast.Term
+	res      *ast.Term
+	onResult func(*ast.Term) error
+	bctx     topdown.BuiltinContext
+	bctxOK   bool
+	cancel   ctxCancel
+	cache    builtins.Cache
+}
+
+// ctxCancel is the topdown.Cancel of an evaluation: its context's.
+type ctxCancel struct{ ctx context.Context }
+
+func (c *ctxCancel) Cancel()         {}
+func (c *ctxCancel) Cancelled() bool { return c.ctx.Err() != nil }
+
+var _ topdown.Cancel = (*ctxCancel)(nil)
+
+var statePool sync.Pool
+
+func (p *Program) getState() *state {
+	s, _ := statePool.Get().(*state)
+	if s == nil {
+		s = &state{}
+		s.onResult = s.setResult
+	}
+	s.p = p
+	if cap(s.memo) < len(p.funcs) {
+		s.memo = make([]memoEntry, len(p.funcs))
+	}
+	s.memo = s.memo[:len(p.funcs)]
+	return s
+}
+
+func (s *state) release() {
+	clear(s.stack[:cap(s.stack)])
+	clear(s.memo)
+	clear(s.ops[:cap(s.ops)])
+	s.p, s.ctx, s.done, s.env, s.ret, s.res = nil, nil, nil, nil, nil, nil
+	s.results, s.sp, s.ticks = nil, 0, 0
+	s.bctx, s.bctxOK, s.cancel, s.cache = topdown.BuiltinContext{}, false, ctxCancel{}, nil
+	statePool.Put(s)
+}
+
+func (s *state) setResult(t *ast.Term) error {
+	s.res = t
+	return nil
+}
+
+var emptyObject = ast.NewObject()
+
+// Eval runs the plan once and returns its result set: one ast.Object per
+// result, binding the query's variables (as rego's ResultSet bindings do).
+// No result (an undefined query) is an empty slice and no error.
+//
+// Errors: a complete rule or function producing two different values is a
+// *topdown.Error with Code topdown.ConflictErr; a builtin error makes its
+// expression undefined, as topdown's non-strict mode does, except a
+// topdown.Halt error, which aborts the evaluation with its error; ctx's
+// error when it is cancelled. Eval is safe for concurrent use.
+func (p *Program) Eval(ctx context.Context, env *Env) ([]ast.Object, error) {
+	if env == nil {
+		env = &Env{}
+	}
+	s := p.getState()
+	defer s.release()
+	s.ctx, s.done, s.env = ctx, ctx.Done(), env
+	fr := s.alloc(p.planSize)
+	if env.Input != nil {
+		fr[0] = ast.NewTerm(env.Input)
+	}
+	if env.Data != nil {
+		fr[1] = ast.NewTerm(env.Data)
+	} else {
+		fr[1] = ast.NewTerm(emptyObject)
+	}
+	for _, b := range p.plan {
+		if _, err := s.run(b, fr); err != nil {
+			return nil, err
+		}
+	}
+	out := s.results
+	if out == nil {
+		out = []ast.Object{}
+	}
+	return out, nil
+}
+
+// alloc returns a cleared frame of n locals on the stack.
+func (s *state) alloc(n int) []*ast.Term {
+	if s.sp+n > len(s.stack) {
+		// Frames already handed out keep the old array; positions stay.
+		s.stack = make([]*ast.Term, max(2*len(s.stack), s.sp+n, 256))
+	}
+	fr := s.stack[s.sp : s.sp+n : s.sp+n]
+	clear(fr)
+	s.sp += n
+	return fr
+}
+
+func (s *state) tick() error {
+	s.ticks++
+	if s.ticks&15 == 0 && s.done != nil {
+		select {
+		case <-s.done:
+			return s.ctx.Err()
+		default:
+		}
+	}
+	return nil
+}
+
+func get(o operand, fr []*ast.Term) *ast.Term {
+	if o.c != nil {
+		return o.c
+	}
+	return fr[o.l]
+}
+
+// maxCallDepth bounds nested plan-function calls (Rego has no recursion;
+// the bound only guards against a malformed plan).
+const maxCallDepth = 10000
+
+// call runs plan function fi with the arguments args of frame fr and
+// returns its result, nil when undefined.
+func (s *state) call(fi int32, args []operand, fr []*ast.Term) (*ast.Term, error) {
+	f := &s.p.funcs[fi]
+	if f.memo {
+		if m := &s.memo[fi]; m.done {
+			return m.val, nil
+		}
+	}
+	if err := s.tick(); err != nil {
+		return nil, err
+	}
+	if s.sp > maxCallDepth*64 {
+		return nil, fmt.Errorf("vm: %s: call stack too deep", f.name)
+	}
+	sp := s.sp
+	nf := s.alloc(f.size)
+	for i, p := range f.params {
+		nf[p] = get(args[i], fr)
+	}
+	var ret *ast.Term
+	returned := false
+	for _, b := range f.blocks {
+		r, err := s.run(b, nf)
+		if err != nil {
+			return nil, err
+		}
+		if r == rReturn {
+			ret, returned = s.ret, true
+			break
+		}
+	}
+	if !returned {
+		ret = nf[f.ret]
+	}
+	clear(nf)
+	s.sp = sp
+	if f.memo {
+		s.memo[fi] = memoEntry{val: ret, done: true}
+	}
+	return ret, nil
+}
+
+// run runs block b on frame fr; see rReturn for what it returns.
+func (s *state) run(b block, fr []*ast.Term) (int, error) {
+	for i := range b {
+		in := &b[i]
+		switch in.op {
+		case opNop:
+		case opReturn:
+			s.ret = fr[in.a.l]
+			return rReturn, nil
+		case opCallFunc:
+			v, err := s.call(in.n, in.args, fr)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			fr[in.dst] = v
+		case opCallBuiltin:
+			v, ok, err := s.callBuiltin(in, fr)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, nil
+			}
+			if v != nil {
+				fr[in.dst] = v
+			}
+		case opBlock:
+			for _, cb := range in.blocks {
+				r, err := s.run(cb, fr)
+				if err != nil {
+					return 0, err
+				}
+				if r == rReturn {
+					return r, nil
+				}
+				if r > 0 {
+					return r - 1, nil
+				}
+			}
+		case opBreak:
+			return int(in.n), nil
+		case opWith:
+			r, err := s.with(in, fr)
+			if err != nil || r == rReturn {
+				return r, err
+			}
+			if r >= 0 {
+				return r, nil
+			}
+		case opAssign:
+			fr[in.dst] = get(in.a, fr)
+		case opAssignOnce:
+			v := get(in.a, fr)
+			if cur := fr[in.dst]; cur != nil {
+				if v == nil || !equal(cur, v) {
+					return 0, conflict(in)
+				}
+				continue
+			}
+			fr[in.dst] = v
+		case opScan:
+			r, err := s.scan(in, fr)
+			if err != nil || r == rReturn {
+				return r, err
+			}
+			if r >= 0 {
+				return r, nil
+			}
+		case opNot:
+			r, err := s.run(in.blocks[0], fr)
+			if err != nil || r == rReturn {
+				return r, err
+			}
+			if r < 0 {
+				return 0, nil
+			}
+			if r > 0 {
+				return r - 1, nil
+			}
+		case opDot:
+			src, key := get(in.a, fr), get(in.b, fr)
+			if src == nil || key == nil {
+				return 0, nil
+			}
+			v := dot(src, key)
+			if v == nil {
+				return 0, nil
+			}
+			fr[in.dst] = v
+		case opLen:
+			src := get(in.a, fr)
+			if src == nil {
+				return 0, nil
+			}
+			n, ok := length(src)
+			if !ok {
+				return 0, nil
+			}
+			fr[in.dst] = ast.InternedTerm(n)
+		case opEqual:
+			a, b := get(in.a, fr), get(in.b, fr)
+			if a == nil || b == nil || !equal(a, b) {
+				return 0, nil
+			}
+		case opNotEqual:
+			a, b := get(in.a, fr), get(in.b, fr)
+			if a == nil || b == nil || equal(a, b) {
+				return 0, nil
+			}
+		case opMakeArray:
+			fr[in.dst] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+		case opMakeObject:
+			fr[in.dst] = ast.NewTerm(ast.NewObject())
+		case opMakeSet:
+			fr[in.dst] = ast.NewTerm(ast.NewSet())
+		case opIsArray:
+			v := get(in.a, fr)
+			if v == nil {
+				return 0, nil
+			}
+			if _, ok := v.Value.(*ast.Array); !ok {
+				return 0, nil
+			}
+		case opIsObject:
+			v := get(in.a, fr)
+			if v == nil || !isObject(v.Value) {
+				return 0, nil
+			}
+		case opIsSet:
+			v := get(in.a, fr)
+			if v == nil {
+				return 0, nil
+			}
+			if _, ok := v.Value.(ast.Set); !ok {
+				return 0, nil
+			}
+		case opIsUndefined:
+			if fr[in.a.l] != nil {
+				return 0, nil
+			}
+		case opIsDefined:
+			if fr[in.a.l] == nil {
+				return 0, nil
+			}
+		case opReset:
+			fr[in.dst] = nil
+		case opArrayAppend:
+			t, v := fr[in.dst], get(in.a, fr)
+			if t == nil || v == nil {
+				return 0, nil
+			}
+			arr, ok := t.Value.(*ast.Array)
+			if !ok {
+				return 0, nil
+			}
+			t.Value = arr.Append(built(v))
+		case opObjectInsert, opObjectInsertOnce:
+			t, k, v := fr[in.dst], get(in.a, fr), get(in.b, fr)
+			if t == nil || k == nil || v == nil {
+				return 0, nil
+			}
+			obj, ok := t.Value.(ast.Object)
+			if !ok {
+				return 0, nil
+			}
+			k, v = built(k), built(v)
+			if in.op == opObjectInsertOnce {
+				if cur := obj.Get(k); cur != nil {
+					if !equal(cur, v) {
+						return 0, &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: "object keys must be unique"}
+					}
+					continue
+				}
+			}
+			obj.Insert(k, v)
+		case opObjectMerge:
+			a, b := fr[in.a.l], fr[in.b.l]
+			if a == nil || b == nil {
+				return 0, nil
+			}
+			oa, ok1 := built(a).Value.(ast.Object)
+			ob, ok2 := built(b).Value.(ast.Object)
+			if !ok1 || !ok2 {
+				return 0, &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: "cannot merge a non-object"}
+			}
+			m, ok := oa.Merge(ob)
+			if !ok {
+				return 0, &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: "merge conflict"}
+			}
+			fr[in.dst] = ast.NewTerm(m)
+		case opSetAdd:
+			t, v := fr[in.dst], get(in.a, fr)
+			if t == nil || v == nil {
+				return 0, nil
+			}
+			set, ok := t.Value.(ast.Set)
+			if !ok {
+				return 0, nil
+			}
+			set.Add(built(v))
+		case opResultSetAdd:
+			v := fr[in.a.l]
+			if v == nil {
+				continue
+			}
+			obj, ok := built(v).Value.(ast.Object)
+			if !ok {
+				return 0, fmt.Errorf("vm: a result is a %s, not an object", ast.ValueName(v.Value))
+			}
+			dup := false
+			for _, r := range s.results {
+				if r.Compare(obj) == 0 {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				s.results = append(s.results, obj)
+			}
+		default:
+			return 0, fmt.Errorf("vm: unknown opcode %d", in.op)
+		}
+	}
+	return -1, nil
+}
+
+// scan runs a Scan statement. Like run it returns -1 to go on with the
+// statement after it, or a number of blocks to leave.
+func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
+	src := fr[in.a.l]
+	if src == nil {
+		return -1, nil
+	}
+	body := in.blocks[0]
+	// step runs the body for one key and value: stop reports the scan is
+	// over, with out the result of the Scan statement.
+	step := func(k, v *ast.Term) (out int, stop bool, err error) {
+		if err := s.tick(); err != nil {
+			return 0, true, err
+		}
+		fr[in.dst], fr[in.dst2] = k, v
+		r, err := s.run(body, fr)
+		switch {
+		case err != nil:
+			return 0, true, err
+		case r == rReturn:
+			return r, true, nil
+		case r <= 0:
+			return -1, false, nil
+		case r == 1:
+			return -1, true, nil
+		}
+		return r - 2, true, nil
+	}
+	switch x := built(src).Value.(type) {
+	case *ast.Array:
+		for i := 0; i < x.Len(); i++ {
+			out, stop, err := step(ast.InternedTerm(i), x.Elem(i))
+			if stop {
+				return out, err
+			}
+		}
+	case ast.Object:
+		out, err := -1, error(nil)
+		x.Until(func(k, v *ast.Term) bool {
+			var stop bool
+			out, stop, err = step(k, v)
+			return stop
+		})
+		return out, err
+	case ast.Set:
+		out, err := -1, error(nil)
+		x.Until(func(e *ast.Term) bool {
+			var stop bool
+			out, stop, err = step(e, e)
+			return stop
+		})
+		return out, err
+	}
+	return -1, nil
+}
+
+// with runs a With statement: the local replaced (or a path inside it
+// upserted) while its block runs, with memoised rules forgotten.
+func (s *state) with(in *instr, fr []*ast.Term) (int, error) {
+	v := get(in.a, fr)
+	if v == nil {
+		return 0, nil
+	}
+	v = built(v)
+	saved := fr[in.dst]
+	if len(in.path) == 0 {
+		fr[in.dst] = v
+	} else {
+		fr[in.dst] = upsert(saved, in.path, v)
+	}
+	memo := s.memo
+	s.memo = make([]memoEntry, len(s.p.funcs))
+	r, err := s.run(in.blocks[0], fr)
+	fr[in.dst], s.memo = saved, memo
+	switch {
+	case err != nil || r == rReturn:
+		return r, err
+	case r < 0:
+		return -1, nil
+	case r == 0:
+		return 0, nil
+	}
+	return r - 1, nil
+}
+
+func conflict(in *instr) error {
+	msg := "rule produced conflicting values"
+	if in.fn != nil {
+		if in.fn.isFunc {
+			msg = "function " + in.fn.name + " produced conflicting values for the same inputs"
+		} else {
+			msg = "rule " + in.fn.name + " produced conflicting values"
+		}
+	}
+	return &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: msg}
+}
