@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/internal/outage"
 )
 
 // RedisConfig configures a RedisLedger.
@@ -26,6 +28,15 @@ type RedisConfig struct {
 	// Fail is what Reserve does when Redis does not answer. Default:
 	// FailClosed.
 	Fail FailMode
+	// RetryInterval is how long, after Redis failed or timed out, calls
+	// skip it: they fail at once (Reserve as Fail says) instead of each
+	// waiting for Timeout. After it, calls try Redis again and the first
+	// answer ends the outage. A settlement skipped this way is lost like
+	// one that timed out: its hold lapses with its bucket. Default: 1s.
+	RetryInterval time.Duration
+	// Clock times RetryInterval; the ledger's days are Redis TIME's.
+	// Default: the real clock.
+	Clock Clock
 }
 
 // RedisLedger is a Ledger on Redis (or Valkey, or Redis Cluster), shared by
@@ -44,6 +55,7 @@ type RedisLedger struct {
 	prefix  string
 	timeout time.Duration
 	fail    FailMode
+	down    *outage.Tracker
 }
 
 var _ Ledger = (*RedisLedger)(nil)
@@ -62,7 +74,11 @@ func NewRedis(cfg RedisConfig) (*RedisLedger, error) {
 	if cfg.Fail > FailOpen {
 		return nil, fmt.Errorf("billing: unknown FailMode %d", cfg.Fail)
 	}
-	return &RedisLedger{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, fail: cfg.Fail}, nil
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	return &RedisLedger{client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, fail: cfg.Fail,
+		down: outage.New(cfg.RetryInterval, cfg.Clock.Now)}, nil
 }
 
 // Reserve implements Ledger. When Redis does not answer and the ledger
@@ -87,10 +103,14 @@ func (l *RedisLedger) Balances(ctx context.Context, charges []Charge) ([]Balance
 const argsPerOp = 8
 
 // Apply implements Ledger. Errors from Redis, its timeout and ctx wrap
-// ErrUnavailable.
+// ErrUnavailable; so does a call skipped because Redis failed within the
+// retry interval.
 func (l *RedisLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 	if err := validateOps(ops); err != nil {
 		return Applied{}, err
+	}
+	if l.down.Skip() {
+		return Applied{}, fmt.Errorf("%w: %w", ErrUnavailable, outage.ErrSkipped)
 	}
 	keys := make([]string, len(ops))
 	args := make([]any, 0, len(ops)*argsPerOp)
@@ -121,8 +141,12 @@ func (l *RedisLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		} else if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 		}
+		if outage.Down(ctx, err) {
+			l.down.Failed()
+		}
 		return Applied{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	l.down.Succeeded()
 	if len(res) != 2+3*len(ops) {
 		return Applied{}, fmt.Errorf("%w: script returned %d values for %d ops", ErrUnavailable, len(res), len(ops))
 	}

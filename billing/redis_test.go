@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/internal/outage"
+	"github.com/llmgate/llmgate/internal/outage/outagetest"
 )
 
 func TestRedisNoScriptReload(t *testing.T) {
@@ -272,6 +275,68 @@ func TestRedisMonthBoundaries(t *testing.T) {
 			if a.Balances[0].Spent != tt.want {
 				t.Fatalf("%v: spent %d on %v, want %d", m.Format("2006-01"), a.Balances[0].Spent, dayStart(tt.day), tt.want)
 			}
+		}
+	}
+}
+
+// TestRedisOutageSkipped: after Redis fails, the ledger stops calling it
+// for RetryInterval (on a fake clock) — Reserve fails closed or open at
+// once, Apply and Balances fail at once — then tries again, and one answer
+// ends the outage.
+func TestRedisOutageSkipped(t *testing.T) {
+	opt, err := redis.ParseURL(redisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := &outagetest.Network{}
+	opt.Dialer, opt.MaxRetries, opt.DialerRetries = fn.Dial, -1, 1
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	clk := newClock(time.Unix(1_750_000_000, 0))
+	prefix := randomPrefix()
+	closed, _ := NewRedis(RedisConfig{Client: c, Prefix: prefix, RetryInterval: 5 * time.Second, Clock: clk})
+	open, _ := NewRedis(RedisConfig{Client: c, Prefix: prefix, RetryInterval: 5 * time.Second, Clock: clk, Fail: FailOpen})
+	newRedisClient(t, prefix) // deletes the test's keys at the end
+	ctx := context.Background()
+	ch := []Charge{{Scope: "key:outage", Budget: Dollar, Amount: Cent}}
+
+	for _, l := range []*RedisLedger{closed, open} {
+		if r, err := l.Reserve(ctx, ch); err != nil || !r.Allowed || r.FailedOpen {
+			t.Fatalf("Redis up: Reserve = %+v, %v", r, err)
+		}
+	}
+
+	fn.SetOff(true)
+	for _, l := range []*RedisLedger{closed, open} {
+		r, err := l.Reserve(ctx, ch) // finds Redis down
+		if l == closed && !errors.Is(err, ErrUnavailable) || l == open && !r.FailedOpen {
+			t.Fatalf("first call with Redis down: %+v, %v", r, err)
+		}
+	}
+	tried := fn.Attempts()
+	if tried == 0 {
+		t.Fatal("the first calls did not reach the network")
+	}
+	for range 10 {
+		if _, err := closed.Reserve(ctx, ch); !errors.Is(err, ErrUnavailable) || !errors.Is(err, outage.ErrSkipped) {
+			t.Fatalf("fail closed within the interval: %v, want ErrUnavailable wrapping outage.ErrSkipped", err)
+		}
+		if r, err := open.Reserve(ctx, ch); err != nil || !r.FailedOpen {
+			t.Fatalf("fail open within the interval: %+v, %v", r, err)
+		}
+		if _, err := closed.Balances(ctx, ch); !errors.Is(err, outage.ErrSkipped) {
+			t.Fatalf("Balances within the interval: %v", err)
+		}
+	}
+	if n := fn.Attempts() - tried; n != 0 {
+		t.Errorf("%d attempts reached the network within the retry interval", n)
+	}
+
+	fn.SetOff(false)
+	clk.Set(clk.Now().Add(5 * time.Second))
+	for _, l := range []*RedisLedger{closed, open} {
+		if r, err := l.Reserve(ctx, ch); err != nil || !r.Allowed || r.FailedOpen {
+			t.Fatalf("after the interval, Redis back: Reserve = %+v, %v", r, err)
 		}
 	}
 }

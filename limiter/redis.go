@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/internal/outage"
 )
 
 // Client is the part of a go-redis client RedisStore uses. *redis.Client,
@@ -93,16 +94,15 @@ type RedisConfig struct {
 // A RedisStore is safe for concurrent use and starts no goroutine; it does
 // not own Client. Use NewRedis; the zero value is not usable.
 type RedisStore struct {
-	c         Client
-	prefix    string
-	timeout   time.Duration
-	fail      FailMode
-	replicas  int
-	retry     time.Duration
-	cluster   bool
-	clock     Clock
-	local     *MemoryStore
-	downUntil atomic.Int64 // clock UnixNano until which Redis is skipped
+	c        Client
+	prefix   string
+	timeout  time.Duration
+	fail     FailMode
+	replicas int
+	cluster  bool
+	clock    Clock
+	local    *MemoryStore
+	down     *outage.Tracker
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -121,9 +121,6 @@ func NewRedis(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
-	if cfg.RetryInterval <= 0 {
-		cfg.RetryInterval = time.Second
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -133,7 +130,7 @@ func NewRedis(cfg RedisConfig) (*RedisStore, error) {
 		timeout:  cfg.Timeout,
 		fail:     cfg.Fail,
 		replicas: cfg.Replicas,
-		retry:    cfg.RetryInterval,
+		down:     outage.New(cfg.RetryInterval, cfg.Clock.Now),
 		cluster:  cfg.Cluster,
 		clock:    cfg.Clock,
 		local:    NewMemory(MemoryConfig{Clock: cfg.Clock}),
@@ -217,8 +214,8 @@ func (s *RedisStore) Reserve(ctx context.Context, reqs []Request) (Reservation, 
 			}
 		}
 	}
-	if s.skipping() {
-		return s.fallback(ctx, reqs, errSkipping)
+	if s.down.Skip() {
+		return s.fallback(ctx, reqs, outage.ErrSkipped)
 	}
 	vals, err := s.run(ctx, reserveScript, keys, args).Int64Slice()
 	if err == nil && len(vals) != 1+5*len(reqs) {
@@ -228,10 +225,12 @@ func (s *RedisStore) Reserve(ctx context.Context, reqs []Request) (Reservation, 
 		if ctx.Err() != nil {
 			return Reservation{}, fmt.Errorf("limiter: reserve: %w", ctx.Err())
 		}
-		s.markDown()
+		if outage.Down(ctx, err) {
+			s.down.Failed()
+		}
 		return s.fallback(ctx, reqs, err)
 	}
-	s.markUp()
+	s.down.Succeeded()
 	for i := range res {
 		v := vals[1+5*i:]
 		res[i].Allowed = v[0] == 1
@@ -243,8 +242,6 @@ func (s *RedisStore) Reserve(ctx context.Context, reqs []Request) (Reservation, 
 	r.finish(s)
 	return r, nil
 }
-
-var errSkipping = errors.New("redis failed recently; retrying after the retry interval")
 
 // fallback handles a Reserve Redis could not answer, as the FailMode says.
 func (s *RedisStore) fallback(ctx context.Context, reqs []Request, cause error) (Reservation, error) {
@@ -288,10 +285,12 @@ func (s *RedisStore) Adjust(ctx context.Context, adj []Adjustment) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("limiter: adjust: %w", ctx.Err())
 		}
-		s.markDown()
+		if outage.Down(ctx, err) {
+			s.down.Failed()
+		}
 		return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
 	}
-	s.markUp()
+	s.down.Succeeded()
 	return nil
 }
 
@@ -305,21 +304,6 @@ func (s *RedisStore) run(ctx context.Context, sc script, keys []string, args []a
 		cmd = s.c.Eval(ctx, sc.src, keys, args...)
 	}
 	return cmd
-}
-
-func (s *RedisStore) skipping() bool {
-	d := s.downUntil.Load()
-	return d != 0 && s.clock.Now().UnixNano() < d
-}
-
-func (s *RedisStore) markUp() {
-	if s.downUntil.Load() != 0 {
-		s.downUntil.Store(0)
-	}
-}
-
-func (s *RedisStore) markDown() {
-	s.downUntil.Store(s.clock.Now().Add(s.retry).UnixNano())
 }
 
 // String describes the store for logs.
