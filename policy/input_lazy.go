@@ -9,10 +9,13 @@ import (
 // lazyObject is an object of the input document whose members are built
 // when the evaluator first reads them: a policy that reads
 // input.principal.tier costs one string, not the whole document. It
-// satisfies the evaluator's Lazy interface (Member, Object); every other
-// use of the value builds the whole object once and works on that.
+// satisfies the evaluator's vm.Lazy interface (Member, Object); every
+// other use of the value builds the whole object once and works on that.
+// A lazyObject belongs to one evaluation: Object is not safe for
+// concurrent use.
 type lazyObject struct {
-	src   memberSource
+	src   memberSource // its members, some lazy
+	eager memberSource // its members, built; Object's source
 	names []string
 	keys  []*ast.Term
 	whole ast.Object
@@ -24,7 +27,7 @@ func (o *lazyObject) Member(k string) (ast.Value, bool) { return o.src.member(k)
 // Object returns the whole object, built on the first call.
 func (o *lazyObject) Object() ast.Object {
 	if o.whole == nil {
-		o.whole = objectTerm(newBuilder(), o.src, o.names, o.keys, wholeInput).Value.(ast.Object)
+		o.whole = objectTerm(newBuilder(), o.eager, o.names, o.keys, wholeInput).Value.(ast.Object)
 	}
 	return o.whole
 }
@@ -40,19 +43,18 @@ func (o *lazyObject) StringLength() int                    { return o.Object().S
 // principal and model lazy in turn. One allocation holds all four.
 type lazyInput struct {
 	root                      lazyObject
-	in                        *Input
-	now                       time.Time
+	eager                     eagerInput
 	request, principal, model lazyObject
 }
 
 // lazy returns the input document, with `time` taken from now, as a value
 // whose members are built when read.
 func (in *Input) lazy(now time.Time) *lazyObject {
-	l := &lazyInput{in: in, now: now}
-	l.root = lazyObject{src: l, names: rootNames[:], keys: rootKeys}
-	l.request = lazyObject{src: &in.Request, names: requestNames[:], keys: requestKeys}
-	l.principal = lazyObject{src: &in.Principal, names: principalNames[:], keys: principalKeys}
-	l.model = lazyObject{src: &in.Model, names: modelNames[:], keys: modelKeys}
+	l := &lazyInput{eager: eagerInput{in, now}}
+	l.root = lazyObject{src: l, eager: &l.eager, names: rootNames[:], keys: rootKeys}
+	l.request = lazyObject{src: &in.Request, eager: &in.Request, names: requestNames[:], keys: requestKeys}
+	l.principal = lazyObject{src: &in.Principal, eager: &in.Principal, names: principalNames[:], keys: principalKeys}
+	l.model = lazyObject{src: &in.Model, eager: &in.Model, names: modelNames[:], keys: modelKeys}
 	return &l.root
 }
 
@@ -65,8 +67,18 @@ func (l *lazyInput) member(k string) (ast.Value, bool) {
 	case "model":
 		return &l.model, true
 	}
+	return l.eager.member(k)
+}
+
+// eagerInput builds the input document's members whole.
+type eagerInput struct {
+	in  *Input
+	now time.Time
+}
+
+func (e *eagerInput) member(k string) (ast.Value, bool) {
 	var b builder // no slab: a member or two are built, one term at a time
-	if t := l.in.member(&b, l.now, k, wholeInput); t != nil {
+	if t := e.in.member(&b, e.now, k, wholeInput); t != nil {
 		return t.Value, true
 	}
 	return nil, false

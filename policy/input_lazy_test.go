@@ -90,3 +90,23 @@ func TestLazyInputBuildsOnlyWhatIsRead(t *testing.T) {
 		t.Errorf("input.principal.tier costs %v allocations, want ≤ 2", allocs)
 	}
 }
+
+// The whole object holds no lazy value, at any depth.
+func TestLazyInputObjectIsBuilt(t *testing.T) {
+	for name, in := range lazyCases() {
+		lazy := in.lazy(t0)
+		ast.WalkTerms(lazy.Object(), func(term *ast.Term) bool {
+			if _, ok := term.Value.(*lazyObject); ok {
+				t.Errorf("%s: Object() holds a lazy value: %v", name, term)
+			}
+			return false
+		})
+		p, _ := lazy.Member("principal")
+		ast.WalkTerms(p.(*lazyObject).Object(), func(term *ast.Term) bool {
+			if _, ok := term.Value.(*lazyObject); ok {
+				t.Errorf("%s: principal's Object() holds a lazy value", name)
+			}
+			return false
+		})
+	}
+}
