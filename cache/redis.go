@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/internal/outage"
 )
 
 // RedisClient is the part of a go-redis client RedisStore uses.
@@ -31,6 +33,15 @@ type RedisConfig struct {
 	// Timeout bounds every call to Redis, within the caller's ctx
 	// deadline. Default: 100ms.
 	Timeout time.Duration
+	// RetryInterval is how long, after Redis failed or timed out, calls
+	// skip it: Get and Set fail at once (the middleware treats that as a
+	// miss and an entry not stored) instead of each waiting for Timeout.
+	// After it, calls try Redis again and the first answer ends the
+	// outage. Default: 1s.
+	RetryInterval time.Duration
+	// Clock times RetryInterval; entries expire by Redis's clock.
+	// Default: the real clock.
+	Clock Clock
 }
 
 // DefaultRedisMaxEntryBytes is RedisConfig.MaxEntryBytes's default.
@@ -50,6 +61,7 @@ type RedisStore struct {
 	ttl      time.Duration
 	maxEntry int
 	timeout  time.Duration
+	down     *outage.Tracker
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -71,7 +83,11 @@ func NewRedisStore(cfg RedisConfig) (*RedisStore, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 100 * time.Millisecond
 	}
-	return &RedisStore{c: cfg.Client, prefix: cfg.Prefix, ttl: cfg.TTL, maxEntry: cfg.MaxEntryBytes, timeout: cfg.Timeout}, nil
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	return &RedisStore{c: cfg.Client, prefix: cfg.Prefix, ttl: cfg.TTL, maxEntry: cfg.MaxEntryBytes, timeout: cfg.Timeout,
+		down: outage.New(cfg.RetryInterval, cfg.Clock.Now)}, nil
 }
 
 func (s *RedisStore) key(k Key) string {
@@ -79,12 +95,16 @@ func (s *RedisStore) key(k Key) string {
 }
 
 // Get returns the entry under k. A missing key, or an entry of another
-// codec version, is a miss; a Redis failure or a corrupt entry is an
-// error.
+// codec version, is a miss; a Redis failure (or a call skipped after one,
+// see RetryInterval) or a corrupt entry is an error.
 func (s *RedisStore) Get(ctx context.Context, k Key) (*Entry, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	if s.down.Skip() {
+		return nil, false, fmt.Errorf("cache: redis get: %w", outage.ErrSkipped)
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	b, err := s.c.Get(ctx, s.key(k)).Bytes()
+	b, err := s.c.Get(tctx, s.key(k)).Bytes()
+	s.observe(ctx, err)
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
@@ -112,12 +132,26 @@ func (s *RedisStore) Set(ctx context.Context, k Key, e *Entry, ttl time.Duration
 	if len(b) > s.maxEntry {
 		return fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, len(b), s.maxEntry)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	if s.down.Skip() {
+		return fmt.Errorf("cache: redis set: %w", outage.ErrSkipped)
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.c.Set(ctx, s.key(k), b, ttl).Err(); err != nil {
+	err := s.c.Set(tctx, s.key(k), b, ttl).Err()
+	s.observe(ctx, err)
+	if err != nil {
 		return fmt.Errorf("cache: redis set: %w", err)
 	}
 	return nil
+}
+
+// observe records the outcome of a call made under the caller's ctx.
+func (s *RedisStore) observe(ctx context.Context, err error) {
+	if outage.Down(ctx, err) {
+		s.down.Failed()
+	} else if ctx.Err() == nil {
+		s.down.Succeeded()
+	}
 }
 
 // Delete removes the entry under k.

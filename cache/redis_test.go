@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/llmgate/llmgate/internal/outage"
+	"github.com/llmgate/llmgate/internal/outage/outagetest"
 )
 
 // testRedis returns a client for LLMGATE_REDIS_URL and a random key prefix.
@@ -117,5 +120,63 @@ func TestRedisUnreachable(t *testing.T) {
 	s, _ := NewRedisStore(RedisConfig{Client: c})
 	if _, ok, err := s.Get(context.Background(), keyN(1)); err == nil || ok {
 		t.Errorf("unreachable Redis: hit %v err %v", ok, err)
+	}
+}
+
+// TestRedisOutageSkipped: after Redis fails, Get and Set skip it for
+// RetryInterval (on a fake clock) and fail at once; then they try again,
+// and an answer ends the outage.
+func TestRedisOutageSkipped(t *testing.T) {
+	live, prefix := testRedis(t)
+	defer func() { _ = live.Del(context.Background(), prefix+keyN(1).String()).Err() }()
+	opt := live.Options()
+	nw := &outagetest.Network{}
+	opt.Dialer, opt.MaxRetries, opt.DialerRetries = nw.Dial, -1, 1
+	c := redis.NewClient(opt)
+	defer c.Close()
+	clk := &fakeClock{now: t0}
+	s, _ := NewRedisStore(RedisConfig{Client: c, Prefix: prefix, RetryInterval: 5 * time.Second, Clock: clk})
+	ctx := context.Background()
+	if err := s.Set(ctx, keyN(1), bodyEntry(10), time.Minute); err != nil {
+		t.Fatalf("Redis up: Set: %v", err)
+	}
+
+	nw.SetOff(true)
+	if _, ok, err := s.Get(ctx, keyN(1)); ok || err == nil || errors.Is(err, outage.ErrSkipped) {
+		t.Fatalf("first Get with Redis down: hit %v, %v; want the network's error", ok, err)
+	}
+	tried := nw.Attempts()
+	for range 10 {
+		if _, ok, err := s.Get(ctx, keyN(1)); ok || !errors.Is(err, outage.ErrSkipped) {
+			t.Fatalf("Get within the interval: hit %v, %v; want outage.ErrSkipped", ok, err)
+		}
+		if err := s.Set(ctx, keyN(2), bodyEntry(10), time.Minute); !errors.Is(err, outage.ErrSkipped) {
+			t.Fatalf("Set within the interval: %v; want outage.ErrSkipped", err)
+		}
+	}
+	if n := nw.Attempts() - tried; n != 0 {
+		t.Errorf("%d attempts reached the network within the retry interval", n)
+	}
+
+	nw.SetOff(false)
+	clk.Advance(5 * time.Second)
+	for range 2 {
+		if _, ok, err := s.Get(ctx, keyN(1)); !ok || err != nil {
+			t.Fatalf("after the interval, Redis back: hit %v, %v", ok, err)
+		}
+	}
+}
+
+// A caller's cancelled request is not a Redis outage.
+func TestRedisCancelledCallerIsNotAnOutage(t *testing.T) {
+	c, prefix := testRedis(t)
+	s, _ := NewRedisStore(RedisConfig{Client: c, Prefix: prefix, Clock: &fakeClock{now: t0}})
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Get(done, keyN(1)); err == nil {
+		t.Fatal("Get with a done ctx succeeded")
+	}
+	if _, _, err := s.Get(context.Background(), keyN(1)); err != nil {
+		t.Fatalf("the next caller's Get: %v", err)
 	}
 }
