@@ -1,8 +1,12 @@
 package vm
 
 import (
+	"cmp"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -82,7 +86,7 @@ func (s *state) builtinContext() *topdown.BuiltinContext {
 		s.cache = builtins.Cache{}
 		s.bctx = topdown.BuiltinContext{
 			Context:      s.ctx,
-			Seed:         s.env.Seed,
+			Seed:         cmp.Or[io.Reader](s.env.Seed, rand.Reader),
 			Time:         ast.NumberTerm(int64Number(now.UnixNano())),
 			Cancel:       &s.cancel,
 			Cache:        s.cache,
@@ -114,7 +118,12 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	bctx := s.builtinContext()
 	bctx.Location = in.loc
 	s.res = nil
-	if err := safeCall(b, bctx, ops, s.onResult); err != nil {
+	iter := s.onResult
+	if b.rel {
+		s.outs = s.outs[:0]
+		iter = s.onOutput
+	}
+	if err := safeCall(b, bctx, ops, iter); err != nil {
 		if h, ok := err.(topdown.Halt); ok {
 			return nil, false, h.Err
 		}
@@ -125,6 +134,9 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	}
 	if b.void {
 		return nil, true, nil
+	}
+	if b.rel {
+		return ast.NewTerm(ast.NewArray(slices.Clone(s.outs)...)), true, nil
 	}
 	return s.res, s.res != nil, nil
 }

@@ -22,7 +22,8 @@ type Program struct {
 	planSize int     // locals of the plan's frame
 	funcs    []function
 	builtins []builtin
-	withs    bool // the plan has a With statement
+	dynamic  map[string]int32 // function index by its path joined with 0 bytes
+	withs    bool             // the plan has a With statement
 }
 
 // block is a compiled ir.Block.
@@ -61,6 +62,7 @@ const (
 	opObjectMerge
 	opSetAdd
 	opResultSetAdd
+	opCallDynamic
 )
 
 // operand is a constant (c set) or a local of the frame.
@@ -73,16 +75,17 @@ type operand struct {
 // a, b are sources, dst the target local (Scan: key), dst2 Scan's value
 // local, n a break index, function, builtin or capacity.
 type instr struct {
-	op     opcode
-	dst    int32
-	dst2   int32
-	n      int32
-	a, b   operand
-	args   []operand
-	blocks []block
-	path   []*ast.Term // With: the path of the upsert
-	loc    *ast.Location
-	fn     *function // AssignVarOnce: the function it is in, for its error
+	op      opcode
+	dst     int32
+	dst2    int32
+	n       int32
+	a, b    operand
+	args    []operand
+	blocks  []block
+	path    []*ast.Term // With: the path of the upsert
+	dynPath []operand   // CallDynamic: the path of the function
+	loc     *ast.Location
+	fn      *function // AssignVarOnce: the function it is in, for its error
 }
 
 // function is a compiled ir.Func.
@@ -102,6 +105,7 @@ type builtin struct {
 	f    topdown.BuiltinFunc
 	fast fastFunc // nil: always call f
 	void bool     // no result (print)
+	rel  bool     // a relation: its outputs are collected into an array
 }
 
 var (
@@ -147,6 +151,12 @@ func Compile(p *ir.Policy) (*Program, error) {
 	c.prog.funcs = make([]function, len(funcs))
 	for i, f := range funcs {
 		c.funcIdx[f.Name] = i
+		if len(f.Path) > 0 {
+			if c.prog.dynamic == nil {
+				c.prog.dynamic = map[string]int32{}
+			}
+			c.prog.dynamic[strings.Join(f.Path, "\x00")] = int32(i)
+		}
 	}
 	for i, f := range funcs {
 		if err := c.compileFunc(&c.prog.funcs[i], f); err != nil {
@@ -281,6 +291,30 @@ func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {
 		in.op = opCallBuiltin
 		in.n, err = c.builtin(s.Func, len(s.Args))
 		in.loc = c.location(&s.Location)
+	case *ir.CallDynamicStmt:
+		// The planner's call_indirect: when the path names a function, call
+		// it; undefined then leaves 3 blocks (see planRefData).
+		in.op = opCallDynamic
+		if depth <= 3 {
+			return in, fmt.Errorf("%w: CallDynamic nested in only %d blocks", ErrUnsupported, depth)
+		}
+		if in.dst, err = c.local(s.Result); err != nil {
+			break
+		}
+		for _, a := range s.Args {
+			l, err := c.local(a)
+			if err != nil {
+				return in, err
+			}
+			in.args = append(in.args, operand{l: l})
+		}
+		for _, o := range s.Path {
+			op, err := c.operand(o)
+			if err != nil {
+				return in, err
+			}
+			in.dynPath = append(in.dynPath, op)
+		}
 	case *ir.BlockStmt:
 		in.op = opBlock
 		for _, b := range s.Blocks {
@@ -456,9 +490,6 @@ func (c *compiler) builtin(name string, n int) (int32, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w: unknown builtin %s", ErrUnsupported, name)
 	}
-	if decl.Relation {
-		return 0, fmt.Errorf("%w: builtin %s is a relation", ErrUnsupported, name)
-	}
 	f := topdown.GetBuiltin(name)
 	if f == nil {
 		return 0, fmt.Errorf("%w: no implementation of builtin %s", ErrUnsupported, name)
@@ -466,7 +497,10 @@ func (c *compiler) builtin(name string, n int) (int32, error) {
 	if decl.Decl == nil || len(decl.Decl.FuncArgs().Args) != n && decl.Decl.FuncArgs().Variadic == nil {
 		return 0, fmt.Errorf("%w: builtin %s called with %d arguments", ErrUnsupported, name, n)
 	}
-	b := builtin{name: name, f: f, void: decl.Decl.Result() == nil, fast: fastBuiltins[name]}
+	b := builtin{name: name, f: f, void: decl.Decl.Result() == nil, rel: decl.Relation, fast: fastBuiltins[name]}
+	if b.rel {
+		b.void, b.fast = false, nil
+	}
 	c.prog.builtins = append(c.prog.builtins, b)
 	c.bltIdx[name] = len(c.prog.builtins) - 1
 	return int32(len(c.prog.builtins) - 1), nil

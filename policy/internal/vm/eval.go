@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,8 @@ type state struct {
 	ops      []*ast.Term
 	res      *ast.Term
 	onResult func(*ast.Term) error
+	onOutput func(*ast.Term) error
+	outs     []*ast.Term // outputs of a relation
 	bctx     topdown.BuiltinContext
 	bctxOK   bool
 	cancel   ctxCancel
@@ -92,6 +95,10 @@ func (p *Program) getState() *state {
 	if s == nil {
 		s = &state{}
 		s.onResult = s.setResult
+		s.onOutput = func(t *ast.Term) error {
+			s.outs = append(s.outs, t)
+			return nil
+		}
 	}
 	s.p = p
 	if cap(s.memo) < len(p.funcs) {
@@ -105,6 +112,7 @@ func (s *state) release() {
 	clear(s.stack[:cap(s.stack)])
 	clear(s.memo)
 	clear(s.ops[:cap(s.ops)])
+	clear(s.outs[:cap(s.outs)])
 	s.p, s.ctx, s.done, s.env, s.ret, s.res = nil, nil, nil, nil, nil, nil
 	s.results, s.sp, s.ticks = nil, 0, 0
 	s.bctx, s.bctxOK, s.cancel, s.cache = topdown.BuiltinContext{}, false, ctxCancel{}, nil
@@ -262,6 +270,19 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			if v != nil {
 				fr[in.dst] = v
 			}
+		case opCallDynamic:
+			fi, ok := s.lookup(in, fr)
+			if !ok {
+				return 0, nil
+			}
+			v, err := s.call(fi, in.args, fr)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 3, nil
+			}
+			fr[in.dst] = v
 		case opBlock:
 			for _, cb := range in.blocks {
 				r, err := s.run(cb, fr)
@@ -330,10 +351,7 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			if src == nil {
 				return 0, nil
 			}
-			n, ok := length(src)
-			if !ok {
-				return 0, nil
-			}
+			n, _ := length(src) // 0 for a scalar, as opa_value_length
 			fr[in.dst] = ast.InternedTerm(n)
 		case opEqual:
 			a, b := get(in.a, fr), get(in.b, fr)
@@ -412,20 +430,7 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			}
 			obj.Insert(k, v)
 		case opObjectMerge:
-			a, b := fr[in.a.l], fr[in.b.l]
-			if a == nil || b == nil {
-				return 0, nil
-			}
-			oa, ok1 := built(a).Value.(ast.Object)
-			ob, ok2 := built(b).Value.(ast.Object)
-			if !ok1 || !ok2 {
-				return 0, &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: "cannot merge a non-object"}
-			}
-			m, ok := oa.Merge(ob)
-			if !ok {
-				return 0, &topdown.Error{Code: topdown.ConflictErr, Location: in.loc, Message: "merge conflict"}
-			}
-			fr[in.dst] = ast.NewTerm(m)
+			fr[in.dst] = merge(fr[in.a.l], fr[in.b.l])
 		case opSetAdd:
 			t, v := fr[in.dst], get(in.a, fr)
 			if t == nil || v == nil {
@@ -460,6 +465,30 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 		}
 	}
 	return -1, nil
+}
+
+// lookup finds the function a CallDynamic statement names.
+func (s *state) lookup(in *instr, fr []*ast.Term) (int32, bool) {
+	var b strings.Builder
+	for i, o := range in.dynPath {
+		t := get(o, fr)
+		if t == nil {
+			return 0, false
+		}
+		str, ok := t.Value.(ast.String)
+		if !ok {
+			return 0, false
+		}
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(string(str))
+	}
+	fi, ok := s.p.dynamic[b.String()]
+	if !ok || len(s.p.funcs[fi].params) != len(in.args) {
+		return 0, false
+	}
+	return fi, true
 }
 
 // scan runs a Scan statement. Like run it returns -1 to go on with the
@@ -522,10 +551,13 @@ func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
 // upserted) while its block runs, with memoised rules forgotten.
 func (s *state) with(in *instr, fr []*ast.Term) (int, error) {
 	v := get(in.a, fr)
-	if v == nil {
+	if v != nil {
+		v = built(v)
+	} else if len(in.path) > 0 {
 		return 0, nil
 	}
-	v = built(v)
+	// An undefined value (the plan restoring an undefined input) leaves
+	// the local undefined while the block runs.
 	saved := fr[in.dst]
 	if len(in.path) == 0 {
 		fr[in.dst] = v

@@ -47,9 +47,9 @@ func dot(src, key *ast.Term) *ast.Term {
 	return nil
 }
 
-// length is the number of elements of a composite, or of characters of a
-// string, as count() counts them.
-func length(t *ast.Term) (int, bool) {
+// length is the number of elements of a composite or of characters of a
+// string, as count() counts them; ok is false for other values.
+func length(t *ast.Term) (n int, ok bool) {
 	switch x := t.Value.(type) {
 	case *ast.Array:
 		return x.Len(), true
@@ -109,4 +109,35 @@ func copyObject(t *ast.Term) ast.Object {
 	cpy := ast.NewObjectWithCapacity(obj.Len())
 	obj.Foreach(func(k, v *ast.Term) { cpy.Insert(k, v) })
 	return cpy
+}
+
+// merge merges the base document a with the virtual document b as the
+// planner's ObjectMerge expects: objects merge key by key, recursively; where
+// either is not an object, a wins; an undefined a gives b.
+func merge(a, b *ast.Term) *ast.Term {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	oa, ok1 := built(a).Value.(ast.Object)
+	ob, ok2 := built(b).Value.(ast.Object)
+	if !ok1 || !ok2 {
+		return a
+	}
+	out := ast.NewObjectWithCapacity(oa.Len() + ob.Len())
+	oa.Foreach(func(k, v *ast.Term) {
+		if other := ob.Get(k); other != nil {
+			out.Insert(k, merge(v, other))
+		} else {
+			out.Insert(k, v)
+		}
+	})
+	ob.Foreach(func(k, v *ast.Term) {
+		if oa.Get(k) == nil {
+			out.Insert(k, v)
+		}
+	})
+	return ast.NewTerm(out)
 }
