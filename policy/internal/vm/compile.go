@@ -116,15 +116,15 @@ var (
 
 // compiler holds the state of one Compile.
 type compiler struct {
-	p        *ir.Policy
-	prog     *Program
-	funcIdx  map[string]int
-	bltIdx   map[string]int
-	strs     []*ast.Term
-	files    []string
-	max      int32 // highest local of the function being compiled
-	fn       *function
-	depthErr error
+	p       *ir.Policy
+	prog    *Program
+	funcIdx map[string]int
+	bltIdx  map[string]int
+	strs    []*ast.Term
+	files   []string
+	max     int32 // highest local of the function being compiled
+	fn      *function
+	use     *usage // of the function or plan being compiled
 }
 
 // Compile prepares a plan for evaluation. It fails with an error wrapping
@@ -165,6 +165,7 @@ func Compile(p *ir.Policy) (*Program, error) {
 	}
 	c.fn, c.max = nil, int32(ir.Data)
 	plan := p.Plans.Plans[0]
+	c.use = newUsage(plan.Blocks)
 	for _, b := range plan.Blocks {
 		cb, err := c.block(b, 1)
 		if err != nil {
@@ -186,6 +187,7 @@ func (c *compiler) compileFunc(dst *function, f *ir.Func) error {
 		return fmt.Errorf("%w: function %s does not take input and data first", ErrUnsupported, f.Name)
 	}
 	c.fn, c.max = dst, int32(f.Return)
+	c.use = newUsage(f.Blocks)
 	for _, p := range f.Params {
 		dst.params = append(dst.params, int32(p))
 		c.see(p)
@@ -253,7 +255,7 @@ func (c *compiler) block(b *ir.Block, depth int) (block, error) {
 		}
 		out = append(out, in)
 	}
-	return out, nil
+	return c.fold(out), nil
 }
 
 func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {

@@ -74,6 +74,9 @@ type state struct {
 	onResult func(*ast.Term) error
 	onOutput func(*ast.Term) error
 	outs     []*ast.Term // outputs of a relation
+	scans    []scanCtx
+	objStep  func(k, v *ast.Term) bool
+	setStep  func(e *ast.Term) bool
 	bctx     topdown.BuiltinContext
 	bctxOK   bool
 	cancel   ctxCancel
@@ -95,6 +98,7 @@ func (p *Program) getState() *state {
 	if s == nil {
 		s = &state{}
 		s.onResult = s.setResult
+		s.objStep, s.setStep = s.scanObject, s.scanSet
 		s.onOutput = func(t *ast.Term) error {
 			s.outs = append(s.outs, t)
 			return nil
@@ -491,6 +495,15 @@ func (s *state) lookup(in *instr, fr []*ast.Term) (int32, bool) {
 	return fi, true
 }
 
+// scanCtx is a Scan in progress, for the callbacks of object and set
+// iteration (methods bound once per state, so a Scan does not allocate).
+type scanCtx struct {
+	in  *instr
+	fr  []*ast.Term
+	out int
+	err error
+}
+
 // scan runs a Scan statement. Like run it returns -1 to go on with the
 // statement after it, or a number of blocks to leave.
 func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
@@ -498,53 +511,60 @@ func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
 	if src == nil {
 		return -1, nil
 	}
-	body := in.blocks[0]
-	// step runs the body for one key and value: stop reports the scan is
-	// over, with out the result of the Scan statement.
-	step := func(k, v *ast.Term) (out int, stop bool, err error) {
-		if err := s.tick(); err != nil {
-			return 0, true, err
-		}
-		fr[in.dst], fr[in.dst2] = k, v
-		r, err := s.run(body, fr)
-		switch {
-		case err != nil:
-			return 0, true, err
-		case r == rReturn:
-			return r, true, nil
-		case r <= 0:
-			return -1, false, nil
-		case r == 1:
-			return -1, true, nil
-		}
-		return r - 2, true, nil
-	}
 	switch x := built(src).Value.(type) {
 	case *ast.Array:
 		for i := 0; i < x.Len(); i++ {
-			out, stop, err := step(ast.InternedTerm(i), x.Elem(i))
+			out, stop, err := s.step(in, fr, ast.InternedTerm(i), x.Elem(i))
 			if stop {
 				return out, err
 			}
 		}
 	case ast.Object:
-		out, err := -1, error(nil)
-		x.Until(func(k, v *ast.Term) bool {
-			var stop bool
-			out, stop, err = step(k, v)
-			return stop
-		})
-		return out, err
+		s.scans = append(s.scans, scanCtx{in: in, fr: fr, out: -1})
+		x.Until(s.objStep)
+		sc := s.scans[len(s.scans)-1]
+		s.scans[len(s.scans)-1] = scanCtx{}
+		s.scans = s.scans[:len(s.scans)-1]
+		return sc.out, sc.err
 	case ast.Set:
-		out, err := -1, error(nil)
-		x.Until(func(e *ast.Term) bool {
-			var stop bool
-			out, stop, err = step(e, e)
-			return stop
-		})
-		return out, err
+		s.scans = append(s.scans, scanCtx{in: in, fr: fr, out: -1})
+		x.Until(s.setStep)
+		sc := s.scans[len(s.scans)-1]
+		s.scans[len(s.scans)-1] = scanCtx{}
+		s.scans = s.scans[:len(s.scans)-1]
+		return sc.out, sc.err
 	}
 	return -1, nil
+}
+
+func (s *state) scanObject(k, v *ast.Term) bool {
+	sc := s.scans[len(s.scans)-1]
+	out, stop, err := s.step(sc.in, sc.fr, k, v)
+	s.scans[len(s.scans)-1].out, s.scans[len(s.scans)-1].err = out, err
+	return stop
+}
+
+func (s *state) scanSet(e *ast.Term) bool { return s.scanObject(e, e) }
+
+// step runs a Scan's body for one key and value: stop reports the scan is
+// over, with out the result of the Scan statement.
+func (s *state) step(in *instr, fr []*ast.Term, k, v *ast.Term) (out int, stop bool, err error) {
+	if err := s.tick(); err != nil {
+		return 0, true, err
+	}
+	fr[in.dst], fr[in.dst2] = k, v
+	r, err := s.run(in.blocks[0], fr)
+	switch {
+	case err != nil:
+		return 0, true, err
+	case r == rReturn:
+		return r, true, nil
+	case r <= 0:
+		return -1, false, nil
+	case r == 1:
+		return -1, true, nil
+	}
+	return r - 2, true, nil
 }
 
 // with runs a With statement: the local replaced (or a path inside it

@@ -8,6 +8,10 @@ import (
 
 // built returns t with a Lazy value replaced by its whole object.
 func built(t *ast.Term) *ast.Term {
+	switch t.Value.(type) {
+	case ast.String, ast.Number, ast.Boolean, ast.Null, *ast.Array:
+		return t
+	}
 	if l, ok := t.Value.(Lazy); ok {
 		return ast.NewTerm(l.Object())
 	}
