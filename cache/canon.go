@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
 )
 
 // ErrInvalidJSON is returned (wrapped) when a request body is not valid
@@ -24,17 +26,60 @@ const maxDepth = 10000
 // appendCanonString; numbers by exact decimal value (see canon.number);
 // true, false, null and array order as they are. It is a JSON encoding
 // of the decoded value, so two different values never share it.
+//
+// It is computed in two passes. parse reads the input once, validating
+// it, and notes only where the canonical form differs from the input, as
+// events in input order: whitespace to leave out, a string or number to
+// write differently, an object whose members are to be written in another
+// order (or some of them left out). emit then writes the canonical form by
+// copying the input between events, so every byte is copied once, however
+// deeply the objects that are reordered nest. Input that is canonical
+// already makes no event and is copied in one piece.
 
-// member is an object member whose canonical text is at output positions
-// [start, end) (its name's quote to the end of its value). Its name's
-// canonical body is src[k0:k1], or buf[k0:k1] when inBuf (a name that was
-// not canonical as written). pre holds the name's first eight bytes,
-// big-endian and zero-padded, so that most comparisons of two names are
-// one comparison of two words.
+// evKind is the kind of an event.
+type evKind uint8
+
+const (
+	// evNop is the place kept for an object's event when it opened; the
+	// object turned out to be canonical as written.
+	evNop evKind = iota
+	// evSkip leaves src[start:end] out (whitespace).
+	evSkip
+	// evReplace writes aux[a:b] in place of src[start:end] (a string or a
+	// number that is not canonical as written).
+	evReplace
+	// evObject writes the object at src[start:end] from its members
+	// kept[a:b], in that order, each from its own span of the input; the
+	// events inside the object are events[ev+1:next] (ev its own).
+	evObject
+)
+
+// event is a place where the canonical form differs from the input.
+type event struct {
+	start, end int
+	a, b       int
+	next       int
+	kind       evKind
+}
+
+// member is an object member: its input from the name's opening quote to
+// the end of its value is src[start:end], and its events are
+// events[ev:evEnd]. Its name's canonical body is src[k0:k1], or
+// aux[k0:k1] when inAux (a name that was not canonical as written). pre
+// holds the name's first eight bytes, big-endian and zero-padded, so that
+// most comparisons of two names are one comparison of two words. drop
+// says it is left out.
 type member struct {
-	pre                uint64
-	k0, k1, start, end int
-	inBuf              bool
+	pre         uint64
+	k0, k1      int
+	start, end  int
+	ev, evEnd   int
+	inAux, drop bool
+}
+
+// span is the input of a member written by an evObject, as in member.
+type span struct {
+	start, end, ev, evEnd int
 }
 
 // keyPrefix returns the pre of a member whose name is k.
@@ -50,9 +95,9 @@ func keyPrefix(k []byte) uint64 {
 }
 
 // name returns the canonical body of m's name.
-func (m *member) name(src, buf []byte) []byte {
-	if m.inBuf {
-		return buf[m.k0:m.k1]
+func (m *member) name(src, aux []byte) []byte {
+	if m.inAux {
+		return aux[m.k0:m.k1]
 	}
 	return src[m.k0:m.k1]
 }
@@ -60,37 +105,50 @@ func (m *member) name(src, buf []byte) []byte {
 // cmpMembers compares the names of a and b bytewise, as bytes.Compare
 // does. Names are compared in their canonical form, which is one-to-one
 // with the decoded name, so the order is a function of the decoded names.
-func cmpMembers(src, buf []byte, a, b *member) int {
+func cmpMembers(src, aux []byte, a, b *member) int {
 	if a.pre != b.pre {
 		if a.pre < b.pre {
 			return -1
 		}
 		return 1
 	}
-	return bytes.Compare(a.name(src, buf), b.name(src, buf))
+	return bytes.Compare(a.name(src, aux), b.name(src, aux))
 }
 
-// canon writes the canonical form of one JSON text after the key prefix
-// already in buf. It is the hot path of key computation: one pass over the
-// input, no allocation once its buffers have grown.
-//
-// Output is written lazily. The output is always buf followed by
-// src[run:i], the stretch of input read since the last change: canonical
-// bytes are not copied one value at a time but when something differs
-// (whitespace to drop, a string or number to rewrite, members to reorder
-// or leave out) or at the end. An output position is therefore
-// len(buf) + i - run while that stretch is pending.
+// canon computes canonical forms. Its buffers are kept from one document
+// to the next, so that once they have grown it does not allocate.
 type canon struct {
-	src     []byte
-	pos     int
-	buf     []byte
+	src []byte
+	pos int // where an error is, for errorf
+	end int // where the top-level value ends
+	// buf is the output: the canonical form is appended to what it holds.
+	buf []byte
+	// aux holds the canonical text of the strings and numbers that are
+	// not canonical as written.
+	aux []byte
+	// scratch holds a decoded string.
 	scratch []byte
-	mem     []member
-	stack   []frame
+	events  []event
+	// mem holds the members of the open objects, kept the spans of the
+	// members of the objects that are reordered, in their order; ord is
+	// closeObject's.
+	mem   []member
+	kept  []span
+	ord   []int32
+	stack []frame
 	// ignore names the top-level members left out of the key; skipModel
 	// leaves out "model" too.
 	ignore    *ignoreSet
 	skipModel bool
+}
+
+// frame is an open array or object of the document. An object opened at
+// src[start] with its first member at mem[base] and its event at
+// events[ev]; reorder says that its members are to be written in another
+// order than their input order, or some of them left out.
+type frame struct {
+	obj, top, reorder bool
+	base, ev, start   int
 }
 
 // sum returns the SHA-256 of the prefix and the canonical form: one call
@@ -103,7 +161,6 @@ func (c *canon) sum() [sha256.Size]byte {
 func (c *canon) reset(src []byte, ignore *ignoreSet, skipModel bool) {
 	c.src, c.pos = src, 0
 	c.ignore, c.skipModel = ignore, skipModel
-	c.mem = c.mem[:0]
 }
 
 // skip reports whether a top-level member named name is left out.
@@ -114,94 +171,119 @@ func (c *canon) skip(name []byte) bool {
 	return c.ignore.has(name)
 }
 
-// frame is an open array or object of the document being canonicalised.
-// For an object, objStart is the output position after its '{', base is
-// len(mem) when it opened and sorted reports whether its members came in
-// order so far; the member whose value is being read starts at output
-// position start, its name is described by k0, k1, inBuf and pre (as in
-// member), and drop says it is left out.
-type frame struct {
-	obj, top, sorted bool
-	inBuf, drop      bool
-	objStart, base   int
-	start, k0, k1    int
-	pre              uint64
+// document appends the canonical form of the input, one JSON value with
+// optional whitespace around it, to c.buf.
+func (c *canon) document() error {
+	if err := c.parse(); err != nil {
+		return err
+	}
+	if len(c.events) == 0 {
+		c.buf = append(c.buf, c.src[:c.end]...)
+	} else {
+		c.buf = c.emit(c.buf, 0, c.end, 0)
+	}
+	return nil
 }
 
-// document canonicalises the whole input: one value with optional
-// whitespace around it. It is one loop with an explicit stack of open
-// containers, keeping the input position, the pending stretch and the
-// output in locals: that is most of its speed.
-func (c *canon) document() error {
-	s := c.src
-	buf, mem, stack := c.buf, c.mem[:0], c.stack[:0]
-	var f *frame
-	i := skipWS(s, 0)
-	run := i // the output is buf + s[run:i]
-	fail := func(at int, msg string) error {
-		c.pos = at
-		return c.errorf("%s", msg)
+// event appends an event to c.events and returns it; its fields are
+// stale, to be set one by one (a composite copied in stalls on store
+// forwarding).
+func (c *canon) event() *event {
+	n := len(c.events)
+	if n < cap(c.events) {
+		c.events = c.events[:n+1]
+	} else {
+		c.events = append(c.events, event{})
 	}
+	return &c.events[n]
+}
+
+// parse validates the input and records its events (see canon). It is one
+// loop with an explicit stack of open containers that keeps only the input
+// and the position in locals and calls out only for what is rare
+// (whitespace, strings that are not plain ASCII, numbers that are not
+// plain integers, closing an object): every call costs the spilling of
+// every live register.
+func (c *canon) parse() error {
+	s := c.src
+	c.events, c.mem, c.kept, c.stack, c.aux = c.events[:0], c.mem[:0], c.kept[:0], c.stack[:0], c.aux[:0]
+	i := 0
+	if len(s) > 0 && s[0] <= ' ' {
+		i = c.space(0)
+	}
+	var f *frame // the innermost open container, nil at the top level
 value:
 	if i >= len(s) {
-		return fail(i, "unexpected end of input")
+		return c.fail(i, "unexpected end of input")
 	}
 	switch ch := s[i]; ch {
-	case '{', '[':
-		if len(stack) >= maxDepth {
-			return fail(i, "exceeded max depth")
-		}
-		i++
-		start := len(buf) + i - run
-		if i < len(s) && s[i] <= ' ' {
-			buf = append(buf, s[run:i]...)
-			i = skipWS(s, i)
-			run = i
-		}
-		if ch == '{' {
-			if i < len(s) && s[i] == '}' {
-				i++
-				goto next
-			}
-			f = push(&stack)
-			f.obj, f.top, f.sorted, f.drop, f.objStart, f.base = true, len(stack) == 1, true, false, start, len(mem)
-			goto key
-		}
-		if i < len(s) && s[i] == ']' {
-			i++
-			goto next
-		}
-		f = push(&stack)
-		f.obj = false
-		goto value
 	case '"':
-		if j := plainEnd(s, i+1); j >= 0 {
+		if j := jsonscan.PlainRun(s, i+1); j < len(s) && s[j] == '"' {
 			i = j + 1
 			goto next
 		}
-		c.buf = append(buf, s[run:i]...)
-		if _, _, _, err := c.strSlow(i + 1); err != nil {
+		j, _, err := c.str(i)
+		if err != nil {
 			return err
 		}
-		i, buf = c.pos, c.buf
-		run = i
+		i = j
 		goto next
-	case 't', 'f', 'n':
-		word := "null"
-		switch ch {
-		case 't':
-			word = "true"
-		case 'f':
-			word = "false"
+	case '{', '[':
+		n := len(c.stack)
+		if n >= maxDepth {
+			return c.fail(i, "exceeded max depth")
 		}
-		if len(s)-i < len(word) || string(s[i:i+len(word)]) != word {
-			return fail(i, "invalid literal")
+		if n < cap(c.stack) {
+			c.stack = c.stack[:n+1]
+		} else {
+			c.stack = append(c.stack, frame{})
 		}
-		i += len(word)
-		goto next
+		f = &c.stack[n]
+		f.obj = ch == '{'
+		i++
+		if !f.obj {
+			if i < len(s) && s[i] <= ' ' {
+				i = c.space(i)
+			}
+			if i < len(s) && s[i] == ']' {
+				i++
+				goto pop
+			}
+			goto value
+		}
+		f.top, f.reorder, f.base, f.ev, f.start = n == 0, false, len(c.mem), len(c.events), i-1
+		e := c.event()
+		e.kind, e.start = evNop, i-1
+		if i < len(s) && s[i] <= ' ' {
+			i = c.space(i)
+		}
+		if i < len(s) && s[i] == '}' {
+			i++
+			c.closeObject(f, i)
+			goto pop
+		}
+		goto key
+	case 't':
+		if len(s)-i >= 4 && binary.LittleEndian.Uint32(s[i:]) == 't'|'r'<<8|'u'<<16|'e'<<24 {
+			i += 4
+			goto next
+		}
+		return c.fail(i, "invalid literal")
+	case 'n':
+		if len(s)-i >= 4 && binary.LittleEndian.Uint32(s[i:]) == 'n'|'u'<<8|'l'<<16|'l'<<24 {
+			i += 4
+			goto next
+		}
+		return c.fail(i, "invalid literal")
+	case 'f':
+		if len(s)-i >= 5 && binary.LittleEndian.Uint32(s[i+1:]) == 'a'|'l'<<8|'s'<<16|'e'<<24 {
+			i += 5
+			goto next
+		}
+		return c.fail(i, "invalid literal")
 	default:
 		if ch != '-' && (ch < '0' || ch > '9') {
-			return fail(i, fmt.Sprintf("invalid character %q looking for a value", ch))
+			return c.fail(i, fmt.Sprintf("invalid character %q looking for a value", ch))
 		}
 		// A plain integer of up to maxPlainDigits digits, without a
 		// leading zero and not -0, is canonical as written.
@@ -215,167 +297,130 @@ value:
 		}
 		if n := j - d; n == 0 || n > maxPlainDigits || s[d] == '0' && (n > 1 || d > i) ||
 			j < len(s) && (s[j] == '.' || s[j]|0x20 == 'e') {
-			c.buf = append(buf, s[run:i]...)
-			c.pos = i
-			if err := c.number(); err != nil {
+			var err error
+			if j, err = c.num(i); err != nil {
 				return err
 			}
-			i, buf = c.pos, c.buf
-			run = i
-			goto next
 		}
 		i = j
 		goto next
 	}
 
 next: // a value ended just before s[i]
-	if len(stack) == 0 {
-		buf = append(buf, s[run:i]...)
+	if f == nil {
+		c.end = i
 		if i = skipWS(s, i); i != len(s) {
-			return fail(i, "data after the top-level value")
+			return c.fail(i, "data after the top-level value")
 		}
-		c.buf, c.mem, c.stack = buf, mem[:0], stack[:0] // keep what grew
 		return nil
 	}
-	f = &stack[len(stack)-1]
 	if f.obj {
-		if f.drop {
-			// Leave the member out, with the comma before it if a member
-			// was kept before it (else the comma after it goes, below).
-			cut := f.start
-			if len(mem) > f.base {
-				cut--
-			}
-			if cut < len(buf) {
-				buf = buf[:cut]
-			} else {
-				buf = append(buf, s[run:run+cut-len(buf)]...)
-			}
-			run = i
-		} else {
-			// Fields are stored one by one into their place: a member
-			// built aside and copied in stalls on store forwarding.
-			n := len(mem)
-			if n < cap(mem) {
-				mem = mem[:n+1]
-			} else {
-				mem = append(mem, member{})
-			}
-			m := &mem[n]
-			m.pre, m.k0, m.k1, m.start, m.end, m.inBuf = f.pre, f.k0, f.k1, f.start, len(buf)+i-run, f.inBuf
-			if n > f.base && f.sorted && cmpMembers(s, buf, &mem[n-1], m) >= 0 {
-				f.sorted = false
-			}
-		}
+		m := &c.mem[len(c.mem)-1]
+		m.end, m.evEnd = i, len(c.events)
 	}
 	if i < len(s) && s[i] <= ' ' {
-		buf = append(buf, s[run:i]...)
-		i = skipWS(s, i)
-		run = i
+		i = c.space(i)
 	}
 	if i >= len(s) {
-		return fail(i, "unexpected end of input in array or object")
+		return c.fail(i, "unexpected end of input in array or object")
 	}
 	switch ch := s[i]; {
 	case ch == ',':
 		i++
-		if f.obj && len(mem) == f.base {
-			// Only left-out members so far: their commas go too.
-			buf = append(buf, s[run:i-1]...)
-			run = i
-		}
 		if i < len(s) && s[i] <= ' ' {
-			buf = append(buf, s[run:i]...)
-			i = skipWS(s, i)
-			run = i
+			i = c.space(i)
 		}
 		if f.obj {
 			goto key
 		}
 		goto value
 	case ch == '}' && f.obj:
-		if !f.sorted {
-			buf = append(buf, s[run:i]...)
-			run = i
-			c.mem = mem
-			buf = c.sortObject(buf, f.objStart, f.base)
-		}
-		mem = mem[:f.base]
 		i++
+		c.closeObject(f, i)
 	case ch == ']' && !f.obj:
 		i++
 	case f.obj:
-		return fail(i, fmt.Sprintf("invalid character %q after object member", ch))
+		return c.fail(i, fmt.Sprintf("invalid character %q after object member", ch))
 	default:
-		return fail(i, fmt.Sprintf("invalid character %q after array element", ch))
+		return c.fail(i, fmt.Sprintf("invalid character %q after array element", ch))
 	}
-	stack = stack[:len(stack)-1]
+pop:
+	if n := len(c.stack) - 1; n > 0 {
+		c.stack = c.stack[:n]
+		f = &c.stack[n-1]
+	} else {
+		c.stack, f = c.stack[:0], nil
+	}
 	goto next
 
 key: // a member starts at s[i]
 	if i >= len(s) || s[i] != '"' {
-		return fail(i, "object key must be a string")
+		return c.fail(i, "object key must be a string")
 	}
-	f = &stack[len(stack)-1]
-	f.start = len(buf) + i - run
-	if j := plainEnd(s, i+1); j >= 0 {
-		n := j - i - 1
-		if n < 8 && i+9 <= len(s) { // the name's first n bytes, zero-padded
-			f.pre = binary.BigEndian.Uint64(s[i+1:]) &^ (^uint64(0) >> (8 * n))
+	{
+		n := len(c.mem)
+		if n < cap(c.mem) {
+			c.mem = c.mem[:n+1]
 		} else {
-			f.pre = keyPrefix(s[i+1 : j])
+			c.mem = append(c.mem, member{})
 		}
-		f.k0, f.k1, f.inBuf = i+1, j, false
-		if f.top {
-			f.drop = c.skip(s[i+1 : j])
+		m := &c.mem[n]
+		m.start, m.ev, m.drop = i, len(c.events), false
+		if j := jsonscan.PlainRun(s, i+1); j < len(s) && s[j] == '"' {
+			if k := j - i - 1; k < 8 && i+9 <= len(s) { // the name's first k bytes, zero-padded
+				m.pre = binary.BigEndian.Uint64(s[i+1:]) &^ (^uint64(0) >> (8 * k))
+			} else {
+				m.pre = keyPrefix(s[i+1 : j])
+			}
+			m.k0, m.k1, m.inAux = i+1, j, false
+			if f.top && c.skip(s[i+1:j]) {
+				m.drop, f.reorder = true, true
+			}
+			i = j + 1
+		} else {
+			var err error
+			if i, err = c.keySlow(f, m, i); err != nil {
+				return err
+			}
 		}
-		i = j + 1
-	} else {
-		c.buf = append(buf, s[run:i]...)
-		dec, k0, k1, err := c.strSlow(i + 1)
-		if err != nil {
-			return err
-		}
-		i, buf = c.pos, c.buf
-		run = i
-		f.k0, f.k1, f.inBuf = k0, k1, true
-		f.pre = keyPrefix(buf[k0:k1])
-		if f.top {
-			f.drop = c.skip(dec)
+		if !f.reorder && n > f.base {
+			if p := &c.mem[n-1]; p.pre > m.pre || p.pre == m.pre && cmpMembers(s, c.aux, p, m) >= 0 {
+				f.reorder = true
+			}
 		}
 	}
 	if i < len(s) && s[i] <= ' ' {
-		buf = append(buf, s[run:i]...)
-		i = skipWS(s, i)
-		run = i
+		i = c.space(i)
 	}
 	if i >= len(s) || s[i] != ':' {
-		return fail(i, "missing ':' after object key")
+		return c.fail(i, "missing ':' after object key")
 	}
 	i++
 	if i < len(s) && s[i] <= ' ' {
-		buf = append(buf, s[run:i]...)
-		i = skipWS(s, i)
-		run = i
+		i = c.space(i)
 	}
 	goto value
 }
 
-// push appends a frame to *stack and returns it; its fields are stale, to
-// be set one by one (see the members in document).
-func push(stack *[]frame) *frame {
-	st := *stack
-	if n := len(st); n < cap(st) {
-		st = st[:n+1]
-	} else {
-		st = append(st, frame{})
-	}
-	*stack = st
-	return &st[len(st)-1]
+// fail returns the error msg at input offset at.
+func (c *canon) fail(at int, msg string) error {
+	c.pos = at
+	return c.errorf("%s", msg)
 }
 
 func (c *canon) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w at offset %d: %s", ErrInvalidJSON, c.pos, fmt.Sprintf(format, args...))
+}
+
+// space skips the whitespace at src[i:], if any, records it as an evSkip
+// and returns where it ends.
+func (c *canon) space(i int) int {
+	j := skipWS(c.src, i)
+	if j > i {
+		e := c.event()
+		e.kind, e.start, e.end = evSkip, i, j
+	}
+	return j
 }
 
 // skipWS returns the index of the first byte at or after i that is not
@@ -387,46 +432,172 @@ func skipWS(s []byte, i int) int {
 	return i
 }
 
-// sortObject puts the members of the object whose members start at
-// buf[objStart:], listed in c.mem[base:], in order of their names,
-// comma-separated, and returns the new buf; of members with equal names
-// only the last one is kept, as encoding/json (and most JSON decoders)
-// keep the last.
-func (c *canon) sortObject(buf []byte, objStart, base int) []byte {
-	src, ms := c.src, c.mem[base:]
+// str reads the string that opens at src[i], one that is not plain ASCII,
+// and returns where it ends and its decoded value (valid until the next
+// call). When it is not canonical as written, its canonical text goes to
+// aux with an evReplace.
+func (c *canon) str(i int) (end int, dec []byte, err error) {
+	if j := plainString(c.src, i+1); j >= 0 {
+		return j + 1, c.src[i+1 : j], nil
+	}
+	a := len(c.aux)
+	if dec, _, _, err = c.strSlow(i + 1); err != nil {
+		return 0, nil, err
+	}
+	e := c.event()
+	e.kind, e.start, e.end, e.a, e.b = evReplace, i, c.pos, a, len(c.aux)
+	return c.pos, dec, nil
+}
+
+// keySlow reads the name of member m of f, one that is not plain ASCII,
+// from src[i] on, and returns where it ends.
+func (c *canon) keySlow(f *frame, m *member, i int) (int, error) {
+	ev := len(c.events)
+	end, dec, err := c.str(i)
+	if err != nil {
+		return 0, err
+	}
+	if len(c.events) > ev { // rewritten: the body between aux's quotes
+		e := &c.events[ev]
+		m.k0, m.k1, m.inAux = e.a+1, e.b-1, true
+	} else {
+		m.k0, m.k1, m.inAux = i+1, end-1, false
+	}
+	m.pre = keyPrefix(m.name(c.src, c.aux))
+	if f.top && c.skip(dec) {
+		m.drop, f.reorder = true, true
+	}
+	return end, nil
+}
+
+// num reads the number at src[i], one that is not a plain integer, and
+// returns where it ends; when it is not canonical as written, its
+// canonical text goes to aux with an evReplace.
+func (c *canon) num(i int) (int, error) {
+	a := len(c.aux)
+	c.pos = i
+	if err := c.number(); err != nil {
+		return 0, err
+	}
+	if bytes.Equal(c.aux[a:], c.src[i:c.pos]) {
+		c.aux = c.aux[:a]
+	} else {
+		e := c.event()
+		e.kind, e.start, e.end, e.a, e.b = evReplace, i, c.pos, a, len(c.aux)
+	}
+	return c.pos, nil
+}
+
+// closeObject ends the object f, whose '}' is just before src[end]: it
+// drops the object's members from mem and, when they are to be written
+// otherwise than as they came, sorts them by name, leaves out the dropped
+// ones and, of duplicates, all but the last (as encoding/json, and most
+// JSON decoders, keep the last), keeps the spans of the rest in kept, in
+// order, and turns the object's place in events into its evObject.
+//
+// Members are sorted by index, not moved: a member's fields were stored
+// one by one just before, and reading the member whole would stall on
+// store forwarding.
+func (c *canon) closeObject(f *frame, end int) {
+	ms := c.mem[f.base:]
+	c.mem = c.mem[:f.base]
+	if !f.reorder {
+		if f.ev == len(c.events)-1 { // nothing inside: the place goes
+			c.events = c.events[:f.ev]
+		}
+		return
+	}
+	src, aux := c.src, c.aux
+	ord := slices.Grow(c.ord[:0], len(ms))[:len(ms)]
 	dup := false
 	if len(ms) <= 12 {
-		for i := 1; i < len(ms); i++ { // stable insertion sort
-			m := ms[i]
+		ord[0] = 0
+		for i := 1; i < len(ord); i++ { // stable insertion sort
+			x := int32(i)
+			m := &ms[i]
 			j := i
 			for ; j > 0; j-- {
-				d := cmpMembers(src, buf, &ms[j-1], &m)
-				if d <= 0 {
-					dup = dup || d == 0
+				p := &ms[ord[j-1]]
+				if p.pre < m.pre {
 					break
 				}
-				ms[j] = ms[j-1]
+				if p.pre == m.pre {
+					if d := cmpMembers(src, aux, p, m); d <= 0 {
+						dup = dup || d == 0
+						break
+					}
+				}
+				ord[j] = ord[j-1]
 			}
-			ms[j] = m
+			ord[j] = x
 		}
 	} else {
-		slices.SortStableFunc(ms, func(a, b member) int {
-			d := cmpMembers(src, buf, &a, &b)
+		for i := range ord {
+			ord[i] = int32(i)
+		}
+		slices.SortStableFunc(ord, func(a, b int32) int {
+			d := cmpMembers(src, aux, &ms[a], &ms[b])
 			dup = dup || d == 0
 			return d
 		})
 	}
-	out := c.scratch[:0]
-	for i := range ms {
-		m := &ms[i]
-		if dup && i+1 < len(ms) && cmpMembers(src, buf, m, &ms[i+1]) == 0 {
-			continue // a later duplicate wins
+	c.ord = ord
+	k0 := len(c.kept)
+	for i, x := range ord {
+		m := &ms[x]
+		if m.drop || dup && i+1 < len(ord) && cmpMembers(src, aux, m, &ms[ord[i+1]]) == 0 {
+			continue // left out, or a later duplicate wins
 		}
-		if len(out) > 0 {
-			out = append(out, ',')
+		n := len(c.kept)
+		if n < cap(c.kept) {
+			c.kept = c.kept[:n+1]
+		} else {
+			c.kept = append(c.kept, span{})
 		}
-		out = append(out, buf[m.start:m.end]...)
+		sp := &c.kept[n]
+		sp.start, sp.end, sp.ev, sp.evEnd = m.start, m.end, m.ev, m.evEnd
 	}
-	c.scratch = out
-	return append(buf[:objStart], out...)
+	e := &c.events[f.ev]
+	e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, len(c.kept), len(c.events)
+}
+
+// emit appends the canonical form of src[from:to] to buf, where events[ev]
+// is the first event at or after from, and returns buf.
+func (c *canon) emit(buf []byte, from, to, ev int) []byte {
+	s, evs := c.src, c.events
+	for ev < len(evs) {
+		e := &evs[ev]
+		if e.start >= to {
+			break
+		}
+		switch e.kind {
+		case evNop:
+			ev++
+			continue
+		case evSkip:
+			buf = append(buf, s[from:e.start]...)
+			ev++
+		case evReplace:
+			buf = append(buf, s[from:e.start]...)
+			buf = append(buf, c.aux[e.a:e.b]...)
+			ev++
+		default: // evObject
+			buf = append(buf, s[from:e.start]...)
+			buf = append(buf, '{')
+			for k := e.a; k < e.b; k++ {
+				if k > e.a {
+					buf = append(buf, ',')
+				}
+				if m := &c.kept[k]; m.ev == m.evEnd {
+					buf = append(buf, s[m.start:m.end]...)
+				} else {
+					buf = c.emit(buf, m.start, m.end, m.ev)
+				}
+			}
+			buf = append(buf, '}')
+			ev = e.next
+		}
+		from = e.end
+	}
+	return append(buf, s[from:to]...)
 }

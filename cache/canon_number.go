@@ -89,7 +89,7 @@ func (c *canon) number() error {
 	raw := s[c.pos:i]
 	c.pos = i
 	if expOverflow {
-		c.buf = append(c.buf, raw...)
+		c.aux = append(c.aux, raw...)
 		return nil
 	}
 	// The digits are int digits then fraction digits; the value is
@@ -114,9 +114,9 @@ func (c *canon) number() error {
 			exp++
 		}
 	}
-	b := c.buf
+	b := c.aux
 	if len(ip)+len(fp) == 0 { // zero, whatever its sign and spelling
-		c.buf = append(b, '0')
+		c.aux = append(b, '0')
 		return nil
 	}
 	if neg {
@@ -132,6 +132,6 @@ func (c *canon) number() error {
 		b = append(b, 'e')
 		b = strconv.AppendInt(b, exp, 10)
 	}
-	c.buf = b
+	c.aux = b
 	return nil
 }

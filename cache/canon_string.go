@@ -142,9 +142,9 @@ func hex4(s []byte, i int) rune {
 // strSlow canonicalises the string whose body starts at c.src[start], one
 // that plainString did not pass: it holds an escape or a byte that is not
 // valid UTF-8, or it is not valid at all. It appends the string's
-// canonical form (see appendCanonString) to c.buf, sets c.pos after the
+// canonical form (see appendCanonString) to c.aux, sets c.pos after the
 // closing quote and returns the decoded string (valid until the next call)
-// and where the canonical body, between the quotes, is in c.buf.
+// and where the canonical body, between the quotes, is in c.aux.
 func (c *canon) strSlow(start int) (dec []byte, k0, k1 int, err error) {
 	s := c.src
 	i := start
@@ -181,11 +181,11 @@ scan:
 			return nil, 0, 0, err
 		}
 	}
-	buf := append(c.buf, '"')
+	buf := append(c.aux, '"')
 	k0 = len(buf)
 	buf = appendCanonString(buf, dec)
 	k1 = len(buf)
-	c.buf = append(buf, '"')
+	c.aux = append(buf, '"')
 	c.pos = i + 1
 	return dec, k0, k1, nil
 }

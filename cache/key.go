@@ -236,7 +236,8 @@ func (k *Keyer) Key(in KeyInput) (Key, error) {
 	}
 	c.src, c.ignore = nil, nil
 	if cap(c.buf) > 1<<20 { // do not keep huge buffers in the pool
-		c.buf, c.scratch, c.mem = nil, nil, nil
+		c.buf, c.aux, c.scratch = nil, nil, nil
+		c.events, c.mem, c.kept = nil, nil, nil
 	}
 	if err != nil {
 		return Key{}, err
