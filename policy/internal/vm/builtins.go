@@ -1,14 +1,13 @@
 package vm
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -82,12 +81,22 @@ func (s *state) builtinContext() *topdown.BuiltinContext {
 		if now.IsZero() {
 			now = time.Now()
 		}
+		// The time term is immutable: a state keeps the last one it made.
+		if ns := now.UnixNano(); s.timeTerm == nil || s.timeNS != ns {
+			s.timeTerm, s.timeNS = ast.NumberTerm(int64Number(ns)), ns
+		}
 		s.cancel = ctxCancel{s.ctx}
-		s.cache = builtins.Cache{}
+		if s.cache == nil {
+			s.cache = builtins.Cache{}
+		}
+		seed := s.env.Seed
+		if seed == nil {
+			seed = rand.Reader
+		}
 		s.bctx = topdown.BuiltinContext{
 			Context:      s.ctx,
-			Seed:         cmp.Or[io.Reader](s.env.Seed, rand.Reader),
-			Time:         ast.NumberTerm(int64Number(now.UnixNano())),
+			Seed:         seed,
+			Time:         s.timeTerm,
 			Cancel:       &s.cancel,
 			Cache:        s.cache,
 			PrintHook:    s.env.PrintHook,
@@ -115,6 +124,18 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 		v, ok := b.fast(ops)
 		return v, ok, nil
 	}
+	var gkey globKey
+	cacheable := false
+	if in.glob != nil {
+		p, ok1 := ops[0].Value.(ast.String)
+		m, ok2 := ops[2].Value.(ast.String)
+		if ok1 && ok2 {
+			gkey, cacheable = globKey{string(p), string(m)}, true
+			if v, ok := in.glob.m.Load(gkey); ok {
+				return ast.InternedTerm(v.(bool)), true, nil
+			}
+		}
+	}
 	bctx := s.builtinContext()
 	bctx.Location = in.loc
 	s.res = nil
@@ -138,6 +159,11 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	if b.rel {
 		return ast.NewTerm(ast.NewArray(slices.Clone(s.outs)...)), true, nil
 	}
+	if cacheable && s.res != nil {
+		if v, ok := s.res.Value.(ast.Boolean); ok && in.glob.n.Add(1) <= globCacheSize {
+			in.glob.m.Store(gkey, bool(v))
+		}
+	}
 	return s.res, s.res != nil, nil
 }
 
@@ -150,5 +176,18 @@ func safeCall(b *builtin, bctx *topdown.BuiltinContext, ops []*ast.Term, iter fu
 	}()
 	return b.f(*bctx, ops, iter)
 }
+
+// globCacheSize bounds the results a glob.match call keeps.
+const globCacheSize = 4096
+
+// globCache keeps the results of one glob.match call (its delimiters
+// constant) by pattern and string: topdown's answers, cached because
+// topdown compiles or looks up the glob under a lock on every call.
+type globCache struct {
+	m sync.Map // globKey -> bool
+	n atomic.Int64
+}
+
+type globKey struct{ pattern, match string }
 
 func int64Number(i int64) json.Number { return json.Number(strconv.FormatInt(i, 10)) }

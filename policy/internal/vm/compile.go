@@ -85,7 +85,8 @@ type instr struct {
 	path    []*ast.Term // With: the path of the upsert
 	dynPath []operand   // CallDynamic: the path of the function
 	loc     *ast.Location
-	fn      *function // AssignVarOnce: the function it is in, for its error
+	fn      *function  // AssignVarOnce: the function it is in, for its error
+	glob    *globCache // glob.match with constant delimiters: its results
 }
 
 // function is a compiled ir.Func.
@@ -421,6 +422,7 @@ func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {
 	case *ir.MakeObjectStmt:
 		in.op = opMakeObject
 		in.dst, err = c.local(s.Target)
+		in.n = int32(min(c.use.muts[s.Target], 64)) // capacity hint
 	case *ir.MakeSetStmt:
 		in.op = opMakeSet
 		in.dst, err = c.local(s.Target)

@@ -64,6 +64,7 @@ type state struct {
 	env     *Env
 	stack   []*ast.Term
 	sp      int
+	high    int // highest sp of this evaluation
 	memo    []memoEntry
 	results []ast.Object
 	ret     *ast.Term
@@ -81,6 +82,8 @@ type state struct {
 	bctxOK   bool
 	cancel   ctxCancel
 	cache    builtins.Cache
+	timeTerm *ast.Term
+	timeNS   int64
 }
 
 // ctxCancel is the topdown.Cancel of an evaluation: its context's.
@@ -113,13 +116,16 @@ func (p *Program) getState() *state {
 }
 
 func (s *state) release() {
-	clear(s.stack[:cap(s.stack)])
+	clear(s.stack[:min(s.high, len(s.stack))])
 	clear(s.memo)
 	clear(s.ops[:cap(s.ops)])
 	clear(s.outs[:cap(s.outs)])
 	s.p, s.ctx, s.done, s.env, s.ret, s.res = nil, nil, nil, nil, nil, nil
-	s.results, s.sp, s.ticks = nil, 0, 0
-	s.bctx, s.bctxOK, s.cancel, s.cache = topdown.BuiltinContext{}, false, ctxCancel{}, nil
+	s.results, s.sp, s.high, s.ticks = nil, 0, 0, 0
+	if s.bctxOK {
+		s.bctx, s.bctxOK, s.cancel = topdown.BuiltinContext{}, false, ctxCancel{}
+		clear(s.cache)
+	}
 	statePool.Put(s)
 }
 
@@ -176,6 +182,7 @@ func (s *state) alloc(n int) []*ast.Term {
 	fr := s.stack[s.sp : s.sp+n : s.sp+n]
 	clear(fr)
 	s.sp += n
+	s.high = max(s.high, s.sp)
 	return fr
 }
 
@@ -370,7 +377,7 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 		case opMakeArray:
 			fr[in.dst] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
 		case opMakeObject:
-			fr[in.dst] = ast.NewTerm(ast.NewObject())
+			fr[in.dst] = ast.NewTerm(ast.NewObjectWithCapacity(int(in.n)))
 		case opMakeSet:
 			fr[in.dst] = ast.NewTerm(ast.NewSet())
 		case opIsArray:

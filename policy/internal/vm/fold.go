@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"slices"
+
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/ir"
 )
@@ -121,6 +123,26 @@ func (c *compiler) fold(b block) block {
 	out := b[:0:0]
 	for i := 0; i < len(b); i++ {
 		in := b[i]
+		// Operands that are locals holding a constant read the constant.
+		for _, o := range []*operand{&in.a, &in.b} {
+			if o.c == nil {
+				if t := known[o.l]; t != nil && in.op != opReturn && in.op != opIsDefined && in.op != opIsUndefined && in.op != opResultSetAdd && in.op != opScan && in.op != opObjectMerge {
+					o.c = t
+				}
+			}
+		}
+		if in.op == opCallBuiltin || in.op == opCallFunc {
+			args := slices.Clone(in.args)
+			for j, a := range args {
+				if a.c == nil && known[a.l] != nil {
+					args[j].c = known[a.l]
+				}
+			}
+			in.args = args
+			if in.op == opCallBuiltin && c.prog.builtins[in.n].name == ast.GlobMatch.Name && len(args) == 3 && args[1].c != nil {
+				in.glob = &globCache{}
+			}
+		}
 		switch in.op {
 		case opAssign:
 			if in.a.c != nil && u.writes[ir.Local(in.dst)] == 1 {

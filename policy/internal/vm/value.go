@@ -11,6 +11,8 @@ func built(t *ast.Term) *ast.Term {
 	switch t.Value.(type) {
 	case ast.String, ast.Number, ast.Boolean, ast.Null, *ast.Array:
 		return t
+	case ast.Object, ast.Set: // a Lazy cannot be one: they have unexported methods
+		return t
 	}
 	if l, ok := t.Value.(Lazy); ok {
 		return ast.NewTerm(l.Object())
