@@ -48,7 +48,10 @@ func (noEval) Eval(context.Context, *rego.EvalContext, ast.Value) (ast.Value, er
 // Plan returns the IR of query planned against the compiled modules of c,
 // with OPA's planner. The query may be a plain reference (data.x.y) or bind
 // variables (x = data.x.y); each result of the plan's evaluation binds the
-// query's variables. c must have compiled without errors.
+// query's variables. It may be parsed or already compiled by c's query
+// compiler; compiling renames variables declared with := (x := data.x.y
+// binds __localq0__), so pass such a query parsed to keep its names.
+// c must have compiled without errors; it is not modified.
 func Plan(ctx context.Context, c *ast.Compiler, query ast.Body) (*ir.Policy, error) {
 	if c == nil || c.Failed() {
 		return nil, errors.New("vm: Plan needs a compiler that compiled without errors")

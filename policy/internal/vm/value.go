@@ -20,6 +20,11 @@ func built(t *ast.Term) *ast.Term {
 	return t
 }
 
+func isLazy(v ast.Value) bool {
+	_, ok := v.(Lazy)
+	return ok
+}
+
 func isObject(v ast.Value) bool {
 	switch v.(type) {
 	case ast.Object, Lazy:
@@ -83,6 +88,11 @@ func equal(a, b *ast.Term) bool {
 	case ast.Boolean:
 		y, ok := b.Value.(ast.Boolean)
 		return ok && x == y
+	}
+	// An object never equals a value of another type: a Lazy need not be
+	// built to tell (input.x used as a condition is compared with false).
+	if !isObject(a.Value) && isLazy(b.Value) || isLazy(a.Value) && !isObject(b.Value) {
+		return false
 	}
 	return ast.Compare(built(a).Value, built(b).Value) == 0
 }
