@@ -264,7 +264,7 @@ func (cc *Cache) plan(c *Call, r *http.Request) (cache.Plan, cache.Key, bool) {
 		}
 	}
 	var cc0 cache.CacheControl
-	if vs := r.Header.Values("Cache-Control"); len(vs) > 0 {
+	if vs := r.Header["Cache-Control"]; len(vs) > 0 { // the canonical key: no canonicalising per request
 		cc0 = cache.ParseCacheControl(vs...)
 	}
 	plan := cache.Decide(reproducible, override, cc0)
@@ -412,22 +412,19 @@ func (cc *Cache) serveHit(w http.ResponseWriter, r *http.Request, c *Call, e *ca
 	if e.Usage != nil {
 		c.SavedCost = billing.Cost(c.ModelInfo.Prices, *e.Usage)
 	}
-	// The header values share one allocation; each key gets a slice of
-	// its own (capacity 1), as Header.Set would give it.
+	// The header values are shared, read-only slices of capacity 1 (see
+	// hitHeader): nothing to allocate, and a layer that sets the header
+	// again (Header.Set, Add) replaces or copies them, never writes them.
 	h := w.Header()
-	vs := make([]string, 4)
-	vs[0], vs[1] = CacheHit, strconv.FormatInt(int64(e.Age(now)/time.Second), 10)
-	h["X-Cache"], h["Age"] = vs[0:1:1], vs[1:2:2]
+	h["X-Cache"], h["Age"] = hitHeader.xCache, ageValue(e.Age(now))
 	if c.Stream {
-		vs[2], vs[3] = "text/event-stream", "no-cache"
-		h["Content-Type"], h["Cache-Control"] = vs[2:3:3], vs[3:4:4]
+		h["Content-Type"], h["Cache-Control"] = hitHeader.sse, hitHeader.noCache
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)
 		// A write error is the client going away; the tap reports it.
 		_ = cache.Replay(r.Context(), w, rc.Flush, events, cc.pacing)
 	} else {
-		vs[2] = "application/json"
-		h["Content-Type"] = vs[2:3:3]
+		h["Content-Type"] = hitHeader.json
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	}
@@ -436,6 +433,34 @@ func (cc *Cache) serveHit(w http.ResponseWriter, r *http.Request, c *Call, e *ca
 			"model", c.Model, "saved_cost", c.SavedCost.String(), "age", e.Age(now).String())
 	}
 	return true
+}
+
+// hitHeader holds the header values of hits, shared by all of them.
+var hitHeader = struct {
+	xCache, json, sse, noCache []string
+	age                        [600][]string // "0" to "599"
+}{
+	xCache: []string{CacheHit}, json: []string{"application/json"},
+	sse: []string{"text/event-stream"}, noCache: []string{"no-cache"},
+}
+
+func init() {
+	vs := make([]string, len(hitHeader.age))
+	for i := range vs {
+		vs[i] = strconv.Itoa(i)
+		hitHeader.age[i] = vs[i : i+1 : i+1]
+	}
+}
+
+// ageValue returns the value of the age header of an entry of age d: a
+// shared slice for the first ten minutes (the default TTL), a new one
+// after that.
+func ageValue(d time.Duration) []string {
+	s := int64(d / time.Second)
+	if s < int64(len(hitHeader.age)) {
+		return hitHeader.age[s]
+	}
+	return []string{strconv.FormatInt(s, 10)}
 }
 
 func (cc *Cache) includeUsage(c *Call) bool {
