@@ -24,6 +24,14 @@ type Program struct {
 	builtins []builtin
 	dynamic  map[string]int32 // function index by its path joined with 0 bytes
 	withs    bool             // the plan has a With statement
+	hidden   []*ast.Term      // string constants naming variables results leave out
+}
+
+// hiddenVar reports whether rego leaves the binding of variable v out of
+// its results: generated and wildcard variables (see rego's
+// generateResult; the planner spells term variables ^termN).
+func hiddenVar(v string) bool {
+	return strings.HasPrefix(v, ast.WildcardPrefix) || strings.HasPrefix(v, "^term") || ast.Var(v).IsGenerated()
 }
 
 // block is a compiled ir.Block.
@@ -140,6 +148,9 @@ func Compile(p *ir.Policy) (*Program, error) {
 	if p.Static != nil {
 		for _, s := range p.Static.Strings {
 			c.strs = append(c.strs, ast.StringTerm(s.Value))
+			if hiddenVar(s.Value) {
+				c.prog.hidden = append(c.prog.hidden, c.strs[len(c.strs)-1])
+			}
 		}
 		for _, f := range p.Static.Files {
 			c.files = append(c.files, f.Value)

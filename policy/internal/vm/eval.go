@@ -461,16 +461,9 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			if !ok {
 				return 0, fmt.Errorf("vm: a result is a %s, not an object", ast.ValueName(v.Value))
 			}
-			dup := false
-			for _, r := range s.results {
-				if r.Compare(obj) == 0 {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				s.results = append(s.results, obj)
-			}
+			// Like topdown (unlike the Wasm target's result set), equal
+			// results are kept: x = [1, 1][_] has two.
+			s.results = append(s.results, s.p.visible(obj))
 		default:
 			return 0, fmt.Errorf("vm: unknown opcode %d", in.op)
 		}
@@ -500,6 +493,27 @@ func (s *state) lookup(in *instr, fr []*ast.Term) (int32, bool) {
 		return 0, false
 	}
 	return fi, true
+}
+
+// visible returns a result without the bindings rego leaves out.
+func (p *Program) visible(obj ast.Object) ast.Object {
+	hide := false
+	for _, k := range p.hidden {
+		if obj.Get(k) != nil {
+			hide = true
+			break
+		}
+	}
+	if !hide {
+		return obj
+	}
+	out := ast.NewObjectWithCapacity(obj.Len())
+	obj.Foreach(func(k, v *ast.Term) {
+		if s, ok := k.Value.(ast.String); !ok || !hiddenVar(string(s)) {
+			out.Insert(k, v)
+		}
+	})
+	return out
 }
 
 // scanCtx is a Scan in progress, for the callbacks of object and set

@@ -58,7 +58,7 @@ func program(t testing.TB, c *ast.Compiler, query ast.Body) *Program {
 // bindings as objects, as Eval returns them.
 func topdownEval(t testing.TB, c *ast.Compiler, query ast.Body, input, data ast.Value, now time.Time) ([]ast.Object, error) {
 	t.Helper()
-	var doc map[string]any
+	doc := map[string]any{}
 	if data != nil {
 		v, err := ast.JSON(data)
 		if err != nil {

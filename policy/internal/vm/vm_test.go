@@ -278,6 +278,17 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// TestResultsLikeTopdown: a query with several results gives them all, equal
+// ones included, as topdown does.
+func TestResultsLikeTopdown(t *testing.T) {
+	c := compileModules(t, map[string]string{"t.rego": "package t\narr := [1, 1, 2]\ns := {\"a\", \"b\"}"})
+	for _, q := range []string{"x = data.t.arr[_]", "x = data.t.arr[i]", "data.t.s[x]", "x = data.t.nothing"} {
+		d := &decider{c: c, q: compileQuery(t, c, q)}
+		d.p = program(t, c, d.q)
+		d.agree(t, q, nil, nil, time.Time{})
+	}
+}
+
 func TestUnsupported(t *testing.T) {
 	c := compileModules(t, map[string]string{"t.rego": "package t\np := 1"})
 	pl, err := Plan(context.Background(), c, compileQuery(t, c, "x = data.t.p"))
