@@ -23,7 +23,6 @@ type Program struct {
 	funcs    []function
 	builtins []builtin
 	dynamic  map[string]int32 // function index by its path joined with 0 bytes
-	withs    bool             // the plan has a With statement
 	hidden   []*ast.Term      // string constants naming variables results leave out
 }
 
@@ -345,7 +344,6 @@ func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {
 		}
 	case *ir.WithStmt:
 		in.op = opWith
-		c.prog.withs = true
 		if in.dst, err = c.local(s.Local); err != nil {
 			break
 		}

@@ -65,6 +65,7 @@ type state struct {
 	stack   []*ast.Term
 	sp      int
 	high    int // highest sp of this evaluation
+	depth   int // nested plan-function calls
 	memo    []memoEntry
 	results []ast.Object
 	ret     *ast.Term
@@ -120,8 +121,10 @@ func (s *state) release() {
 	clear(s.memo)
 	clear(s.ops[:cap(s.ops)])
 	clear(s.outs[:cap(s.outs)])
+	clear(s.scans[:cap(s.scans)])
+	s.outs, s.scans = s.outs[:0], s.scans[:0]
 	s.p, s.ctx, s.done, s.env, s.ret, s.res = nil, nil, nil, nil, nil, nil
-	s.results, s.sp, s.high, s.ticks = nil, 0, 0, 0
+	s.results, s.sp, s.high, s.ticks, s.depth = nil, 0, 0, 0, 0
 	if s.bctxOK {
 		s.bctx, s.bctxOK, s.cancel = topdown.BuiltinContext{}, false, ctxCancel{}
 		clear(s.cache)
@@ -221,9 +224,10 @@ func (s *state) call(fi int32, args []operand, fr []*ast.Term) (*ast.Term, error
 	if err := s.tick(); err != nil {
 		return nil, err
 	}
-	if s.sp > maxCallDepth*64 {
+	if s.depth >= maxCallDepth {
 		return nil, fmt.Errorf("vm: %s: call stack too deep", f.name)
 	}
+	s.depth++ // not undone on errors: they end the evaluation
 	sp := s.sp
 	nf := s.alloc(f.size)
 	for i, p := range f.params {
@@ -246,6 +250,7 @@ func (s *state) call(fi int32, args []operand, fr []*ast.Term) (*ast.Term, error
 	}
 	clear(nf)
 	s.sp = sp
+	s.depth--
 	if f.memo {
 		s.memo[fi] = memoEntry{val: ret, done: true}
 	}
