@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -218,11 +219,12 @@ value:
 	}
 	switch ch := s[i]; ch {
 	case '"':
-		if j := jsonscan.PlainRun(s, i+1); j < len(s) && s[j] == '"' {
+		j := jsonscan.PlainRun(s, i+1)
+		if j < len(s) && s[j] == '"' {
 			i = j + 1
 			goto next
 		}
-		j, _, err := c.str(i)
+		j, _, err := c.str(i, j)
 		if err != nil {
 			return err
 		}
@@ -366,12 +368,26 @@ key: // a member starts at s[i]
 		}
 		m := &c.mem[n]
 		m.start, m.ev, m.drop = i, len(c.events), false
-		if j := jsonscan.PlainRun(s, i+1); j < len(s) && s[j] == '"' {
-			if k := j - i - 1; k < 8 && i+9 <= len(s) { // the name's first k bytes, zero-padded
-				m.pre = binary.BigEndian.Uint64(s[i+1:]) &^ (^uint64(0) >> (8 * k))
+		// A plain name: its first word gives both its end, when it is
+		// shorter than eight bytes, and its pre.
+		j := -1
+		if i+9 <= len(s) {
+			w := binary.LittleEndian.Uint64(s[i+1:])
+			if mk := jsonscan.SpecialMask(w); mk != 0 {
+				if k := bits.TrailingZeros64(mk) >> 3; s[i+1+k] == '"' {
+					m.pre, j = bits.ReverseBytes64(w&^(^uint64(0)<<(8*k))), i+1+k
+				}
+			} else if j = jsonscan.PlainRun(s, i+9); j < len(s) && s[j] == '"' {
+				m.pre = bits.ReverseBytes64(w)
 			} else {
-				m.pre = keyPrefix(s[i+1 : j])
+				j = -1
 			}
+		} else if j = jsonscan.PlainRun(s, i+1); j < len(s) && s[j] == '"' {
+			m.pre = keyPrefix(s[i+1 : j])
+		} else {
+			j = -1
+		}
+		if j >= 0 {
 			m.k0, m.k1, m.inAux = i+1, j, false
 			if f.top && c.skip(s[i+1:j]) {
 				m.drop, f.reorder = true, true
@@ -432,12 +448,12 @@ func skipWS(s []byte, i int) int {
 	return i
 }
 
-// str reads the string that opens at src[i], one that is not plain ASCII,
-// and returns where it ends and its decoded value (valid until the next
-// call). When it is not canonical as written, its canonical text goes to
+// str reads the string that opens at src[i], one that is not plain ASCII
+// (src[i+1:from] is), and returns where it ends and its decoded value
+// (valid until the next call). When it is not canonical as written, its canonical text goes to
 // aux with an evReplace.
-func (c *canon) str(i int) (end int, dec []byte, err error) {
-	if j := plainString(c.src, i+1); j >= 0 {
+func (c *canon) str(i, from int) (end int, dec []byte, err error) {
+	if j := plainString(c.src, from); j >= 0 {
 		return j + 1, c.src[i+1 : j], nil
 	}
 	a := len(c.aux)
@@ -453,7 +469,7 @@ func (c *canon) str(i int) (end int, dec []byte, err error) {
 // from src[i] on, and returns where it ends.
 func (c *canon) keySlow(f *frame, m *member, i int) (int, error) {
 	ev := len(c.events)
-	end, dec, err := c.str(i)
+	end, dec, err := c.str(i, i+1)
 	if err != nil {
 		return 0, err
 	}

@@ -1,8 +1,6 @@
 package cache
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -29,6 +27,8 @@ func plainString(s []byte, i int) int {
 			return i
 		case ch < utf8.RuneSelf:
 			return -1 // a backslash or a control byte
+		case ch >= 0xc2 && ch < 0xe0 && i+1 < len(s) && s[i+1]&0xc0 == 0x80:
+			i += 2 // a two-byte rune (é, Î, most of Latin, Greek, Cyrillic)
 		default:
 			r, size := utf8.DecodeRune(s[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -208,21 +208,4 @@ func appendCanonString(buf, dec []byte) []byte {
 		}
 	}
 	return buf
-}
-
-// plainEnd is plainString with the common case inline: a string of plain
-// ASCII is passed eight bytes at a time, and only a string holding
-// something else (or ending near the end of s) takes the call.
-func plainEnd(s []byte, i int) int {
-	for i+8 <= len(s) {
-		if m := jsonscan.SpecialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
-			i += bits.TrailingZeros64(m) >> 3
-			if s[i] == '"' {
-				return i
-			}
-			break
-		}
-		i += 8
-	}
-	return plainString(s, i)
 }
