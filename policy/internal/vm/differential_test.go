@@ -119,6 +119,18 @@ func jsonOf(v ast.Value) string {
 	return string(b)
 }
 
+// baseInput is the base input of policy/library/llmgate_test.rego: a
+// free-tier chat request for gpt-4o-mini with budget left.
+const baseInput = `{
+	"request": {"id": "r1", "endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "stream": false, "n": 1, "max_tokens": 256, "messages": 2, "tools": []},
+	"principal": {"key_id": "k1", "user": "alice", "org": "acme", "tier": "free"},
+	"model": {"name": "gpt-4o-mini", "known": true, "encoding": "o200k_base", "deprecated": false},
+	"tokens": {"prompt": 1200, "max_completion": 256},
+	"cost": {"estimate_usd": 0.001},
+	"budgets": {"key": {"window": "month", "spent_usd": 2, "budget_usd": 10, "remaining_usd": 8}},
+	"time": {"rfc3339": "2025-06-02T10:00:00Z", "unix_ns": 1748858400000000000}
+}`
+
 var libraryNow = time.Unix(0, 1748858400000000000)
 
 // libraryCases re-create the tests of policy/library/llmgate_test.rego:
