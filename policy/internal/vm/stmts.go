@@ -1,5 +1,6 @@
 // Statements with their own control flow or bookkeeping: Scan, With,
 // CallDynamic, conflicts and results.
+
 package vm
 
 import (
