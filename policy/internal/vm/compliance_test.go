@@ -151,9 +151,9 @@ func runCase(t *testing.T, name string, tc cases.TestCase, v ast.RegoVersion) st
 	defer cancel()
 	rs, err := p.Eval(ctx, env)
 	msg := checkCase(tc, rs, err)
-	if msg == "" && env.Input != nil {
-		// Again with the input as a Lazy object.
-		env.Input = lazyOf(env.Input)
+	if msg == "" && (env.Input != nil || env.Data != nil) {
+		// Again with the input and data as Lazy objects.
+		env.Input, env.Data = lazyOf(env.Input), lazyOf(env.Data)
 		rs, err = p.Eval(ctx, env)
 		if msg = checkCase(tc, rs, err); msg != "" {
 			msg = "with a Lazy input: " + msg

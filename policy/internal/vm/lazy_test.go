@@ -28,6 +28,9 @@ func (l lazyWrap) Object() ast.Object { return l.obj }
 // lazyOf returns v with its objects (at any depth reachable through
 // objects) presented as Lazy.
 func lazyOf(v ast.Value) ast.Value {
+	if v == nil {
+		return nil
+	}
 	if obj, ok := v.(ast.Object); ok {
 		return lazyWrap{obj: obj}
 	}
