@@ -294,6 +294,24 @@ func BenchmarkKey(b *testing.B) {
 		}
 		reportCPU(b, cpu)
 	})
+	b.Run("form-only/canonical-input", func(b *testing.B) { // a body that is its own canonical form: parse alone
+		canonical, err := canonicalForm(body, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := new(canon)
+		b.SetBytes(int64(len(canonical)))
+		b.ReportAllocs()
+		cpu := cpuTime()
+		for b.Loop() {
+			c.buf = c.buf[:0]
+			c.reset(canonical, &defaultIgnore, true)
+			if err := c.document(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu)
+	})
 	b.Run("baseline=sha256-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()

@@ -5,8 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
+
+// replayBufs holds the buffers Replay writes each event from, so that a
+// replay allocates none once they have grown; a buffer grown past
+// maxPooledReplayBuf by a huge event is left to the collector.
+var replayBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledReplayBuf = 64 << 10
 
 // Pacing spaces out the events of a replayed stream. The zero value sends
 // them at once.
@@ -53,7 +61,14 @@ func Replay(ctx context.Context, w io.Writer, flush func() error, events [][]byt
 	if wait == nil {
 		wait = waitTimer
 	}
-	var buf []byte
+	bp := replayBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooledReplayBuf {
+			*bp = buf[:0]
+			replayBufs.Put(bp)
+		}
+	}()
 	for i := 0; i <= len(events); i++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("cache: replay: %w", err)
