@@ -64,6 +64,7 @@ type state struct {
 	stack   []*ast.Term
 	sp      int
 	high    int // highest sp of this evaluation
+	terms   []ast.Term // see term
 	depth   int // nested plan-function calls
 	memo    []memoEntry
 	results []ast.Object
@@ -156,12 +157,12 @@ func (p *Program) Eval(ctx context.Context, env *Env) ([]ast.Object, error) {
 	s.ctx, s.done, s.env = ctx, ctx.Done(), env
 	fr := s.alloc(p.planSize)
 	if env.Input != nil {
-		fr[0] = ast.NewTerm(env.Input)
+		fr[0] = s.term(env.Input)
 	}
 	if env.Data != nil {
-		fr[1] = ast.NewTerm(env.Data)
+		fr[1] = s.term(env.Data)
 	} else {
-		fr[1] = ast.NewTerm(emptyObject)
+		fr[1] = s.term(emptyObject)
 	}
 	for _, b := range p.plan {
 		if _, err := s.run(b, fr); err != nil {
@@ -173,6 +174,18 @@ func (p *Program) Eval(ctx context.Context, env *Env) ([]ast.Object, error) {
 		out = []ast.Object{}
 	}
 	return out, nil
+}
+
+// term returns a new term of v, from a chunk of terms allocated at once. A
+// chunk is never reused: its terms may outlive the evaluation in results.
+func (s *state) term(v ast.Value) *ast.Term {
+	if len(s.terms) == 0 {
+		s.terms = make([]ast.Term, 16)
+	}
+	t := &s.terms[0]
+	s.terms = s.terms[1:]
+	t.Value = v
+	return t
 }
 
 // alloc returns a cleared frame of n locals on the stack.
@@ -379,11 +392,11 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 				return 0, nil
 			}
 		case opMakeArray:
-			fr[in.dst] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+			fr[in.dst] = s.term(ast.NewArrayWithCapacity(int(in.n)))
 		case opMakeObject:
-			fr[in.dst] = ast.NewTerm(ast.NewObjectWithCapacity(int(in.n)))
+			fr[in.dst] = s.term(ast.NewObjectWithCapacity(int(in.n)))
 		case opMakeSet:
-			fr[in.dst] = ast.NewTerm(ast.NewSet())
+			fr[in.dst] = s.term(ast.NewSet())
 		case opIsArray:
 			v := get(in.a, fr)
 			if v == nil {
