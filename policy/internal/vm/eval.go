@@ -63,9 +63,9 @@ type state struct {
 	env     *Env
 	stack   []*ast.Term
 	sp      int
-	high    int // highest sp of this evaluation
+	high    int        // highest sp of this evaluation
 	terms   []ast.Term // see term
-	depth   int // nested plan-function calls
+	depth   int        // nested plan-function calls
 	memo    []memoEntry
 	results []ast.Object
 	ret     *ast.Term
