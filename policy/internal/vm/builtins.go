@@ -17,7 +17,8 @@ import (
 
 // fastFunc is a native implementation of a builtin that gives exactly
 // topdown's answer; ok false means undefined (topdown's builtin would
-// return an error, which non-strict evaluation drops).
+// return an error, which non-strict evaluation drops). A nil res with ok
+// true hands the call to topdown's builtin.
 type fastFunc func(ops []*ast.Term) (res *ast.Term, ok bool)
 
 // fastBuiltins are the hot builtins the VM runs without building a
@@ -49,6 +50,19 @@ var fastBuiltins = map[string]fastFunc{
 			return ast.InternedTerm(n), true
 		}
 		return nil, false
+	},
+	ast.ObjectGet.Name: func(o []*ast.Term) (*ast.Term, bool) {
+		obj, ok := o[0].Value.(ast.Object)
+		if !ok {
+			return nil, false
+		}
+		if _, path := o[1].Value.(*ast.Array); path {
+			return nil, true // a path: topdown's builtin walks it
+		}
+		if v := obj.Get(o[1]); v != nil {
+			return v, true
+		}
+		return o[2], true
 	},
 	ast.Member.Name: func(o []*ast.Term) (*ast.Term, bool) {
 		switch c := o[1].Value.(type) {
@@ -121,8 +135,9 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	}
 	s.ops = ops
 	if b.fast != nil {
-		v, ok := b.fast(ops)
-		return v, ok, nil
+		if v, ok := b.fast(ops); v != nil || !ok {
+			return v, ok, nil
+		}
 	}
 	var gkey globKey
 	cacheable := false

@@ -39,6 +39,11 @@ func TestFastBuiltins(t *testing.T) {
 				continue
 			}
 			for _, b := range vals {
+				if n == 3 { // object.get: a default, and paths
+					calls = append(calls, []*ast.Term{a, b, ast.StringTerm("default")},
+						[]*ast.Term{a, ast.ArrayTerm(b), ast.StringTerm("default")})
+					continue
+				}
 				calls = append(calls, []*ast.Term{a, b})
 			}
 		}
@@ -46,6 +51,9 @@ func TestFastBuiltins(t *testing.T) {
 			var want *ast.Term
 			err := slow(topdown.BuiltinContext{}, ops, func(t *ast.Term) error { want = t; return nil })
 			got, ok := fast(ops)
+			if got == nil && ok { // handed to topdown's builtin
+				continue
+			}
 			switch {
 			case err != nil && ok:
 				t.Errorf("%s%v: topdown fails (%v), fast path gives %v", name, ops, err, got)
