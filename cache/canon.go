@@ -524,6 +524,18 @@ func (c *canon) closeObject(f *frame, end int) {
 		return
 	}
 	src, aux := c.src, c.aux
+	if len(ms) == 2 && !ms[0].drop && !ms[1].drop {
+		// The most common case: two members, so out of order (or one
+		// name twice, of which the last wins).
+		k0 := len(c.kept)
+		c.keep(&ms[1])
+		if cmpMembers(src, aux, &ms[0], &ms[1]) != 0 {
+			c.keep(&ms[0])
+		}
+		e := &c.events[f.ev]
+		e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, len(c.kept), len(c.events)
+		return
+	}
 	ord := slices.Grow(c.ord[:0], len(ms))[:len(ms)]
 	dup := false
 	if len(ms) <= 12 {
@@ -564,17 +576,22 @@ func (c *canon) closeObject(f *frame, end int) {
 		if m.drop || dup && i+1 < len(ord) && cmpMembers(src, aux, m, &ms[ord[i+1]]) == 0 {
 			continue // left out, or a later duplicate wins
 		}
-		n := len(c.kept)
-		if n < cap(c.kept) {
-			c.kept = c.kept[:n+1]
-		} else {
-			c.kept = append(c.kept, span{})
-		}
-		sp := &c.kept[n]
-		sp.start, sp.end, sp.ev, sp.evEnd = m.start, m.end, m.ev, m.evEnd
+		c.keep(m)
 	}
 	e := &c.events[f.ev]
 	e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, len(c.kept), len(c.events)
+}
+
+// keep appends m's span to kept, field by field.
+func (c *canon) keep(m *member) {
+	n := len(c.kept)
+	if n < cap(c.kept) {
+		c.kept = c.kept[:n+1]
+	} else {
+		c.kept = append(c.kept, span{})
+	}
+	sp := &c.kept[n]
+	sp.start, sp.end, sp.ev, sp.evEnd = m.start, m.end, m.ev, m.evEnd
 }
 
 // emit appends the canonical form of src[from:to] to buf, where events[ev]
