@@ -133,6 +133,7 @@ type compiler struct {
 	max     int32 // highest local of the function being compiled
 	fn      *function
 	use     *usage // of the function or plan being compiled
+	fold    bool   // constants may be folded (see Compile)
 }
 
 // Compile prepares a plan for evaluation. It fails with an error wrapping
@@ -168,6 +169,13 @@ func Compile(p *ir.Policy) (*Program, error) {
 			}
 			c.prog.dynamic[strings.Join(f.Path, "\x00")] = int32(i)
 		}
+	}
+	// Folded constants are shared by every evaluation: fold only when no
+	// function or plan writes into a composite it did not make (say a
+	// parameter holding a caller's constant). OPA's planner never does.
+	c.fold = newUsage(p.Plans.Plans[0].Blocks).foldable()
+	for _, f := range funcs {
+		c.fold = c.fold && newUsage(f.Blocks).foldable()
 	}
 	for i, f := range funcs {
 		if err := c.compileFunc(&c.prog.funcs[i], f); err != nil {
@@ -266,7 +274,7 @@ func (c *compiler) block(b *ir.Block, depth int) (block, error) {
 		}
 		out = append(out, in)
 	}
-	return c.fold(out), nil
+	return c.foldBlock(out), nil
 }
 
 func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {

@@ -106,11 +106,11 @@ func (u *usage) foldable() bool {
 	return true
 }
 
-// fold replaces, in a compiled block, each composite built from constants
-// by the assignment of a prebuilt constant.
-func (c *compiler) fold(b block) block {
+// foldBlock replaces, in a compiled block, each composite built from
+// constants by the assignment of a prebuilt constant.
+func (c *compiler) foldBlock(b block) block {
 	u := c.use
-	if u == nil || !u.foldable() {
+	if u == nil || !c.fold {
 		return b
 	}
 	known := map[int32]*ast.Term{} // locals holding a constant at this point of b
