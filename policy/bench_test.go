@@ -55,14 +55,20 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkDecide measures one decision per request: input built as an
-// ast.Value, evaluated with the prepared query, decoded strictly.
+// BenchmarkDecide measures one decision per request, by each evaluator:
+// the IR evaluator (the default) with the input built lazily, and topdown
+// with the input members the policy names built as an ast.Value; the
+// decision decoded strictly. The trivial policy is the baseline of each.
 func BenchmarkDecide(b *testing.B) {
-	b.Run("policy=trivial", func(b *testing.B) {
-		benchDecide(b, Config{FS: trivialFS, Root: "p", PollInterval: -1}, sampleInput(), true)
-	})
-	b.Run("policy=library", func(b *testing.B) { benchDecide(b, Config{}, sampleInput(), true) })
-	b.Run("policy=library/denied", func(b *testing.B) { benchDecide(b, Config{}, deniedInput(), false) })
+	trivial := Config{FS: trivialFS, Root: "p", PollInterval: -1}
+	for _, ev := range []Evaluator{EvaluatorIR, EvaluatorTopdown} {
+		with := func(c Config) Config { c.Evaluator = ev; return c }
+		b.Run("evaluator="+ev.String(), func(b *testing.B) {
+			b.Run("policy=trivial", func(b *testing.B) { benchDecide(b, with(trivial), sampleInput(), true) })
+			b.Run("policy=library", func(b *testing.B) { benchDecide(b, with(Config{}), sampleInput(), true) })
+			b.Run("policy=library/denied", func(b *testing.B) { benchDecide(b, with(Config{}), deniedInput(), false) })
+		})
+	}
 }
 
 // BenchmarkDecideMapInput is the same evaluation with the input given as
@@ -74,6 +80,7 @@ func BenchmarkDecideMapInput(b *testing.B) {
 		cfg  Config
 	}{{"policy=trivial", Config{FS: trivialFS, Root: "p", PollInterval: -1}}, {"policy=library", Config{}}} {
 		b.Run(tc.name, func(b *testing.B) {
+			tc.cfg.Evaluator = EvaluatorTopdown
 			e := newEngine(b, tc.cfg)
 			in := sampleInput()
 			ctx := context.Background()
@@ -103,6 +110,7 @@ func BenchmarkDecideLazyInput(b *testing.B) {
 		cfg  Config
 	}{{"policy=trivial", Config{FS: trivialFS, Root: "p", PollInterval: -1}}, {"policy=library", Config{}}} {
 		b.Run(tc.name, func(b *testing.B) {
+			tc.cfg.Evaluator = EvaluatorTopdown
 			e := newEngine(b, tc.cfg)
 			in := sampleInput()
 			ctx := context.Background()

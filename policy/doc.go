@@ -2,11 +2,21 @@
 // and on what terms, by evaluating OPA/Rego policies. It loads .rego files
 // (and data.json/data.yaml) from a directory or an fs.FS, compiles them
 // once, compiles one query (data.llmgate.decision) and evaluates it per
-// request with OPA's evaluator against an [Input] built directly as an OPA
-// value, holding only the members the policy reads. The shipped
-// [Library] (model access by tier, max_tokens caps, budgets, moderation) is
-// the default. Policies reload on file change and on SIGHUP; one that does
-// not compile never replaces the last good one.
+// request. The shipped [Library] (model access by tier, max_tokens caps,
+// budgets, moderation) is the default. Policies reload on file change and
+// on SIGHUP; one that does not compile never replaces the last good one.
+//
+// # Evaluators
+//
+// By default ([EvaluatorAuto]) the query is planned once by OPA's own
+// planner — the one behind OPA's Wasm target — and the plan is run per
+// request by llmgate's IR evaluator (package policy/internal/vm), with the
+// [Input] read lazily: a member is built when the policy first reads it.
+// It gives topdown's decisions (it passes OPA's compliance suite and is
+// checked against topdown on the library and on fuzzed inputs) several
+// times faster. A policy using something that evaluator does not support
+// is evaluated by topdown, OPA's reference evaluator, and the engine logs
+// why at load; [Config].Evaluator can also ask for either one.
 //
 //	e, err := policy.New(ctx, policy.Config{Dir: "./policies"})
 //	if err != nil { ... }          // wraps ErrLoad or ErrCompile
@@ -21,7 +31,7 @@
 //
 // # Wiring in middleware.Policy
 //
-// The HTTP layer (middleware.Policy, to be written) is meant to be thin:
+// The HTTP layer, middleware.Policy, is thin:
 //
 //  1. Build the Input from the Call: Request from Call.Chat/Completion
 //     (endpoint, requested model, stream, n, max tokens, tool names,

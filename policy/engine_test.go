@@ -84,8 +84,8 @@ decision := {"allow": false} if input.principal.key_id == "alice-key"
 		{"not an object", "package llmgate\n\ndecision := true\n", ErrBadDecision},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEngine(t, Config{FS: mapFS(map[string]string{"p.rego": tc.policy}), PollInterval: -1})
+		forEachEvaluator(t, tc.name, func(t *testing.T, ev Evaluator) {
+			e := newEngine(t, Config{FS: mapFS(map[string]string{"p.rego": tc.policy}), PollInterval: -1, Evaluator: ev})
 			d, err := e.Decide(context.Background(), sampleInput())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Decide = %+v, %v; want %v", d, err, tc.want)
@@ -107,18 +107,19 @@ decision := {"allow": false} if input.principal.key_id == "alice-key"
 }
 
 func TestDecideCanceled(t *testing.T) {
-	e := newEngine(t, Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := e.Decide(ctx, sampleInput()); !errors.Is(err, ErrEval) {
-		t.Fatalf("Decide with a canceled context: %v, want ErrEval", err)
-	}
+	forEachEvaluator(t, "", func(t *testing.T, ev Evaluator) {
+		e := newEngine(t, Config{Evaluator: ev})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := e.Decide(ctx, sampleInput()); !errors.Is(err, ErrEval) {
+			t.Fatalf("Decide with a canceled context: %v, want ErrEval", err)
+		}
+	})
 }
 
 // TestLibrary checks decisions of the shipped library for representative
 // inputs and the envelopes Deny makes of them.
 func TestLibrary(t *testing.T) {
-	e := newEngine(t, Config{})
 	tests := []struct {
 		name   string
 		edit   func(in *Input)
@@ -153,7 +154,8 @@ func TestLibrary(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		forEachEvaluator(t, tc.name, func(t *testing.T, ev Evaluator) {
+			e := newEngine(t, Config{Evaluator: ev})
 			in := sampleInput()
 			if tc.edit != nil {
 				tc.edit(in)
@@ -179,18 +181,20 @@ func TestLibrary(t *testing.T) {
 }
 
 func TestDataOverride(t *testing.T) {
-	in := sampleInput()
-	in.Model.Deprecated = ptr(true)
-	e := newEngine(t, Config{Data: map[string]any{"llmgate_config": map[string]any{"deny_deprecated": true}}})
-	d, err := e.Decide(context.Background(), in)
-	if err != nil || d.Allow || d.Status != 404 {
-		t.Fatalf("deprecated model with deny_deprecated: %+v, %v", d, err)
-	}
-	// The rest of the library's settings are still there.
-	in.Model.Deprecated = ptr(false)
-	if d, err := e.Decide(context.Background(), in); err != nil || !d.Allow || d.MaxTokens != 1024 {
-		t.Fatalf("after override: %+v, %v", d, err)
-	}
+	forEachEvaluator(t, "", func(t *testing.T, ev Evaluator) {
+		in := sampleInput()
+		in.Model.Deprecated = ptr(true)
+		e := newEngine(t, Config{Data: map[string]any{"llmgate_config": map[string]any{"deny_deprecated": true}}, Evaluator: ev})
+		d, err := e.Decide(context.Background(), in)
+		if err != nil || d.Allow || d.Status != 404 {
+			t.Fatalf("deprecated model with deny_deprecated: %+v, %v", d, err)
+		}
+		// The rest of the library's settings are still there.
+		in.Model.Deprecated = ptr(false)
+		if d, err := e.Decide(context.Background(), in); err != nil || !d.Allow || d.MaxTokens != 1024 {
+			t.Fatalf("after override: %+v, %v", d, err)
+		}
+	})
 }
 
 func TestDataFilesInSubdirectories(t *testing.T) {
@@ -201,11 +205,13 @@ func TestDataFilesInSubdirectories(t *testing.T) {
 		"pol/.hidden/data.json": `{"bad": `,
 		"other/x.rego":          "package broken {",
 	})
-	e := newEngine(t, Config{FS: fsys, Root: "pol", PollInterval: -1})
-	d, err := e.Decide(context.Background(), sampleInput())
-	if err != nil || !d.Allow || d.MaxTokens != 42 {
-		t.Fatalf("Decide = %+v, %v", d, err)
-	}
+	forEachEvaluator(t, "", func(t *testing.T, ev Evaluator) {
+		e := newEngine(t, Config{FS: fsys, Root: "pol", PollInterval: -1, Evaluator: ev})
+		d, err := e.Decide(context.Background(), sampleInput())
+		if err != nil || !d.Allow || d.MaxTokens != 42 {
+			t.Fatalf("Decide = %+v, %v", d, err)
+		}
+	})
 }
 
 func TestDirOnDisk(t *testing.T) {

@@ -50,3 +50,17 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Cleanup(func() { _ = e.Close() })
 	return e
 }
+
+// forEachEvaluator runs f as subtest name/<evaluator> (or <evaluator> when
+// name is "") once with the IR evaluator, required, and once with topdown,
+// checking that the engine uses the one asked for.
+func forEachEvaluator(t *testing.T, name string, f func(t *testing.T, ev Evaluator)) {
+	t.Helper()
+	for _, ev := range []Evaluator{EvaluatorIR, EvaluatorTopdown} {
+		sub := ev.String()
+		if name != "" {
+			sub = name + "/" + sub
+		}
+		t.Run(sub, func(t *testing.T) { f(t, ev) })
+	}
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -24,6 +25,19 @@ type lazyObject struct {
 // Member returns member k, built now; false when the object has none.
 func (o *lazyObject) Member(k string) (ast.Value, bool) { return o.src.member(k) }
 
+// Keys returns the names of the object's members, sorted, as iterating
+// the whole object would visit them.
+func (o *lazyObject) Keys() []string {
+	var keys []string
+	for _, k := range o.names {
+		if _, ok := o.src.member(k); ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // Object returns the whole object, built on the first call.
 func (o *lazyObject) Object() ast.Object {
 	if o.whole == nil {
@@ -39,22 +53,35 @@ func (o *lazyObject) IsGround() bool                       { return true }
 func (o *lazyObject) String() string                       { return o.Object().String() }
 func (o *lazyObject) StringLength() int                    { return o.Object().StringLength() }
 
-// lazyInput is the whole input document as a lazyObject, with request,
-// principal and model lazy in turn. One allocation holds all four.
+// lazyInput is the whole input document as a lazyObject, with its object
+// members lazy in turn. One allocation holds them all.
 type lazyInput struct {
 	root                      lazyObject
 	eager                     eagerInput
+	now                       inputTime
 	request, principal, model lazyObject
+	tokens, cost, time        lazyObject
+	budgets                   lazyObject
+	budget                    [len(budgetsNames)]lazyObject
 }
 
 // lazy returns the input document, with `time` taken from now, as a value
 // whose members are built when read.
 func (in *Input) lazy(now time.Time) *lazyObject {
-	l := &lazyInput{eager: eagerInput{in, now}}
+	l := &lazyInput{eager: eagerInput{in, now}, now: inputTime(now)}
 	l.root = lazyObject{src: l, eager: &l.eager, names: rootNames[:], keys: rootKeys}
 	l.request = lazyObject{src: &in.Request, eager: &in.Request, names: requestNames[:], keys: requestKeys}
 	l.principal = lazyObject{src: &in.Principal, eager: &in.Principal, names: principalNames[:], keys: principalKeys}
 	l.model = lazyObject{src: &in.Model, eager: &in.Model, names: modelNames[:], keys: modelKeys}
+	l.tokens = lazyObject{src: &in.Tokens, eager: &in.Tokens, names: tokensNames[:], keys: tokensKeys}
+	l.cost = lazyObject{src: &in.Cost, eager: &in.Cost, names: costNames[:], keys: costKeys}
+	l.time = lazyObject{src: &l.now, eager: &l.now, names: timeNames[:], keys: timeKeys}
+	l.budgets = lazyObject{src: (*lazyBudgets)(l), eager: &in.Budgets, names: budgetsNames[:], keys: budgetsKeys}
+	for i, name := range budgetsNames {
+		if b := in.Budgets.scope(name); b != nil {
+			l.budget[i] = lazyObject{src: b, eager: b, names: budgetNames[:], keys: budgetKeys}
+		}
+	}
 	return &l.root
 }
 
@@ -66,8 +93,28 @@ func (l *lazyInput) member(k string) (ast.Value, bool) {
 		return &l.principal, true
 	case "model":
 		return &l.model, true
+	case "tokens":
+		return &l.tokens, true
+	case "cost":
+		return &l.cost, true
+	case "budgets":
+		return &l.budgets, true
+	case "time":
+		return &l.time, true
 	}
 	return l.eager.member(k)
+}
+
+// lazyBudgets gives input.budgets' members as lazy objects.
+type lazyBudgets lazyInput
+
+func (l *lazyBudgets) member(k string) (ast.Value, bool) {
+	for i, name := range budgetsNames {
+		if name == k && l.budget[i].src != nil {
+			return &l.budget[i], true
+		}
+	}
+	return nil, false
 }
 
 // eagerInput builds the input document's members whole.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -40,8 +41,8 @@ func TestLazyInputMatchesValue(t *testing.T) {
 	}
 }
 
-// checkMember compares l.Member(k) with want (nil: absent), and one level
-// further down for lazy members, before and after the whole is built.
+// checkMember compares l.Member(k) with want (nil: absent), and, for a
+// lazy member, its keys and members in turn, at every depth.
 func checkMember(t *testing.T, path string, l *lazyObject, k string, want *ast.Term) {
 	t.Helper()
 	got, ok := l.Member(k)
@@ -60,12 +61,15 @@ func checkMember(t *testing.T, path string, l *lazyObject, k string, want *ast.T
 		return
 	}
 	obj := want.Value.(ast.Object)
+	var keys []string
+	for _, key := range obj.Keys() {
+		keys = append(keys, string(key.Value.(ast.String)))
+	}
+	if got := sub.Keys(); !slices.Equal(got, keys) {
+		t.Errorf("%s: Keys() = %q, want %q", path, got, keys)
+	}
 	for _, name := range append(sub.names, "nope") {
-		v, ok := sub.Member(name)
-		w := obj.Get(ast.StringTerm(name))
-		if (w == nil) == ok || (ok && v.Compare(w.Value) != 0) {
-			t.Errorf("%s.%s = %v (%v), want %v", path, name, v, ok, w)
-		}
+		checkMember(t, path+"."+name, sub, name, obj.Get(ast.StringTerm(name)))
 	}
 }
 

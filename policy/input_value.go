@@ -7,27 +7,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Object keys of the input document, built once: the terms are immutable
-// and shared by every input value.
-var (
-	kRequest, kPrincipal, kModel, kTokens, kCost, kBudgets, kModeration, kTime = str("request"), str("principal"), str("model"), str("tokens"), str("cost"), str("budgets"), str("moderation"), str("time")
-
-	kID, kEndpoint, kStream, kN, kMaxTokens, kTemperature, kTopP, kMessages = str("id"), str("endpoint"), str("stream"), str("n"), str("max_tokens"), str("temperature"), str("top_p"), str("messages")
-	kTools, kToolChoice, kHasImages, kHasAudio, kResponseFormat             = str("tools"), str("tool_choice"), str("has_images"), str("has_audio"), str("response_format")
-	kReasoningEffort, kServiceTier, kUser, kMetadata, kPrompt               = str("reasoning_effort"), str("service_tier"), str("user"), str("metadata"), str("prompt")
-
-	kKeyID, kOrg, kTier, kLabels = str("key_id"), str("org"), str("tier"), str("labels")
-
-	kName, kKnown, kEncoding, kContextWindow, kInputPrice, kCachedPrice, kOutputPrice, kPricesAsOf, kDeprecated = str("name"), str("known"), str("encoding"), str("context_window"), str("input_per_mtok"), str("cached_input_per_mtok"), str("output_per_mtok"), str("prices_as_of"), str("deprecated")
-
-	kPromptTokens, kMaxCompletion, kEstimate = str("prompt"), str("max_completion"), str("estimate_usd")
-
-	kKey, kWindow, kSpent, kBudget, kRemaining = str("key"), str("window"), str("spent_usd"), str("budget_usd"), str("remaining_usd")
-
-	kFlagged, kCategories, kScores = str("flagged"), str("categories"), str("scores")
-
-	kRFC3339, kUnixNS = str("rfc3339"), str("unix_ns")
-)
+// Keys of moderation's members, built once: the terms are immutable and
+// shared by every input value. The other objects' keys are built from
+// their names (requestKeys, ...).
+var kFlagged, kCategories, kScores = str("flagged"), str("categories"), str("scores")
 
 func str(s string) *ast.Term { return ast.StringTerm(s) }
 
@@ -52,13 +35,6 @@ func (b *builder) term(v ast.Value) *ast.Term {
 	}
 	b.slab = append(b.slab, ast.Term{Value: v})
 	return &b.slab[len(b.slab)-1]
-}
-
-func (b *builder) int(i int) *ast.Term {
-	if ast.HasInternedIntNumberTerm(i) {
-		return ast.InternedTerm(i)
-	}
-	return b.term(intValue(i))
 }
 
 func (b *builder) float(f float64) *ast.Term { return b.term(floatValue(f)) }
@@ -133,21 +109,13 @@ func (in *Input) member(b *builder, now time.Time, k string, u *inputUse) *ast.T
 	case "model":
 		return in.Model.term(b, u)
 	case "tokens":
-		var arr [2][2]*ast.Term
-		tokens := arr[:0]
-		if u.has("prompt") {
-			tokens = append(tokens, [2]*ast.Term{kPromptTokens, b.int(in.Tokens.Prompt)})
-		}
-		if u.has("max_completion") {
-			tokens = append(tokens, [2]*ast.Term{kMaxCompletion, b.int(in.Tokens.MaxCompletion)})
-		}
-		return b.object(tokens...)
+		return objectTerm(b, &in.Tokens, tokensNames[:], tokensKeys, u)
 	case "cost":
-		return costTerm(b, in.Cost)
+		return objectTerm(b, &in.Cost, costNames[:], costKeys, u)
 	case "budgets":
-		return in.Budgets.term(b, u)
+		return objectTerm(b, &in.Budgets, budgetsNames[:], budgetsKeys, u)
 	case "time":
-		return timeTerm(b, now, u)
+		return objectTerm(b, inputTime(now), timeNames[:], timeKeys, u)
 	case "moderation":
 		if in.Moderation != nil {
 			return in.Moderation.term(b)
@@ -166,7 +134,15 @@ var (
 	modelNames     = [...]string{"name", "known", "encoding", "context_window", "input_per_mtok",
 		"cached_input_per_mtok", "output_per_mtok", "prices_as_of", "deprecated"}
 
+	tokensNames  = [...]string{"prompt", "max_completion"}
+	costNames    = [...]string{"estimate_usd"}
+	budgetsNames = [...]string{"key", "user", "org"}
+	budgetNames  = [...]string{"window", "spent_usd", "budget_usd", "remaining_usd"}
+	timeNames    = [...]string{"rfc3339", "unix_ns"}
+
 	requestKeys, principalKeys, modelKeys = keyTerms(requestNames[:]), keyTerms(principalNames[:]), keyTerms(modelNames[:])
+	tokensKeys, costKeys, budgetsKeys     = keyTerms(tokensNames[:]), keyTerms(costNames[:]), keyTerms(budgetsNames[:])
+	budgetKeys, timeKeys                  = keyTerms(budgetNames[:]), keyTerms(timeNames[:])
 )
 
 func keyTerms(names []string) []*ast.Term {
@@ -308,31 +284,56 @@ func (m *Model) member(k string) (ast.Value, bool) {
 	return nil, false
 }
 
-func costTerm(b *builder, c Cost) *ast.Term {
-	if c.EstimateUSD == nil {
-		return b.object()
+func (t *Tokens) member(k string) (ast.Value, bool) {
+	switch k {
+	case "prompt":
+		return intValue(t.Prompt), true
+	case "max_completion":
+		return intValue(t.MaxCompletion), true
 	}
-	return b.object([2]*ast.Term{kEstimate, b.float(*c.EstimateUSD)})
+	return nil, false
 }
 
-func (bs *Budgets) term(b *builder, u *inputUse) *ast.Term {
-	var arr [3][2]*ast.Term
-	pairs := arr[:0]
-	for _, s := range [...]struct {
-		k    *ast.Term
-		name string
-		v    *Budget
-	}{{kKey, "key", bs.Key}, {kUser, "user", bs.User}, {kOrg, "org", bs.Org}} {
-		if s.v != nil && u.has(s.name) {
-			pairs = append(pairs, [2]*ast.Term{s.k, b.object(
-				[2]*ast.Term{kWindow, b.str(s.v.Window)},
-				[2]*ast.Term{kSpent, b.float(s.v.SpentUSD)},
-				[2]*ast.Term{kBudget, b.float(s.v.BudgetUSD)},
-				[2]*ast.Term{kRemaining, b.float(s.v.RemainingUSD)},
-			)})
-		}
+func (c *Cost) member(k string) (ast.Value, bool) {
+	if k == "estimate_usd" {
+		return floatPtrValue(c.EstimateUSD)
 	}
-	return b.object(pairs...)
+	return nil, false
+}
+
+// scope returns the budget of scope k ("key", "user", "org"); nil when
+// there is none.
+func (bs *Budgets) scope(k string) *Budget {
+	switch k {
+	case "key":
+		return bs.Key
+	case "user":
+		return bs.User
+	case "org":
+		return bs.Org
+	}
+	return nil
+}
+
+func (bs *Budgets) member(k string) (ast.Value, bool) {
+	if b := bs.scope(k); b != nil {
+		return objectTerm(&builder{}, b, budgetNames[:], budgetKeys, wholeInput).Value, true
+	}
+	return nil, false
+}
+
+func (b *Budget) member(k string) (ast.Value, bool) {
+	switch k {
+	case "window":
+		return ast.String(b.Window), true
+	case "spent_usd":
+		return floatValue(b.SpentUSD), true
+	case "budget_usd":
+		return floatValue(b.BudgetUSD), true
+	case "remaining_usd":
+		return floatValue(b.RemainingUSD), true
+	}
+	return nil, false
 }
 
 func (m *Moderation) term(b *builder) *ast.Term {
@@ -351,16 +352,17 @@ func (m *Moderation) term(b *builder) *ast.Term {
 	)
 }
 
-func timeTerm(b *builder, now time.Time, u *inputUse) *ast.Term {
-	var arr [2][2]*ast.Term
-	pairs := arr[:0]
-	if u.has("rfc3339") {
-		pairs = append(pairs, [2]*ast.Term{kRFC3339, b.str(now.UTC().Format(time.RFC3339Nano))})
+// inputTime is the `time` member: the evaluation's instant.
+type inputTime time.Time
+
+func (t inputTime) member(k string) (ast.Value, bool) {
+	switch k {
+	case "rfc3339":
+		return ast.String(time.Time(t).UTC().Format(time.RFC3339Nano)), true
+	case "unix_ns":
+		return ast.Number(strconv.FormatInt(time.Time(t).UnixNano(), 10)), true
 	}
-	if u.has("unix_ns") {
-		pairs = append(pairs, [2]*ast.Term{kUnixNS, b.term(ast.Number(strconv.FormatInt(now.UnixNano(), 10)))})
-	}
-	return b.object(pairs...)
+	return nil, false
 }
 
 func stringsValue(ss []string) ast.Value {

@@ -19,6 +19,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
 	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/llmgate/llmgate/policy/internal/vm"
 )
 
 // capabilities are OPA's, less the builtins that reach the network: a
@@ -143,6 +145,13 @@ type prepared struct {
 	use      *inputUse // what the policy reads of the input document
 	revision string
 	queries  sync.Pool // of *topdown.Query, see query
+
+	// prog is the decision query compiled for the IR evaluator, with the
+	// data document it reads; nil when the policy is evaluated by topdown,
+	// for the reason in noVM.
+	prog *vm.Program
+	data ast.Value
+	noVM error
 }
 
 // query returns a topdown.Query of the decision, ready but for its input,
@@ -172,7 +181,7 @@ const resultVar = ast.Var("__llmgate_decision__")
 // after this point, so one read transaction, opened here and never closed,
 // serves every evaluation of this policy: the store is dropped with the
 // policy when a reload replaces it.
-func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, data map[string]any, hook print.Hook) (*prepared, error) {
+func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, data map[string]any, hook print.Hook, ev Evaluator) (*prepared, error) {
 	modules := make(map[string]*ast.Module)
 	docs := map[string]any{}
 	for _, f := range snap.files {
@@ -214,11 +223,43 @@ func compile(ctx context.Context, snap *snapshot, dir string, query ast.Ref, dat
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
-	return &prepared{
+	p := &prepared{
 		compiler: c, qc: qc, body: body, result: resultVar,
 		store: store, txn: txn, hook: hook, use: inputUses(c.Modules, body),
 		revision: snap.revision(),
-	}, nil
+	}
+	if ev == EvaluatorTopdown {
+		p.noVM = errors.New("policy: Config.Evaluator is EvaluatorTopdown")
+		return p, nil
+	}
+	if p.noVM = p.prepareVM(ctx); p.noVM != nil && ev == EvaluatorIR {
+		return nil, fmt.Errorf("%w: %w", ErrCompile, p.noVM)
+	}
+	return p, nil
+}
+
+// prepareVM plans the decision query with OPA's planner and compiles the
+// plan for the IR evaluator; it returns why not when the evaluator does not
+// support something the policy uses.
+func (p *prepared) prepareVM(ctx context.Context) error {
+	plan, err := vm.Plan(ctx, p.compiler, p.body)
+	if err != nil {
+		return err
+	}
+	prog, err := vm.Compile(plan)
+	if err != nil {
+		return err
+	}
+	data, err := p.store.Read(ctx, p.txn, storage.RootPath)
+	if err != nil {
+		return fmt.Errorf("policy: reading the data document: %w", err)
+	}
+	v, ok := data.(ast.Value)
+	if !ok {
+		return fmt.Errorf("policy: the store returned data as %T, not an OPA value", data)
+	}
+	p.prog, p.data = prog, v
+	return nil
 }
 
 // dataPath is where a data file's document goes: the directories between

@@ -42,10 +42,10 @@ func (e *Engine) reload(ctx context.Context, force bool) (bool, error) {
 		case snap.sum == e.sum: // back to the policy in use after a failure
 			p = e.cur.Load()
 		default:
-			p, err = compile(ctx, snap, e.src.dir, e.query, e.data, e.hook)
+			p, err = compile(ctx, snap, e.src.dir, e.query, e.data, e.hook, e.evaluator)
 		}
 		if err == nil {
-			e.cur.Store(p)
+			e.store(p)
 			e.sum = snap.sum
 		}
 	}

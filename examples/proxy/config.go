@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/llmgate/llmgate/models"
+	"github.com/llmgate/llmgate/policy"
 )
 
 // Config is the proxy's YAML configuration (DESIGN.md, "Example proxy
@@ -114,6 +115,11 @@ type PolicyConfig struct {
 	// only scores (nothing blocks on the scores). Meant for measuring the
 	// other layers (bench/). Default: false.
 	Disabled bool `yaml:"disabled"`
+	// Evaluator evaluates the decisions: "ir" (llmgate's evaluator of
+	// OPA's plans, several times faster), "topdown" (OPA's reference
+	// evaluator) or "auto", ir when it supports everything the policy
+	// uses. Default: auto.
+	Evaluator string `yaml:"evaluator"`
 }
 
 // CacheConfig configures the response cache.
@@ -419,6 +425,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if _, err := models.New(models.Config{Models: c.Models, Aliases: c.Aliases}); err != nil {
 		add("models", "%v", err)
+	}
+	if _, err := policy.ParseEvaluator(c.Policy.Evaluator); err != nil {
+		add("policy.evaluator", "%q is not auto, topdown or ir", c.Policy.Evaluator)
 	}
 	switch c.Cache.Scope {
 	case "key", "org", "global":

@@ -32,6 +32,8 @@ moderation: {input: true, output: true}
 	}{
 		{"defaults", "", http.StatusNotFound, http.StatusNotFound},
 		{"policy off, pprof on", "policy: {disabled: true}\ndebug: {pprof: true}\n", http.StatusOK, http.StatusOK},
+		{"topdown evaluator", "policy: {evaluator: topdown}\n", http.StatusNotFound, http.StatusNotFound},
+		{"ir evaluator", "policy: {evaluator: ir}\n", http.StatusNotFound, http.StatusNotFound},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := ParseConfig([]byte(base + c.extra))
@@ -43,6 +45,9 @@ moderation: {input: true, output: true}
 				t.Fatal(err)
 			}
 			defer gw.Close()
+			if e := gw.engine; e != nil && cfg.Policy.Evaluator != "" && e.Evaluator().String() != cfg.Policy.Evaluator {
+				t.Errorf("evaluator %v, want %s", e.Evaluator(), cfg.Policy.Evaluator)
+			}
 			srv := httptest.NewServer(gw)
 			defer srv.Close()
 

@@ -280,6 +280,7 @@ func TestConfigErrorsNameFieldAndLine(t *testing.T) {
 		{"listen: 127.0.0.1:0\nupstream:\n  url: ftp://x\n", "line 3: upstream.url"},
 		{"keys:\n  - id: a\n    key_sha256: nothex\n", "line 3: keys.0.key_sha256"},
 		{"cache:\n  scope: planet\n", "line 2: cache.scope"},
+		{"policy:\n  evaluator: wasm\n", "line 2: policy.evaluator"},
 		{"tiers:\n  free: {rpm: -1}\n", "line 2: tiers.free.rpm"},
 		{"upstream:\n  timeout: soon\n", "line 2"},
 		{"nonsense: true\n", "line 1: field nonsense not found"},

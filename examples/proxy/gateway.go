@@ -81,7 +81,11 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	}
 	var policyLayer middleware.Middleware
 	if !cfg.Policy.Disabled {
-		if g.engine, err = policy.New(ctx, policy.Config{Dir: cfg.Policy.Dir, Data: policyData(cfg), Logger: log}); err != nil {
+		ev, err := policy.ParseEvaluator(cfg.Policy.Evaluator)
+		if err != nil {
+			return nil, err
+		}
+		if g.engine, err = policy.New(ctx, policy.Config{Dir: cfg.Policy.Dir, Data: policyData(cfg), Logger: log, Evaluator: ev}); err != nil {
 			return nil, err
 		}
 		g.closers = append(g.closers, g.engine.Close)

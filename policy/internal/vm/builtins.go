@@ -17,8 +17,9 @@ import (
 
 // fastFunc is a native implementation of a builtin that gives exactly
 // topdown's answer; ok false means undefined (topdown's builtin would
-// return an error, which non-strict evaluation drops). A nil res with ok
-// true hands the call to topdown's builtin.
+// return an error, which non-strict evaluation drops; strict evaluation
+// calls topdown's builtin for it). A nil res with ok true hands the call
+// to topdown's builtin.
 type fastFunc func(ops []*ast.Term) (res *ast.Term, ok bool)
 
 // fastBuiltins are the hot builtins the VM runs without building a
@@ -135,9 +136,12 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	}
 	s.ops = ops
 	if b.fast != nil {
-		if v, ok := b.fast(ops); v != nil || !ok {
+		v, ok := b.fast(ops)
+		if v != nil || (!ok && !s.env.StrictBuiltinErrors) {
 			return v, ok, nil
 		}
+		// Handed over, or strict and failing: topdown's builtin runs (and
+		// gives its error).
 	}
 	var gkey globKey
 	cacheable := false
@@ -165,6 +169,9 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 		}
 		if ctxErr := s.ctx.Err(); ctxErr != nil {
 			return nil, false, ctxErr
+		}
+		if s.env.StrictBuiltinErrors {
+			return nil, false, err
 		}
 		return nil, false, nil // non-strict: the call is undefined
 	}

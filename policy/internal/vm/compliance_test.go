@@ -101,11 +101,11 @@ func runCase(t *testing.T, name string, tc cases.TestCase, v ast.RegoVersion) st
 	popts := ast.ParserOptions{RegoVersion: v, Capabilities: caps}
 	modules := map[string]*ast.Module{}
 	for i, src := range tc.Modules {
-		m, err := ast.ParseModuleWithOpts(fmt.Sprintf("module-%d.rego", i), src, popts)
+		m, err := ast.ParseModuleWithOpts(fmt.Sprintf("test-%d.rego", i), src, popts)
 		if err != nil {
 			return "compile"
 		}
-		modules[fmt.Sprintf("module-%d.rego", i)] = m
+		modules[fmt.Sprintf("test-%d.rego", i)] = m
 	}
 	c := ast.NewCompiler().WithCapabilities(caps).WithDefaultRegoVersion(v)
 	if c.Compile(modules); c.Failed() {
@@ -151,6 +151,20 @@ func runCase(t *testing.T, name string, tc cases.TestCase, v ast.RegoVersion) st
 	defer cancel()
 	rs, err := p.Eval(ctx, env)
 	msg := checkCase(tc, rs, err)
+	if msg == "" && tc.StrictError {
+		// Again in strict mode: the builtin's error aborts the evaluation.
+		strict := *env
+		strict.StrictBuiltinErrors = true
+		rs, err := p.Eval(ctx, &strict)
+		if tc.WantErrorCode != nil || tc.WantError != nil {
+			msg = checkStrictError(tc, err)
+		} else {
+			msg = checkCase(tc, rs, err)
+		}
+		if msg != "" {
+			msg = "strict: " + msg
+		}
+	}
 	if msg == "" && (env.Input != nil || env.Data != nil) {
 		// Again with the input and data as Lazy objects.
 		env.Input, env.Data = lazyOf(env.Input), lazyOf(env.Data)
@@ -208,6 +222,22 @@ func checkCase(tc cases.TestCase, rs []ast.Object, err error) string {
 		if err != nil {
 			return fmt.Sprintf("unexpected error: %v", err)
 		}
+	}
+	return ""
+}
+
+// checkStrictError checks the error of a strict evaluation against what
+// the case wants; it returns "" when they agree.
+func checkStrictError(tc cases.TestCase, err error) string {
+	if err == nil {
+		return fmt.Sprintf("want error %v %v, got none", str(tc.WantErrorCode), str(tc.WantError))
+	}
+	var te *topdown.Error
+	if tc.WantErrorCode != nil && (!errors.As(err, &te) || te.Code != *tc.WantErrorCode) {
+		return fmt.Sprintf("want error code %s, got %v", *tc.WantErrorCode, err)
+	}
+	if tc.WantError != nil && !strings.Contains(err.Error(), *tc.WantError) {
+		return fmt.Sprintf("want error %q, got %v", *tc.WantError, err)
 	}
 	return ""
 }

@@ -29,6 +29,10 @@ type Env struct {
 	// Seed is the source of randomness of builtins such as rand.intn and
 	// uuid.rfc4122. Default: nil, crypto/rand.
 	Seed io.Reader
+	// StrictBuiltinErrors makes a builtin's error abort the evaluation
+	// with that error, as topdown's strict mode does, instead of making
+	// its expression undefined. Default: false.
+	StrictBuiltinErrors bool
 }
 
 // Lazy is an object value whose members are built when first read. The
@@ -42,6 +46,15 @@ type Lazy interface {
 	ast.Value
 	Member(key string) (ast.Value, bool) // a member, built on demand; false when absent
 	Object() ast.Object                  // the whole object, built
+}
+
+// LazyKeys is a Lazy that can list its members' names without building
+// them. A Scan over it reads each member with Member instead of building
+// the whole object. Keys must return the names of the members present,
+// sorted (bytewise, the order a built object is iterated in).
+type LazyKeys interface {
+	Lazy
+	Keys() []string
 }
 
 // rReturn is what running a block returns after a ReturnLocal statement;

@@ -25,14 +25,37 @@ func (l lazyWrap) Member(key string) (ast.Value, bool) {
 
 func (l lazyWrap) Object() ast.Object { return l.obj }
 
+// lazyKeysWrap is a lazyWrap whose object's keys are all strings: it
+// lists them, so Scans read it member by member.
+type lazyKeysWrap struct{ lazyWrap }
+
+var _ LazyKeys = lazyKeysWrap{}
+
+func (l lazyKeysWrap) Keys() []string {
+	var keys []string
+	for _, k := range l.obj.Keys() {
+		keys = append(keys, string(k.Value.(ast.String)))
+	}
+	return keys
+}
+
 // lazyOf returns v with its objects (at any depth reachable through
-// objects) presented as Lazy.
+// objects) presented as Lazy, and as LazyKeys when all their keys are
+// strings.
 func lazyOf(v ast.Value) ast.Value {
 	if v == nil {
 		return nil
 	}
-	if obj, ok := v.(ast.Object); ok {
-		return lazyWrap{obj: obj}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return v
 	}
-	return v
+	strs := obj.Until(func(k, _ *ast.Term) bool {
+		_, isStr := k.Value.(ast.String)
+		return !isStr
+	}) == false
+	if strs {
+		return lazyKeysWrap{lazyWrap{obj: obj}}
+	}
+	return lazyWrap{obj: obj}
 }

@@ -71,6 +71,9 @@ func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
 	if src == nil {
 		return -1, nil
 	}
+	if lz, ok := src.Value.(LazyKeys); ok {
+		return s.scanLazy(in, fr, lz)
+	}
 	switch x := built(src).Value.(type) {
 	case *ast.Array:
 		for i := 0; i < x.Len(); i++ {
@@ -93,6 +96,21 @@ func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
 		s.scans[len(s.scans)-1] = scanCtx{}
 		s.scans = s.scans[:len(s.scans)-1]
 		return sc.out, sc.err
+	}
+	return -1, nil
+}
+
+// scanLazy scans a LazyKeys object member by member, building each one
+// only as far as the Scan's body reads it.
+func (s *state) scanLazy(in *instr, fr []*ast.Term, lz LazyKeys) (int, error) {
+	for _, k := range lz.Keys() {
+		v, ok := lz.Member(k)
+		if !ok {
+			continue
+		}
+		if out, stop, err := s.step(in, fr, ast.StringTerm(k), ast.NewTerm(v)); stop {
+			return out, err
+		}
 	}
 	return -1, nil
 }

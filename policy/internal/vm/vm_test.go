@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,6 +177,64 @@ whole := input
 			reads.Store(0)
 			wholes.Store(0)
 			rs, err := evalPolicy(t, module, tc.query, &Env{Input: mk()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rs) != 1 || rs[0].Get(ast.StringTerm("x")).Value.Compare(ast.MustParseTerm(tc.want).Value) != 0 {
+				t.Fatalf("want %s, got %v", tc.want, rs)
+			}
+			if reads.Load() != tc.reads || wholes.Load() != tc.wholes {
+				t.Fatalf("want %d members built and %d whole objects, got %d and %d", tc.reads, tc.wholes, reads.Load(), wholes.Load())
+			}
+		})
+	}
+}
+
+// lazyKeysObj is a lazyObj that lists its members' names.
+type lazyKeysObj struct{ *lazyObj }
+
+func (l lazyKeysObj) Keys() []string { return slices.Sorted(maps.Keys(l.members)) }
+
+var _ LazyKeys = lazyKeysObj{}
+
+// A Scan over a LazyKeys object reads its members one by one, in the order
+// a built object is iterated in, and builds none of them whole; a Scan
+// over a plain Lazy builds it.
+func TestLazyScan(t *testing.T) {
+	var reads, wholes atomic.Int64
+	mk := func(keys bool) ast.Value {
+		budget := func(left string) func() ast.Value {
+			return func() ast.Value {
+				return newLazy(map[string]func() ast.Value{
+					"left":   func() ast.Value { return ast.Number(left) },
+					"window": func() ast.Value { return ast.String("month") },
+				}, &reads, &wholes)
+			}
+		}
+		o := newLazy(map[string]func() ast.Value{"org": budget("5"), "key": budget("0"), "user": budget("2")}, &reads, &wholes)
+		if keys {
+			return lazyKeysObj{o}
+		}
+		return o
+	}
+	module := `package t
+scopes := [s | some s, _ in input]
+empty contains s if { some s, b in input; b.left == 0 }
+`
+	for _, tc := range []struct {
+		name          string
+		keys          bool
+		query, want   string
+		reads, wholes int64
+	}{
+		{"keys/order", true, "x = data.t.scopes", `["key", "org", "user"]`, 3, 0},
+		{"keys/one member each", true, "x = data.t.empty", `{"key"}`, 6, 0},
+		{"no keys/order", false, "x = data.t.scopes", `["key", "org", "user"]`, 9, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reads.Store(0)
+			wholes.Store(0)
+			rs, err := evalPolicy(t, module, tc.query, &Env{Input: mk(tc.keys)})
 			if err != nil {
 				t.Fatal(err)
 			}
