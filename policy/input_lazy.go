@@ -12,18 +12,37 @@ import (
 // input.principal.tier costs one string, not the whole document. It
 // satisfies the evaluator's vm.Lazy interface (Member, Object); every
 // other use of the value builds the whole object once and works on that.
-// A lazyObject belongs to one evaluation: Object is not safe for
-// concurrent use.
+// A lazyObject belongs to one evaluation: Member and Object memoise what
+// they build and are not safe for concurrent use.
 type lazyObject struct {
 	src   memberSource // its members, some lazy
 	eager memberSource // its members, built; Object's source
 	names []string
 	keys  []*ast.Term
 	whole ast.Object
+	memo  []*ast.Term // by index in names: the member read, absent, or nil
 }
 
-// Member returns member k, built now; false when the object has none.
-func (o *lazyObject) Member(k string) (ast.Value, bool) { return o.src.member(k) }
+// absent marks a member read and found missing in a lazyObject's memo.
+var absent = new(ast.Term)
+
+// Member returns member k, built on the first read and the same term on
+// every read after; false when the object has none.
+func (o *lazyObject) Member(k string) (*ast.Term, bool) {
+	i := slices.Index(o.names, k)
+	if i < 0 {
+		return nil, false
+	}
+	if t := o.memo[i]; t != nil {
+		return t, t != absent
+	}
+	t := absent
+	if v, ok := o.src.member(k); ok {
+		t = ast.NewTerm(v)
+	}
+	o.memo[i] = t
+	return t, t != absent
+}
 
 // Keys returns the names of the object's members, sorted, as iterating
 // the whole object would visit them.
@@ -54,7 +73,7 @@ func (o *lazyObject) String() string                       { return o.Object().S
 func (o *lazyObject) StringLength() int                    { return o.Object().StringLength() }
 
 // lazyInput is the whole input document as a lazyObject, with its object
-// members lazy in turn. One allocation holds them all.
+// members lazy in turn. One allocation holds them all, and their memos.
 type lazyInput struct {
 	root                      lazyObject
 	eager                     eagerInput
@@ -63,23 +82,36 @@ type lazyInput struct {
 	tokens, cost, time        lazyObject
 	budgets                   lazyObject
 	budget                    [len(budgetsNames)]lazyObject
+	memo                      [memoSize]*ast.Term
+	used                      int // of memo
+}
+
+// memoSize is the number of members of all a lazyInput's objects.
+const memoSize = len(rootNames) + len(requestNames) + len(principalNames) + len(modelNames) +
+	len(tokensNames) + len(costNames) + len(timeNames) + len(budgetsNames) + len(budgetsNames)*len(budgetNames)
+
+// object returns a lazyObject of src with its memo in l.
+func (l *lazyInput) object(src, eager memberSource, names []string, keys []*ast.Term) lazyObject {
+	memo := l.memo[l.used : l.used+len(names) : l.used+len(names)]
+	l.used += len(names)
+	return lazyObject{src: src, eager: eager, names: names, keys: keys, memo: memo}
 }
 
 // lazy returns the input document, with `time` taken from now, as a value
 // whose members are built when read.
 func (in *Input) lazy(now time.Time) *lazyObject {
 	l := &lazyInput{eager: eagerInput{in, now}, now: inputTime(now)}
-	l.root = lazyObject{src: l, eager: &l.eager, names: rootNames[:], keys: rootKeys}
-	l.request = lazyObject{src: &in.Request, eager: &in.Request, names: requestNames[:], keys: requestKeys}
-	l.principal = lazyObject{src: &in.Principal, eager: &in.Principal, names: principalNames[:], keys: principalKeys}
-	l.model = lazyObject{src: &in.Model, eager: &in.Model, names: modelNames[:], keys: modelKeys}
-	l.tokens = lazyObject{src: &in.Tokens, eager: &in.Tokens, names: tokensNames[:], keys: tokensKeys}
-	l.cost = lazyObject{src: &in.Cost, eager: &in.Cost, names: costNames[:], keys: costKeys}
-	l.time = lazyObject{src: &l.now, eager: &l.now, names: timeNames[:], keys: timeKeys}
-	l.budgets = lazyObject{src: (*lazyBudgets)(l), eager: &in.Budgets, names: budgetsNames[:], keys: budgetsKeys}
+	l.root = l.object(l, &l.eager, rootNames[:], rootKeys)
+	l.request = l.object(&in.Request, &in.Request, requestNames[:], requestKeys)
+	l.principal = l.object(&in.Principal, &in.Principal, principalNames[:], principalKeys)
+	l.model = l.object(&in.Model, &in.Model, modelNames[:], modelKeys)
+	l.tokens = l.object(&in.Tokens, &in.Tokens, tokensNames[:], tokensKeys)
+	l.cost = l.object(&in.Cost, &in.Cost, costNames[:], costKeys)
+	l.time = l.object(&l.now, &l.now, timeNames[:], timeKeys)
+	l.budgets = l.object((*lazyBudgets)(l), &in.Budgets, budgetsNames[:], budgetsKeys)
 	for i, name := range budgetsNames {
 		if b := in.Budgets.scope(name); b != nil {
-			l.budget[i] = lazyObject{src: b, eager: b, names: budgetNames[:], keys: budgetKeys}
+			l.budget[i] = l.object(b, b, budgetNames[:], budgetKeys)
 		}
 	}
 	return &l.root

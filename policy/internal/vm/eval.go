@@ -44,7 +44,7 @@ type Env struct {
 // be safe for concurrent use when one value is evaluated concurrently.
 type Lazy interface {
 	ast.Value
-	Member(key string) (ast.Value, bool) // a member, built on demand; false when absent
+	Member(key string) (*ast.Term, bool) // a member, built on demand; false when absent
 	Object() ast.Object                  // the whole object, built
 }
 

@@ -15,12 +15,12 @@ type lazyWrap struct {
 
 var _ Lazy = lazyWrap{}
 
-func (l lazyWrap) Member(key string) (ast.Value, bool) {
+func (l lazyWrap) Member(key string) (*ast.Term, bool) {
 	v := l.obj.Get(ast.StringTerm(key))
 	if v == nil {
 		return nil, false
 	}
-	return lazyOf(v.Value), true
+	return ast.NewTerm(lazyOf(v.Value)), true
 }
 
 func (l lazyWrap) Object() ast.Object { return l.obj }

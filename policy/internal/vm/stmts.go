@@ -108,7 +108,7 @@ func (s *state) scanLazy(in *instr, fr []*ast.Term, lz LazyKeys) (int, error) {
 		if !ok {
 			continue
 		}
-		if out, stop, err := s.step(in, fr, ast.StringTerm(k), ast.NewTerm(v)); stop {
+		if out, stop, err := s.step(in, fr, ast.StringTerm(k), v); stop {
 			return out, err
 		}
 	}

@@ -49,7 +49,7 @@ func dot(src, key *ast.Term) *ast.Term {
 	case Lazy:
 		if k, ok := key.Value.(ast.String); ok {
 			if v, ok := x.Member(string(k)); ok {
-				return ast.NewTerm(v)
+				return v
 			}
 			return nil
 		}

@@ -109,11 +109,11 @@ func newLazy(members map[string]func() ast.Value, reads, wholes *atomic.Int64) *
 	return &lazyObj{members: members, built: map[string]ast.Value{}, reads: reads, wholes: wholes}
 }
 
-func (l *lazyObj) Member(key string) (ast.Value, bool) {
+func (l *lazyObj) Member(key string) (*ast.Term, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if v, ok := l.built[key]; ok {
-		return v, true
+		return ast.NewTerm(v), true
 	}
 	f, ok := l.members[key]
 	if !ok {
@@ -122,14 +122,15 @@ func (l *lazyObj) Member(key string) (ast.Value, bool) {
 	l.reads.Add(1)
 	v := f()
 	l.built[key] = v
-	return v, true
+	return ast.NewTerm(v), true
 }
 
 func (l *lazyObj) Object() ast.Object {
 	l.wholes.Add(1)
 	obj := ast.NewObject()
 	for k := range l.members {
-		v, _ := l.Member(k)
+		t, _ := l.Member(k)
+		v := t.Value
 		if inner, ok := v.(*lazyObj); ok {
 			v = inner.Object()
 		}
