@@ -57,13 +57,21 @@ var fastBuiltins = map[string]fastFunc{
 		if !ok {
 			return nil, false
 		}
-		if _, path := o[1].Value.(*ast.Array); path {
-			return nil, true // a path: topdown's builtin walks it
+		path, ok := o[1].Value.(*ast.Array)
+		if !ok {
+			if v := obj.Get(o[1]); v != nil {
+				return v, true
+			}
+			return o[2], true
 		}
-		if v := obj.Get(o[1]); v != nil {
-			return v, true
+		// A path, walked as topdown's builtin walks it.
+		cur := o[0]
+		for i := range path.Len() {
+			if cur = cur.Get(path.Elem(i)); cur == nil {
+				return o[2], true
+			}
 		}
-		return o[2], true
+		return cur, true
 	},
 	ast.Member.Name: func(o []*ast.Term) (*ast.Term, bool) {
 		switch c := o[1].Value.(type) {

@@ -70,6 +70,7 @@ const (
 	opSetAdd
 	opResultSetAdd
 	opCallDynamic
+	opMakeArrayOf // MakeArray and the ArrayAppends after it: args the elements
 )
 
 // operand is a constant (c set) or a local of the frame.
@@ -274,7 +275,38 @@ func (c *compiler) block(b *ir.Block, depth int) (block, error) {
 		}
 		out = append(out, in)
 	}
-	return c.foldBlock(out), nil
+	return fuseArrays(c.foldBlock(out)), nil
+}
+
+// fuseArrays replaces each MakeArray followed by ArrayAppends to the same
+// local by one statement making the array of those elements at once (an
+// ast.Array's Append copies the array). An element undefined leaves the
+// local holding the elements before it, as the statements would.
+func fuseArrays(b block) block {
+	out := b[:0:0]
+	for i := 0; i < len(b); i++ {
+		in := b[i]
+		if in.op != opMakeArray {
+			out = append(out, in)
+			continue
+		}
+		var elems []operand
+		j := i + 1
+		for ; j < len(b); j++ {
+			m := b[j]
+			if m.op != opArrayAppend || m.dst != in.dst || m.a.c == nil && m.a.l == in.dst {
+				break
+			}
+			elems = append(elems, m.a)
+		}
+		if len(elems) == 0 {
+			out = append(out, in)
+			continue
+		}
+		out = append(out, instr{op: opMakeArrayOf, dst: in.dst, args: elems})
+		i = j - 1
+	}
+	return out
 }
 
 func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {

@@ -98,6 +98,8 @@ type state struct {
 	cache    builtins.Cache
 	timeTerm *ast.Term
 	timeNS   int64
+	keyTerms map[string]*ast.Term // see keyTerm
+	elems    []*ast.Term          // see elems
 }
 
 // ctxCancel is the topdown.Cancel of an evaluation: its context's.
@@ -152,6 +154,10 @@ func (s *state) setResult(t *ast.Term) error {
 
 var emptyObject = ast.NewObject()
 
+// emptySet is the value of a set MakeSet makes: never mutated, SetAdd
+// replaces it by a new set.
+var emptySet = ast.NewSet()
+
 // Eval runs the plan once and returns its result set: one ast.Object per
 // result, binding the query's variables (as rego's ResultSet bindings do).
 // No result (an undefined query) is an empty slice and no error.
@@ -199,6 +205,21 @@ func (s *state) term(v ast.Value) *ast.Term {
 	s.terms = s.terms[1:]
 	t.Value = v
 	return t
+}
+
+// elemSlice returns a slice of n elements for an array the plan builds,
+// from a chunk allocated at once (never reused, as term's). Its capacity
+// is n: appending to the array copies it.
+func (s *state) elemSlice(n int) []*ast.Term {
+	if n > 16 {
+		return make([]*ast.Term, n)
+	}
+	if len(s.elems) < n {
+		s.elems = make([]*ast.Term, 64)
+	}
+	e := s.elems[:n:n]
+	s.elems = s.elems[n:]
+	return e
 }
 
 // alloc returns a cleared frame of n locals on the stack.
@@ -408,8 +429,22 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			fr[in.dst] = s.term(ast.NewArrayWithCapacity(int(in.n)))
 		case opMakeObject:
 			fr[in.dst] = s.term(ast.NewObjectWithCapacity(int(in.n)))
+		case opMakeArrayOf:
+			elems := s.elemSlice(len(in.args))
+			for i, a := range in.args {
+				v := get(a, fr)
+				if v == nil {
+					// As MakeArray then ArrayAppend would leave it.
+					fr[in.dst] = s.term(ast.NewArray(elems[:i:i]...))
+					return 0, nil
+				}
+				elems[i] = built(v)
+			}
+			fr[in.dst] = s.term(ast.NewArray(elems...))
 		case opMakeSet:
-			fr[in.dst] = s.term(ast.NewSet())
+			// Copied on the first SetAdd: a set the plan builds and leaves
+			// empty (a partial set rule without members) costs nothing.
+			fr[in.dst] = s.term(emptySet)
 		case opIsArray:
 			v := get(in.a, fr)
 			if v == nil {
@@ -480,6 +515,10 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			set, ok := t.Value.(ast.Set)
 			if !ok {
 				return 0, nil
+			}
+			if set == emptySet {
+				set = ast.NewSet()
+				t.Value = set
 			}
 			set.Add(built(v))
 		case opResultSetAdd:

@@ -108,11 +108,32 @@ func (s *state) scanLazy(in *instr, fr []*ast.Term, lz LazyKeys) (int, error) {
 		if !ok {
 			continue
 		}
-		if out, stop, err := s.step(in, fr, ast.StringTerm(k), v); stop {
+		if out, stop, err := s.step(in, fr, s.keyTerm(k), v); stop {
 			return out, err
 		}
 	}
 	return -1, nil
+}
+
+// maxKeyTerms bounds the key terms a state keeps for scans of Lazy
+// objects.
+const maxKeyTerms = 256
+
+// keyTerm returns a string term of k, a key of a scanned Lazy object. The
+// terms are immutable and kept by the (pooled) state, so scanning the same
+// keys evaluation after evaluation does not allocate them again.
+func (s *state) keyTerm(k string) *ast.Term {
+	if t, ok := s.keyTerms[k]; ok {
+		return t
+	}
+	t := ast.StringTerm(k)
+	if s.keyTerms == nil {
+		s.keyTerms = make(map[string]*ast.Term)
+	}
+	if len(s.keyTerms) < maxKeyTerms {
+		s.keyTerms[k] = t
+	}
+	return t
 }
 
 func (s *state) scanObject(k, v *ast.Term) bool {
