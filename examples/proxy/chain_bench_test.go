@@ -39,7 +39,9 @@ var benchKey = load.KeyName(0)
 // benchConfig is the examples/proxy configuration of a bench scenario, as
 // bench/cmd/gencfg writes it for one key: limits and budgets no run reaches
 // but every request checks and settles; "limits" turns policy, moderation
-// and the cache off, "full" leaves them on (every request a cache miss).
+// and the cache off, "full" leaves them on (every request a cache miss),
+// "full-topdown" is "full" with the policy evaluated by topdown instead of
+// the IR evaluator.
 func benchConfig(scenario, upstream string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "upstream: {url: %q, retries: 0}\nlog: {format: json}\n", upstream)
@@ -48,8 +50,11 @@ func benchConfig(scenario, upstream string) string {
 	switch scenario {
 	case "limits":
 		b.WriteString("policy: {disabled: true}\nmoderation: {input: false, output: false}\ncache: {disabled: true}\n")
-	case "full":
+	case "full", "full-topdown":
 		b.WriteString("moderation: {input: true, output: true}\ncache: {max_bytes: 64MiB, ttl: 10m, scope: key}\n")
+		if scenario == "full-topdown" {
+			b.WriteString("policy: {evaluator: topdown}\n")
+		}
 	default:
 		panic("benchConfig: unknown scenario " + scenario)
 	}
@@ -82,7 +87,7 @@ func benchUpstream() *httptest.Server {
 }
 
 // target returns the named server, starting it on first use: "bare"
-// (bench/load.Bare), "limits" or "full" (newGateway behind newServer, logging JSON lines to
+// (bench/load.Bare), "limits", "full" or "full-topdown" (newGateway behind newServer, logging JSON lines to
 // io.Discard so the log line is formatted as in production).
 func target(b *testing.B, name string) *benchTarget {
 	b.Helper()
@@ -145,7 +150,7 @@ func benchRequest(b *testing.B, t *benchTarget, body []byte) time.Duration {
 }
 
 // BenchmarkGateway: see the top of the file. Sub-benchmarks
-// json|sse / bare|limits|full; a scenario's added-ns/op and
+// json|sse / bare|limits|full|full-topdown; a scenario's added-ns/op and
 // added-first-byte-ns/op are against the bare proxy of the same round
 // (run bare in the same -bench pattern).
 func BenchmarkGateway(b *testing.B) {
@@ -158,7 +163,7 @@ func BenchmarkGateway(b *testing.B) {
 			body, seqAt := load.Body(load.Config{Stream: stream, Unique: true})
 			var seq int64
 			var bareNs, bareFirst float64
-			for _, name := range []string{"bare", "limits", "full"} {
+			for _, name := range []string{"bare", "limits", "full", "full-topdown"} {
 				b.Run(name, func(b *testing.B) {
 					t := target(b, name)
 					for range 3 { // warm the connections, pools and caches
