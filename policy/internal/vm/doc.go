@@ -11,12 +11,14 @@
 //
 // Each result binds the query's variables, as rego's ResultSet does. Builtins
 // are OPA's own implementations (a few hot ones have exact native twins),
-// in topdown's non-strict mode: a builtin error makes its expression
-// undefined. Conflicting values of a rule are a *topdown.Error with code
-// topdown.ConflictErr, as under topdown.
+// by default in topdown's non-strict mode: a builtin error makes its
+// expression undefined; with [Env].StrictBuiltinErrors it aborts the
+// evaluation, as topdown's strict mode does. Conflicting values of a rule
+// are a *topdown.Error with code topdown.ConflictErr, as under topdown.
 //
 // The input may be (or contain) a [Lazy] object, whose members are built
-// only when the policy reads them.
+// only when the policy reads them; a [LazyKeys] object is also scanned
+// member by member.
 //
 // What is supported: every statement of the IR, every builtin topdown
 // implements (relations such as walk included), with, and OPA's compliance
