@@ -158,7 +158,12 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 		m, ok2 := ops[2].Value.(ast.String)
 		if ok1 && ok2 {
 			gkey, cacheable = globKey{string(p), string(m)}, true
+			skey := globStateKey{in.glob, gkey}
+			if v, ok := s.globs[skey]; ok {
+				return ast.InternedTerm(v), true, nil
+			}
 			if v, ok := in.glob.m.Load(gkey); ok {
+				s.keepGlob(skey, v.(bool))
 				return ast.InternedTerm(v.(bool)), true, nil
 			}
 		}
@@ -192,6 +197,7 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	if cacheable && s.res != nil {
 		if v, ok := s.res.Value.(ast.Boolean); ok && in.glob.n.Add(1) <= globCacheSize {
 			in.glob.m.Store(gkey, bool(v))
+			s.keepGlob(globStateKey{in.glob, gkey}, bool(v))
 		}
 	}
 	return s.res, s.res != nil, nil
@@ -219,5 +225,24 @@ type globCache struct {
 }
 
 type globKey struct{ pattern, match string }
+
+// globStateKey is a key of a state's own copy of glob results: looking
+// up a Go map the state owns costs less than the shared sync.Map.
+type globStateKey struct {
+	c *globCache
+	k globKey
+}
+
+// keepGlob keeps a glob.match result the shared cache holds in the
+// state's copy, which it empties when it is full.
+func (s *state) keepGlob(k globStateKey, v bool) {
+	if s.globs == nil {
+		s.globs = make(map[globStateKey]bool)
+	}
+	if len(s.globs) >= globCacheSize {
+		clear(s.globs)
+	}
+	s.globs[k] = v
+}
 
 func int64Number(i int64) json.Number { return json.Number(strconv.FormatInt(i, 10)) }

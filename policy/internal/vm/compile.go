@@ -3,6 +3,7 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -70,7 +71,8 @@ const (
 	opSetAdd
 	opResultSetAdd
 	opCallDynamic
-	opMakeArrayOf // MakeArray and the ArrayAppends after it: args the elements
+	opMakeArrayOf  // MakeArray and the ArrayAppends after it: args the elements
+	opMakeObjectOf // MakeObject and the ObjectInserts after it: keys and args
 )
 
 // operand is a constant (c set) or a local of the frame.
@@ -93,8 +95,9 @@ type instr struct {
 	path    []*ast.Term // With: the path of the upsert
 	dynPath []operand   // CallDynamic: the path of the function
 	loc     *ast.Location
-	fn      *function  // AssignVarOnce: the function it is in, for its error
-	glob    *globCache // glob.match with constant delimiters: its results
+	fn      *function   // AssignVarOnce: the function it is in, for its error
+	glob    *globCache  // glob.match with constant delimiters: its results
+	keys    []*ast.Term // MakeObjectOf: the constant, distinct keys of args
 }
 
 // function is a compiled ir.Func.
@@ -275,35 +278,61 @@ func (c *compiler) block(b *ir.Block, depth int) (block, error) {
 		}
 		out = append(out, in)
 	}
-	return fuseArrays(c.foldBlock(out)), nil
+	return fuse(c.foldBlock(out)), nil
 }
 
-// fuseArrays replaces each MakeArray followed by ArrayAppends to the same
-// local by one statement making the array of those elements at once (an
-// ast.Array's Append copies the array). An element undefined leaves the
-// local holding the elements before it, as the statements would.
-func fuseArrays(b block) block {
+// fuse replaces each MakeArray followed by ArrayAppends to the same local
+// by one statement making the array of those elements at once (an
+// ast.Array's Append copies the array), and likewise each MakeObject
+// followed by ObjectInserts of distinct constant string keys (ast.NewObject
+// allocates the members together; Insert allocates each). An element
+// undefined leaves the local holding the elements before it, as the
+// statements would.
+func fuse(b block) block {
 	out := b[:0:0]
 	for i := 0; i < len(b); i++ {
 		in := b[i]
-		if in.op != opMakeArray {
+		if in.op != opMakeArray && in.op != opMakeObject {
 			out = append(out, in)
 			continue
 		}
 		var elems []operand
+		var keys []*ast.Term
 		j := i + 1
 		for ; j < len(b); j++ {
 			m := b[j]
-			if m.op != opArrayAppend || m.dst != in.dst || m.a.c == nil && m.a.l == in.dst {
+			if m.dst != in.dst || m.a.c == nil && m.a.l == in.dst {
 				break
 			}
-			elems = append(elems, m.a)
+			if in.op == opMakeArray {
+				if m.op != opArrayAppend {
+					break
+				}
+				elems = append(elems, m.a)
+				continue
+			}
+			if m.op != opObjectInsert || m.b.c == nil && m.b.l == in.dst {
+				break
+			}
+			k, ok := m.a.c, false
+			if k != nil {
+				_, ok = k.Value.(ast.String)
+			}
+			if !ok || slices.ContainsFunc(keys, k.Equal) {
+				break
+			}
+			keys = append(keys, k)
+			elems = append(elems, m.b)
 		}
-		if len(elems) == 0 {
+		switch {
+		case len(elems) == 0:
 			out = append(out, in)
 			continue
+		case in.op == opMakeArray:
+			out = append(out, instr{op: opMakeArrayOf, dst: in.dst, args: elems})
+		default:
+			out = append(out, instr{op: opMakeObjectOf, dst: in.dst, args: elems, keys: keys})
 		}
-		out = append(out, instr{op: opMakeArrayOf, dst: in.dst, args: elems})
 		i = j - 1
 	}
 	return out

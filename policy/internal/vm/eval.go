@@ -99,7 +99,9 @@ type state struct {
 	timeTerm *ast.Term
 	timeNS   int64
 	keyTerms map[string]*ast.Term // see keyTerm
-	elems    []*ast.Term          // see elems
+	elems    []*ast.Term          // see elemSlice
+	pairs    [][2]*ast.Term       // MakeObjectOf's scratch
+	globs    map[globStateKey]bool
 }
 
 // ctxCancel is the topdown.Cancel of an evaluation: its context's.
@@ -441,6 +443,20 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 				elems[i] = built(v)
 			}
 			fr[in.dst] = s.term(ast.NewArray(elems...))
+		case opMakeObjectOf:
+			pairs := s.pairs[:0]
+			for i, a := range in.args {
+				v := get(a, fr)
+				if v == nil {
+					fr[in.dst] = s.term(ast.NewObject(pairs...))
+					clear(pairs)
+					return 0, nil
+				}
+				pairs = append(pairs, [2]*ast.Term{in.keys[i], built(v)})
+			}
+			fr[in.dst] = s.term(ast.NewObject(pairs...))
+			clear(pairs)
+			s.pairs = pairs
 		case opMakeSet:
 			// Copied on the first SetAdd: a set the plan builds and leaves
 			// empty (a partial set rule without members) costs nothing.
