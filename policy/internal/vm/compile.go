@@ -98,6 +98,7 @@ type instr struct {
 	fn      *function   // AssignVarOnce: the function it is in, for its error
 	glob    *globCache  // glob.match with constant delimiters: its results
 	keys    []*ast.Term // MakeObjectOf: the constant, distinct keys of args
+	dot     *dotCache   // Dot from data with a constant key: its answers
 }
 
 // function is a compiled ir.Func.
@@ -136,8 +137,9 @@ type compiler struct {
 	files   []string
 	max     int32 // highest local of the function being compiled
 	fn      *function
-	use     *usage // of the function or plan being compiled
-	fold    bool   // constants may be folded (see Compile)
+	use     *usage               // of the function or plan being compiled
+	fold    bool                 // constants may be folded (see Compile)
+	dots    map[*ir.DotStmt]bool // the Dot statements getting a cache
 }
 
 // Compile prepares a plan for evaluation. It fails with an error wrapping
@@ -180,6 +182,9 @@ func Compile(p *ir.Policy) (*Program, error) {
 	c.fold = newUsage(p.Plans.Plans[0].Blocks).foldable()
 	for _, f := range funcs {
 		c.fold = c.fold && newUsage(f.Blocks).foldable()
+	}
+	if c.fold {
+		c.dots = cacheableDots(p)
 	}
 	for i, f := range funcs {
 		if err := c.compileFunc(&c.prog.funcs[i], f); err != nil {
@@ -480,6 +485,9 @@ func (c *compiler) stmt(s ir.Stmt, depth int) (instr, error) {
 	case *ir.DotStmt:
 		in.op = opDot
 		two(s.Source, s.Key)
+		if c.dots[s] {
+			in.dot = &dotCache{}
+		}
 		if err == nil {
 			in.dst, err = c.local(s.Target)
 		}

@@ -257,3 +257,44 @@ decision := {
 		d.agree(t, in, union(in), nil, libraryNow)
 	}
 }
+
+// TestDotCacheAgrees: lookups into data with constant keys (cached per
+// Dot statement by source object) agree with topdown when one Program
+// evaluates with many data documents and tiers, more than a cache keeps,
+// one after another and again; and a local a loop reassigns from input
+// is not taken for data.
+func TestDotCacheAgrees(t *testing.T) {
+	d := newDecider(t, map[string]string{"c.rego": `package llmgate
+
+tier := data.cfg.tiers[input.t]
+
+names contains n if {
+	some m in tier.models
+	n := concat("/", [m, tier.name, data.cfg.name])
+}
+
+loop contains v if {
+	some i, x in input.xs
+	y := data.cfg
+	z := y.name
+	y2 := x
+	v := [z, object.get(y2, "name", "none")]
+}
+
+decision := {"names": sort(names), "max": object.get(tier, "max", 0), "loop": sort(loop), "n": data.cfg.name}
+`})
+	docs := []ast.Value{}
+	for i := range 6 {
+		docs = append(docs, union(fmt.Sprintf(`{"cfg": {"name": "cfg%d", "tiers": {
+			"a": {"name": "a%d", "models": ["m%d", "x"], "max": %d},
+			"b": {"name": "b%d", "models": ["n%d"]}}}}`, i, i, i, i, i, i)))
+	}
+	for round := range 2 {
+		for i, data := range docs {
+			for _, tier := range []string{"a", "b", "c"} {
+				in := union(fmt.Sprintf(`{"t": %q, "xs": [{"name": "x%d"}, {"other": 1}, 3]}`, tier, round))
+				d.agree(t, fmt.Sprintf("round %d doc %d tier %s", round, i, tier), in, data, libraryNow)
+			}
+		}
+	}
+}

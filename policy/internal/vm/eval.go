@@ -19,7 +19,9 @@ type Env struct {
 	// Input is the input document. Default: nil, input is undefined.
 	Input ast.Value
 	// Data is the data document (base documents). Default: nil, an empty
-	// object.
+	// object. Eval never modifies it, and it must not be modified once
+	// given to an evaluation: a Program keeps lookups into the data
+	// documents it evaluated with, by object (a new document is fine).
 	Data ast.Value
 	// Time is the time of time.now_ns() and of builtins that read the
 	// clock. Default: zero, the time Eval starts.
@@ -405,7 +407,12 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			if src == nil || key == nil {
 				return 0, nil
 			}
-			v := dot(src, key)
+			var v *ast.Term
+			if in.dot != nil {
+				v = in.dot.get(src, key)
+			} else {
+				v = dot(src, key)
+			}
 			if v == nil {
 				return 0, nil
 			}

@@ -11,9 +11,9 @@ func built(t *ast.Term) *ast.Term {
 	switch t.Value.(type) {
 	case ast.String, ast.Number, ast.Boolean, ast.Null, *ast.Array:
 		return t
-	case ast.Object, ast.Set: // a Lazy cannot be one: they have unexported methods
-		return t
 	}
+	// One assertion to an interface (cached by the runtime) rather than a
+	// switch on ast.Object and ast.Set first: neither can be a Lazy.
 	if l, ok := t.Value.(Lazy); ok {
 		return ast.NewTerm(l.Object())
 	}
@@ -88,6 +88,12 @@ func equal(a, b *ast.Term) bool {
 	case ast.Boolean:
 		y, ok := b.Value.(ast.Boolean)
 		return ok && x == y
+	}
+	// a is no string or boolean: one only equals its own type (the plan
+	// compares many values with false).
+	switch b.Value.(type) {
+	case ast.String, ast.Boolean:
+		return false
 	}
 	// An object never equals a value of another type: a Lazy need not be
 	// built to tell (input.x used as a condition is compared with false).
