@@ -201,6 +201,7 @@ func Compile(p *ir.Policy) (*Program, error) {
 		}
 		c.prog.plan = append(c.prog.plan, cb)
 	}
+	elide(c.prog.plan, -1, []int32{int32(ir.Input), int32(ir.Data)}, c.prog.builtins)
 	c.prog.planSize = int(c.max) + 1
 	return c.prog, nil
 }
@@ -227,6 +228,7 @@ func (c *compiler) compileFunc(dst *function, f *ir.Func) error {
 		}
 		dst.blocks = append(dst.blocks, cb)
 	}
+	elide(dst.blocks, dst.ret, dst.params, c.prog.builtins)
 	dst.size = int(c.max) + 1
 	return nil
 }

@@ -317,6 +317,13 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			s.ret = fr[in.a.l]
 			return rReturn, nil
 		case opCallFunc:
+			if m := &s.memo[in.n]; m.done { // only memoised functions are done
+				if m.val == nil {
+					return 0, nil
+				}
+				fr[in.dst] = m.val
+				continue
+			}
 			v, err := s.call(in.n, in.args, fr)
 			if err != nil {
 				return 0, err
