@@ -134,15 +134,22 @@ func (s *state) builtinContext() *topdown.BuiltinContext {
 // undefined; v is nil for a builtin without a result.
 func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, err error) {
 	b := &s.p.builtins[in.n]
-	ops := s.ops[:0]
-	for _, a := range in.args {
-		t := get(a, fr)
+	if cap(s.ops) < len(in.args) {
+		s.ops = make([]*ast.Term, len(in.args), max(len(in.args), 8))
+	}
+	ops := s.ops[:len(in.args)]
+	for i := range in.args {
+		a := &in.args[i]
+		if a.c != nil { // a constant: built
+			ops[i] = a.c
+			continue
+		}
+		t := fr[a.l]
 		if t == nil {
 			return nil, false, nil
 		}
-		ops = append(ops, built(t))
+		ops[i] = built(t)
 	}
-	s.ops = ops
 	if b.fast != nil {
 		v, ok := b.fast(ops)
 		if v != nil || (!ok && !s.env.StrictBuiltinErrors) {
@@ -158,12 +165,13 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 		m, ok2 := ops[2].Value.(ast.String)
 		if ok1 && ok2 {
 			gkey, cacheable = globKey{string(p), string(m)}, true
-			skey := globStateKey{in.glob, gkey}
-			if v, ok := s.globs[skey]; ok {
-				return ast.InternedTerm(v), true, nil
+			if g := s.globs[in.glob]; g != nil && g.match == gkey.match {
+				if v, ok := g.byPattern[gkey.pattern]; ok {
+					return ast.InternedTerm(v), true, nil
+				}
 			}
 			if v, ok := in.glob.m.Load(gkey); ok {
-				s.keepGlob(skey, v.(bool))
+				s.keepGlob(in.glob, gkey, v.(bool))
 				return ast.InternedTerm(v.(bool)), true, nil
 			}
 		}
@@ -197,7 +205,7 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	if cacheable && s.res != nil {
 		if v, ok := s.res.Value.(ast.Boolean); ok && in.glob.n.Add(1) <= globCacheSize {
 			in.glob.m.Store(gkey, bool(v))
-			s.keepGlob(globStateKey{in.glob, gkey}, bool(v))
+			s.keepGlob(in.glob, gkey, bool(v))
 		}
 	}
 	return s.res, s.res != nil, nil
@@ -226,23 +234,33 @@ type globCache struct {
 
 type globKey struct{ pattern, match string }
 
-// globStateKey is a key of a state's own copy of glob results: looking
-// up a Go map the state owns costs less than the shared sync.Map.
-type globStateKey struct {
-	c *globCache
-	k globKey
+// stateGlobs is a state's own copy of the results of one glob.match call
+// for one string (the name a policy matches against its patterns): looking
+// up Go maps the state owns costs less than the shared sync.Map.
+type stateGlobs struct {
+	match     string
+	byPattern map[string]bool
 }
 
 // keepGlob keeps a glob.match result the shared cache holds in the
-// state's copy, which it empties when it is full.
-func (s *state) keepGlob(k globStateKey, v bool) {
+// state's copy, which keeps one string per call and up to globCacheSize
+// patterns.
+func (s *state) keepGlob(c *globCache, k globKey, v bool) {
 	if s.globs == nil {
-		s.globs = make(map[globStateKey]bool)
+		s.globs = make(map[*globCache]*stateGlobs)
 	}
-	if len(s.globs) >= globCacheSize {
-		clear(s.globs)
+	g := s.globs[c]
+	if g == nil {
+		if len(s.globs) >= globCacheSize {
+			clear(s.globs)
+		}
+		g = &stateGlobs{}
+		s.globs[c] = g
 	}
-	s.globs[k] = v
+	if g.byPattern == nil || g.match != k.match || len(g.byPattern) >= globCacheSize {
+		g.match, g.byPattern = k.match, make(map[string]bool)
+	}
+	g.byPattern[k.pattern] = v
 }
 
 func int64Number(i int64) json.Number { return json.Number(strconv.FormatInt(i, 10)) }

@@ -100,10 +100,10 @@ type state struct {
 	cache    builtins.Cache
 	timeTerm *ast.Term
 	timeNS   int64
-	keyTerms map[string]*ast.Term // see keyTerm
-	elems    []*ast.Term          // see elemSlice
-	pairs    [][2]*ast.Term       // MakeObjectOf's scratch
-	globs    map[globStateKey]bool
+	keyTerms map[string]*ast.Term       // see keyTerm
+	elems    []*ast.Term                // see elemSlice
+	pairs    [][2]*ast.Term             // MakeObjectOf's scratch
+	globs    map[*globCache]*stateGlobs // see keepGlob
 }
 
 // ctxCancel is the topdown.Cancel of an evaluation: its context's.
