@@ -86,24 +86,25 @@ type state struct {
 	ret     *ast.Term
 	ticks   uint32
 
-	ops      []*ast.Term
-	res      *ast.Term
-	onResult func(*ast.Term) error
-	onOutput func(*ast.Term) error
-	outs     []*ast.Term // outputs of a relation
-	scans    []scanCtx
-	objStep  func(k, v *ast.Term) bool
-	setStep  func(e *ast.Term) bool
-	bctx     topdown.BuiltinContext
-	bctxOK   bool
-	cancel   ctxCancel
-	cache    builtins.Cache
-	timeTerm *ast.Term
-	timeNS   int64
-	keyTerms map[string]*ast.Term       // see keyTerm
-	elems    []*ast.Term                // see elemSlice
-	pairs    [][2]*ast.Term             // MakeObjectOf's scratch
-	globs    map[*globCache]*stateGlobs // see keepGlob
+	ops         []*ast.Term
+	res         *ast.Term
+	onResult    func(*ast.Term) error
+	onOutput    func(*ast.Term) error
+	outs        []*ast.Term // outputs of a relation
+	scans       []scanCtx
+	objStep     func(k, v *ast.Term) bool
+	setStep     func(e *ast.Term) bool
+	bctx        topdown.BuiltinContext
+	bctxOK      bool
+	cancel      ctxCancel
+	cache       builtins.Cache
+	timeTerm    *ast.Term
+	timeNS      int64
+	keyTerms    map[string]*ast.Term       // see keyTerm
+	elems       []*ast.Term                // see elemSlice
+	pairs       [][2]*ast.Term             // MakeObjectOf's scratch
+	resultChunk []ast.Object               // see opResultSetAdd
+	globs       map[*globCache]*stateGlobs // see keepGlob
 }
 
 // ctxCancel is the topdown.Cancel of an evaluation: its context's.
@@ -562,6 +563,15 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			}
 			// Like topdown (unlike the Wasm target's result set), equal
 			// results are kept: x = [1, 1][_] has two.
+			if s.results == nil {
+				// The first result's slice from a chunk (never reused):
+				// most queries have one.
+				if len(s.resultChunk) == 0 {
+					s.resultChunk = make([]ast.Object, 16)
+				}
+				s.results = s.resultChunk[:0:1]
+				s.resultChunk = s.resultChunk[1:]
+			}
 			s.results = append(s.results, s.p.visible(obj))
 		default:
 			return 0, fmt.Errorf("vm: unknown opcode %d", in.op)
