@@ -211,6 +211,32 @@ func (s *state) callBuiltin(in *instr, fr []*ast.Term) (v *ast.Term, ok bool, er
 	return s.res, s.res != nil, nil
 }
 
+// objectGetPath runs object.get(x, [e...], d) without making the path's
+// array (the statement making it only checked its elements are defined),
+// as the fast builtin does; a value that is no object gets the array and
+// the builtin's own call, for its error.
+func (s *state) objectGetPath(in *instr, fr []*ast.Term) (*ast.Term, bool, error) {
+	x, d := get(in.args[0], fr), get(in.args[2], fr)
+	if x == nil || d == nil {
+		return nil, false, nil
+	}
+	x = built(x)
+	if _, ok := x.Value.(ast.Object); !ok {
+		elems := make([]*ast.Term, len(in.pathOf))
+		for i, a := range in.pathOf {
+			elems[i] = built(get(a, fr))
+		}
+		fr[in.args[1].l] = s.term(ast.NewArray(elems...))
+		return s.callBuiltin(in, fr)
+	}
+	for _, a := range in.pathOf {
+		if x = x.Get(built(get(a, fr))); x == nil {
+			return built(d), true, nil
+		}
+	}
+	return x, true, nil
+}
+
 // safeCall calls b, turning a panic into an error that aborts evaluation.
 func safeCall(b *builtin, bctx *topdown.BuiltinContext, ops []*ast.Term, iter func(*ast.Term) error) (err error) {
 	defer func() {

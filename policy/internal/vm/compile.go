@@ -71,8 +71,10 @@ const (
 	opSetAdd
 	opResultSetAdd
 	opCallDynamic
-	opMakeArrayOf  // MakeArray and the ArrayAppends after it: args the elements
-	opMakeObjectOf // MakeObject and the ObjectInserts after it: keys and args
+	opMakeArrayOf   // MakeArray and the ArrayAppends after it: args the elements
+	opMakeObjectOf  // MakeObject and the ObjectInserts after it: keys and args
+	opAllDefined    // undefined unless every one of args is defined
+	opObjectGetPath // object.get(args[0], array of pathOf, args[2]); args[1] the array's local
 )
 
 // operand is a constant (c set) or a local of the frame.
@@ -99,6 +101,7 @@ type instr struct {
 	glob    *globCache  // glob.match with constant delimiters: its results
 	keys    []*ast.Term // MakeObjectOf: the constant, distinct keys of args
 	dot     *dotCache   // Dot from data with a constant key: its answers
+	pathOf  []operand   // ObjectGetPath: the elements of the path
 }
 
 // function is a compiled ir.Func.

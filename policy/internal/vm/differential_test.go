@@ -234,6 +234,9 @@ path := object.get(obj, ["x"], "none")
 deep := object.get(nested, ["o", "p", 1, "q"], "none")
 nopath := object.get(nested, ["o", "missing", "q"], "none")
 root := object.get(nested, [], "none")
+default notobj := "undefined"
+notobj := object.get(input.a, ["x", input.b], "none")
+frominput := object.get(input, ["b", "c"], input)
 empty1 contains x if { some x in input.xs; x > 10 }
 empty2 contains x if { some x in input.xs; x > 20 }
 some_set contains x if { some x in input.xs }
@@ -244,7 +247,7 @@ decision := {
 	"arr": arr, "obj": obj, "dup": dup, "nested": nested, "path": path, "deep": deep,
 	"nopath": nopath, "root": root, "empty1": sort(empty1), "empty2": sort(empty2),
 	"some_set": sort(some_set), "has_set": {input.a} == {input.a, input.a}, "comp": comp, "count_empty": count_empty,
-	"same": empty1 == empty2,
+	"same": empty1 == empty2, "notobj": notobj, "frominput": frominput,
 }
 `})
 	for _, in := range []string{
@@ -253,6 +256,8 @@ decision := {
 		`{"a": 1, "b": "two"}`,
 		`{"a": [1], "b": {"c": null}, "xs": [1, 2, 3]}`,
 		`{"a": 1, "b": 2, "xs": [5, 15, 25]}`,
+		`{"a": {"x": {"y": 1}}, "b": "y", "xs": []}`,
+		`{"a": {"x": [7, 8]}, "b": 1}`,
 	} {
 		d.agree(t, in, union(in), nil, libraryNow)
 	}

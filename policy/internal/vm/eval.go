@@ -472,6 +472,21 @@ func (s *state) run(b block, fr []*ast.Term) (int, error) {
 			fr[in.dst] = s.term(ast.NewObject(pairs...))
 			clear(pairs)
 			s.pairs = pairs
+		case opAllDefined:
+			for _, a := range in.args {
+				if get(a, fr) == nil {
+					return 0, nil
+				}
+			}
+		case opObjectGetPath:
+			v, ok, err := s.objectGetPath(in, fr)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, nil
+			}
+			fr[in.dst] = v
 		case opMakeSet:
 			// Copied on the first SetAdd: a set the plan builds and leaves
 			// empty (a partial set rule without members) costs nothing.
