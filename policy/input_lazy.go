@@ -21,6 +21,7 @@ type lazyObject struct {
 	keys  []*ast.Term
 	whole ast.Object
 	memo  []*ast.Term // by index in names: the member read, absent, or nil
+	slab  []ast.Term  // by index in names: the terms memo points to
 }
 
 // absent marks a member read and found missing in a lazyObject's memo.
@@ -38,7 +39,8 @@ func (o *lazyObject) Member(k string) (*ast.Term, bool) {
 	}
 	t := absent
 	if v, ok := o.src.member(k); ok {
-		t = ast.NewTerm(v)
+		t = &o.slab[i]
+		t.Value = v
 	}
 	o.memo[i] = t
 	return t, t != absent
@@ -83,7 +85,8 @@ type lazyInput struct {
 	budgets                   lazyObject
 	budget                    [len(budgetsNames)]lazyObject
 	memo                      [memoSize]*ast.Term
-	used                      int // of memo
+	slab                      [memoSize]ast.Term
+	used                      int // of memo and slab
 }
 
 // memoSize is the number of members of all a lazyInput's objects.
@@ -92,9 +95,9 @@ const memoSize = len(rootNames) + len(requestNames) + len(principalNames) + len(
 
 // object returns a lazyObject of src with its memo in l.
 func (l *lazyInput) object(src, eager memberSource, names []string, keys []*ast.Term) lazyObject {
-	memo := l.memo[l.used : l.used+len(names) : l.used+len(names)]
-	l.used += len(names)
-	return lazyObject{src: src, eager: eager, names: names, keys: keys, memo: memo}
+	i, j := l.used, l.used+len(names)
+	l.used = j
+	return lazyObject{src: src, eager: eager, names: names, keys: keys, memo: l.memo[i:j:j], slab: l.slab[i:j:j]}
 }
 
 // lazy returns the input document, with `time` taken from now, as a value
