@@ -21,7 +21,6 @@ type lazyObject struct {
 	keys  []*ast.Term
 	whole ast.Object
 	memo  []*ast.Term // by index in names: the member read, absent, or nil
-	slab  []ast.Term  // by index in names: the terms memo points to
 }
 
 // absent marks a member read and found missing in a lazyObject's memo.
@@ -39,8 +38,7 @@ func (o *lazyObject) Member(k string) (*ast.Term, bool) {
 	}
 	t := absent
 	if v, ok := o.src.member(k); ok {
-		t = &o.slab[i]
-		t.Value = v
+		t = ast.NewTerm(v)
 	}
 	o.memo[i] = t
 	return t, t != absent
@@ -85,8 +83,7 @@ type lazyInput struct {
 	budgets                   lazyObject
 	budget                    [len(budgetsNames)]lazyObject
 	memo                      [memoSize]*ast.Term
-	slab                      [memoSize]ast.Term
-	used                      int // of memo and slab
+	used                      int // of memo
 }
 
 // memoSize is the number of members of all a lazyInput's objects.
@@ -95,9 +92,9 @@ const memoSize = len(rootNames) + len(requestNames) + len(principalNames) + len(
 
 // object returns a lazyObject of src with its memo in l.
 func (l *lazyInput) object(src, eager memberSource, names []string, keys []*ast.Term) lazyObject {
-	i, j := l.used, l.used+len(names)
-	l.used = j
-	return lazyObject{src: src, eager: eager, names: names, keys: keys, memo: l.memo[i:j:j], slab: l.slab[i:j:j]}
+	memo := l.memo[l.used : l.used+len(names) : l.used+len(names)]
+	l.used += len(names)
+	return lazyObject{src: src, eager: eager, names: names, keys: keys, memo: memo}
 }
 
 // lazy returns the input document, with `time` taken from now, as a value
