@@ -49,6 +49,11 @@ type Config struct {
 	// message, so that no two requests are the same (every request is a
 	// cache miss). The body's size does not change.
 	Unique bool
+	// FirstSeq is the sequence number of the run's first request, warm-up
+	// included (at most 12 digits in all). Runs against one server must
+	// not repeat numbers, or their requests hit the cache: command load
+	// starts each run at a random one. Default: 0.
+	FirstSeq int64
 	// Model is the requested model. Default: gpt-4o-mini.
 	Model string
 	// MaxTokens is the request's max_tokens. Default: 64.
@@ -201,6 +206,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Warm up: every worker opens its connection and sends Warmup
 	// requests; then all start the measured run together.
 	var seq atomic.Int64
+	seq.Store(cfg.FirstSeq)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,10 +31,14 @@ func main() {
 	flag.BoolVar(&cfg.Stream, "stream", false, "ask for streamed answers")
 	flag.IntVar(&cfg.BodySize, "body", 1024, "request body size in bytes")
 	flag.BoolVar(&cfg.Unique, "unique", true, "number every request so that none is a cache hit")
+	flag.Int64Var(&cfg.FirstSeq, "first-seq", -1, "number of the first request with -unique (-1: random, so that runs against one gateway never repeat a request)")
 	flag.StringVar(&cfg.Model, "model", "gpt-4o-mini", "requested model")
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on each request, answer included")
 	label := flag.String("label", "", "scenario name copied into the output")
 	flag.Parse()
+	if cfg.FirstSeq < 0 {
+		cfg.FirstSeq = rand.Int64N(900_000_000_000) // 12 digits leave ≥ 10^11 requests per run
+	}
 	for i := range *keys {
 		cfg.Keys = append(cfg.Keys, load.KeyName(i))
 	}
