@@ -141,12 +141,11 @@ func (l *RedisLedger) Apply(ctx context.Context, ops []Op) (Applied, error) {
 		} else if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 		}
-		if outage.Down(ctx, err) {
-			l.down.Failed()
-		}
+	}
+	l.down.Observe(ctx, err)
+	if err != nil {
 		return Applied{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	l.down.Succeeded()
 	if len(res) != 2+3*len(ops) {
 		return Applied{}, fmt.Errorf("%w: script returned %d values for %d ops", ErrUnavailable, len(res), len(ops))
 	}

@@ -104,7 +104,7 @@ func (s *RedisStore) Get(ctx context.Context, k Key) (*Entry, bool, error) {
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	b, err := s.c.Get(tctx, s.key(k)).Bytes()
-	s.observe(ctx, err)
+	s.down.Observe(ctx, err)
 	if errors.Is(err, redis.Nil) {
 		return nil, false, nil
 	}
@@ -138,20 +138,11 @@ func (s *RedisStore) Set(ctx context.Context, k Key, e *Entry, ttl time.Duration
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := s.c.Set(tctx, s.key(k), b, ttl).Err()
-	s.observe(ctx, err)
+	s.down.Observe(ctx, err)
 	if err != nil {
 		return fmt.Errorf("cache: redis set: %w", err)
 	}
 	return nil
-}
-
-// observe records the outcome of a call made under the caller's ctx.
-func (s *RedisStore) observe(ctx context.Context, err error) {
-	if outage.Down(ctx, err) {
-		s.down.Failed()
-	} else if ctx.Err() == nil {
-		s.down.Succeeded()
-	}
 }
 
 // Delete removes the entry under k.

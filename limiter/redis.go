@@ -221,16 +221,13 @@ func (s *RedisStore) Reserve(ctx context.Context, reqs []Request) (Reservation, 
 	if err == nil && len(vals) != 1+5*len(reqs) {
 		err = fmt.Errorf("limiter: redis: reserve script returned %d values for %d limits", len(vals), len(reqs))
 	}
+	s.down.Observe(ctx, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Reservation{}, fmt.Errorf("limiter: reserve: %w", ctx.Err())
 		}
-		if outage.Down(ctx, err) {
-			s.down.Failed()
-		}
 		return s.fallback(ctx, reqs, err)
 	}
-	s.down.Succeeded()
 	for i := range res {
 		v := vals[1+5*i:]
 		res[i].Allowed = v[0] == 1
@@ -281,16 +278,14 @@ func (s *RedisStore) Adjust(ctx context.Context, adj []Adjustment) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := s.run(ctx, adjustScript, keys, args).Err(); err != nil {
+	err := s.run(ctx, adjustScript, keys, args).Err()
+	s.down.Observe(ctx, err)
+	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("limiter: adjust: %w", ctx.Err())
 		}
-		if outage.Down(ctx, err) {
-			s.down.Failed()
-		}
 		return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
 	}
-	s.down.Succeeded()
 	return nil
 }
 

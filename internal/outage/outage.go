@@ -60,6 +60,18 @@ func (t *Tracker) Skip() bool {
 // rejected argument.
 func (t *Tracker) Failed() { t.until.Store(t.now().Add(t.interval).UnixNano()) }
 
+// Observe records the outcome of a call to the store made under ctx: a
+// failure of the store (see Down) starts an outage, any answer from the
+// store ends one, and the caller's own done ctx says nothing either way.
+func (t *Tracker) Observe(ctx context.Context, err error) {
+	switch {
+	case Down(ctx, err):
+		t.Failed()
+	case err == nil || ctx.Err() == nil:
+		t.Succeeded()
+	}
+}
+
 // Succeeded records an answer from the store: the outage, if any, is over.
 func (t *Tracker) Succeeded() {
 	if t.until.Load() != 0 {

@@ -139,3 +139,32 @@ type replyError string
 
 func (e replyError) Error() string { return string(e) }
 func (replyError) RedisError()     {}
+
+func TestObserve(t *testing.T) {
+	live := context.Background()
+	done, cancel := context.WithCancel(live)
+	cancel()
+	refused := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
+	tr := New(time.Hour, nil)
+	tr.Observe(live, refused)
+	if !tr.Skip() {
+		t.Fatal("a refused call did not start an outage")
+	}
+	tr.Observe(done, nil) // an answer, though the caller had gone
+	if tr.Skip() {
+		t.Fatal("an answer did not end the outage")
+	}
+	tr.Observe(done, refused)
+	if tr.Skip() {
+		t.Fatal("a caller's done ctx started an outage")
+	}
+	tr.Failed()
+	tr.Observe(done, context.Canceled)
+	if !tr.Skip() {
+		t.Fatal("a caller's done ctx ended an outage")
+	}
+	tr.Observe(live, redis.Nil)
+	if tr.Skip() {
+		t.Fatal("a reply from Redis did not end the outage")
+	}
+}
