@@ -230,20 +230,10 @@ func TestDirOnDisk(t *testing.T) {
 // TestInputValueMatchesMap checks that the directly built ast.Value is the
 // document the generic map gives, for a full input.
 func TestInputValueMatchesMap(t *testing.T) {
-	in := sampleInput()
-	in.Request.Metadata = map[string]string{"team": "search"}
-	in.Request.Prompt = "hello"
-	in.Request.TopP = ptr(0.9)
-	in.Request.Tools = []string{"a", "b"}
-	in.Principal.Labels = map[string]string{"env": "prod"}
-	in.Model.CachedInputPerMTok = ptr(0.075)
-	in.Model.PricesAsOf = "2025-06-01"
-	in.Budgets.User = &Budget{Window: "7d", SpentUSD: 1.25, BudgetUSD: 5, RemainingUSD: 3.75}
-	in.Moderation = &Moderation{Flagged: true, Categories: map[string]bool{"hate": true, "pii/email": false}, Scores: map[string]float64{"hate": 0.8, "pii/email": 0.01}}
 	for _, tc := range []struct {
 		name string
 		in   *Input
-	}{{"full", in}, {"zero", &Input{}}, {"sample", sampleInput()}} {
+	}{{"full", fullInputUnflagged()}, {"zero", &Input{}}, {"sample", sampleInput()}} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := ast.InterfaceToValue(tc.in.Map(t0))
 			if err != nil {

@@ -35,6 +35,30 @@ func sampleInput() *Input {
 	}
 }
 
+// fullInput has every optional member set.
+func fullInput() *Input {
+	in := sampleInput()
+	in.Request.Metadata = map[string]string{"team": "search"}
+	in.Request.Prompt = "hello"
+	in.Request.TopP = ptr(0.9)
+	in.Request.Tools = []string{"a", "b"}
+	in.Principal.Labels = map[string]string{"env": "prod"}
+	in.Model.CachedInputPerMTok = ptr(0.075)
+	in.Model.PricesAsOf = "2025-06-01"
+	in.Budgets.User = &Budget{Window: "7d", SpentUSD: 1.25, BudgetUSD: 5, RemainingUSD: 3.75}
+	in.Moderation = &Moderation{Flagged: true, Categories: map[string]bool{"hate": true}, Scores: map[string]float64{"hate": 0.8}}
+	return in
+}
+
+// fullInputUnflagged is fullInput with a moderation category that is
+// scored but not flagged.
+func fullInputUnflagged() *Input {
+	in := fullInput()
+	in.Moderation.Categories["pii/email"] = false
+	in.Moderation.Scores["pii/email"] = 0.01
+	return in
+}
+
 func newEngine(t testing.TB, cfg Config) *Engine {
 	t.Helper()
 	if cfg.Now == nil {

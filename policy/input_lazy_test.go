@@ -9,18 +9,7 @@ import (
 
 // lazyCases are inputs with every optional member present and absent.
 func lazyCases() map[string]*Input {
-	full := sampleInput()
-	full.Request.TopP = ptr(0.9)
-	full.Request.Tools = []string{"search", "calc"}
-	full.Request.Metadata = map[string]string{"team": "a", "trace": "x"}
-	full.Request.Prompt = "hello"
-	full.Principal.Labels = map[string]string{"env": "prod"}
-	full.Model.CachedInputPerMTok = ptr(0.075)
-	full.Model.PricesAsOf = "2025-06-01"
-	full.Model.Deprecated = ptr(true)
-	full.Budgets.User = &Budget{Window: "7d", SpentUSD: 0.5, BudgetUSD: 1, RemainingUSD: 0.5}
-	full.Moderation = &Moderation{Flagged: true, Categories: map[string]bool{"hate": true, "pii/email": false}, Scores: map[string]float64{"hate": 0.93}}
-	return map[string]*Input{"sample": sampleInput(), "denied": deniedInput(), "full": full, "zero": {}}
+	return map[string]*Input{"sample": sampleInput(), "denied": deniedInput(), "full": fullInputUnflagged(), "zero": {}}
 }
 
 // The lazy document is the document: as a whole, member by member and

@@ -8,21 +8,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// fullInput has every optional member set.
-func fullInput() *Input {
-	in := sampleInput()
-	in.Request.Metadata = map[string]string{"team": "search"}
-	in.Request.Prompt = "hello"
-	in.Request.TopP = ptr(0.9)
-	in.Request.Tools = []string{"a", "b"}
-	in.Principal.Labels = map[string]string{"env": "prod"}
-	in.Model.CachedInputPerMTok = ptr(0.075)
-	in.Model.PricesAsOf = "2025-06-01"
-	in.Budgets.User = &Budget{Window: "7d", SpentUSD: 1.25, BudgetUSD: 5, RemainingUSD: 3.75}
-	in.Moderation = &Moderation{Flagged: true, Categories: map[string]bool{"hate": true}, Scores: map[string]float64{"hate": 0.8}}
-	return in
-}
-
 // TestInputUses checks which members of the input document the engine
 // builds for a policy: those its rules name, whole members where a rule
 // uses one as a value, iterates it or indexes it with a computed key, and
