@@ -83,21 +83,28 @@ func (s *state) scan(in *instr, fr []*ast.Term) (int, error) {
 			}
 		}
 	case ast.Object:
-		s.scans = append(s.scans, scanCtx{in: in, fr: fr, out: -1})
+		s.pushScan(in, fr)
 		x.Until(s.objStep)
-		sc := s.scans[len(s.scans)-1]
-		s.scans[len(s.scans)-1] = scanCtx{}
-		s.scans = s.scans[:len(s.scans)-1]
-		return sc.out, sc.err
+		return s.popScan()
 	case ast.Set:
-		s.scans = append(s.scans, scanCtx{in: in, fr: fr, out: -1})
+		s.pushScan(in, fr)
 		x.Until(s.setStep)
-		sc := s.scans[len(s.scans)-1]
-		s.scans[len(s.scans)-1] = scanCtx{}
-		s.scans = s.scans[:len(s.scans)-1]
-		return sc.out, sc.err
+		return s.popScan()
 	}
 	return -1, nil
+}
+
+// pushScan opens the context objStep and setStep run a Scan's body in.
+func (s *state) pushScan(in *instr, fr []*ast.Term) {
+	s.scans = append(s.scans, scanCtx{in: in, fr: fr, out: -1})
+}
+
+// popScan closes the innermost scan context and returns its outcome.
+func (s *state) popScan() (int, error) {
+	sc := s.scans[len(s.scans)-1]
+	s.scans[len(s.scans)-1] = scanCtx{}
+	s.scans = s.scans[:len(s.scans)-1]
+	return sc.out, sc.err
 }
 
 // scanLazy scans a LazyKeys object member by member, building each one
