@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -155,4 +156,29 @@ func BenchmarkRedis(b *testing.B) {
 		}
 	})
 	_ = c.Del(ctx, prefix+k.String(), prefix+"raw")
+}
+
+// BenchmarkNewBodyEntry measures checking a 2 KiB chat completion for
+// storing (a miss's cost at the end of the response). The baseline is
+// json.Valid over the same body: any check must at least read it once.
+func BenchmarkNewBodyEntry(b *testing.B) {
+	body, _ := hit2K(b)
+	b.Run("chat-2KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(body.Body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := NewBodyEntry(KindChat, 200, body.Body, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline=json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(len(body.Body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if !json.Valid(body.Body) {
+				b.Fatal("invalid")
+			}
+		}
+	})
 }

@@ -108,37 +108,18 @@ func NewBodyEntry(k Kind, status int, body []byte, now time.Time) (*Entry, error
 	if status != 200 {
 		return nil, fmt.Errorf("%w: status %d", ErrNotStorable, status)
 	}
-	var (
-		model   string
-		usage   *wire.Usage
-		reasons []wire.FinishReason
-	)
-	switch k {
-	case KindCompletion:
-		var c wire.Completion
-		if err := json.Unmarshal(body, &c); err != nil {
-			return nil, fmt.Errorf("%w: body: %w", ErrNotStorable, err)
-		}
-		if c.Object != "" && c.Object != wire.ObjectTextCompletion {
-			return nil, fmt.Errorf("%w: object %q", ErrNotStorable, c.Object)
-		}
-		model, usage = c.Model, c.Usage
-		for _, ch := range c.Choices {
-			reasons = append(reasons, ch.FinishReason)
-		}
-	default:
-		var c wire.ChatCompletion
-		if err := json.Unmarshal(body, &c); err != nil {
-			return nil, fmt.Errorf("%w: body: %w", ErrNotStorable, err)
-		}
-		if c.Object != "" && c.Object != wire.ObjectChatCompletion {
-			return nil, fmt.Errorf("%w: object %q", ErrNotStorable, c.Object)
-		}
-		model, usage = c.Model, c.Usage
-		for _, ch := range c.Choices {
-			reasons = append(reasons, ch.FinishReason)
-		}
+	sum, err := readSummary(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: body: %w", ErrNotStorable, err)
 	}
+	want := wire.ObjectChatCompletion
+	if k == KindCompletion {
+		want = wire.ObjectTextCompletion
+	}
+	if sum.object != "" && sum.object != want {
+		return nil, fmt.Errorf("%w: object %q", ErrNotStorable, sum.object)
+	}
+	model, usage, reasons := sum.model, sum.usage, sum.reasons
 	if err := checkReasons(reasons); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,72 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// valid reports whether Skip accepts b as one JSON text.
+func valid(b []byte) bool {
+	end, err := Skip(b, 0)
+	if err != nil {
+		var se *SyntaxError
+		if !errors.As(err, &se) || !errors.Is(err, ErrSyntax) {
+			panic("Skip returned " + err.Error() + ", not a *SyntaxError")
+		}
+		return false
+	}
+	return SkipWS(b, end) == len(b)
+}
+
+var skipCases = []string{
+	``, ` `, `{}`, `[]`, `{ }`, `[ ]`, ` {"a" : [ 1 , 2 ] } `, `"plain"`, `"é ü 😀"`, `"\u00e9\n\"\\\/\b\f\r\t"`,
+	`"\u00G0"`, `"\u00e"`, `"\x"`, "\"a\x01\"", "\"\xff\"", `"abc`, `"abc\`, `{"a":1,}`, `[1,]`, `[,1]`,
+	`{"a" 1}`, `{1:2}`, `{"a":1 "b":2}`, `[1 2]`, `[}`, `{]`, `{"a":[}`, `0`, `-0`, `-`, `01`, `1.`, `.5`,
+	`1e`, `1e+`, `1E-7`, `-0.5e10`, `+1`, `tru`, `true`, `truex`, `false`, `fals`, `null`, `nul`, `nulll`,
+	`[true,false,null,"x",{}]`, `{"a":{"b":{"c":[[[]]]}}}`, `1 2`, `{} {}`, "[\n1\t,\r2 ]",
+	strings.Repeat("[", 64) + strings.Repeat("]", 64), strings.Repeat("[", 65) + strings.Repeat("]", 65),
+	strings.Repeat(`{"a":[`, 70) + strings.Repeat("]}", 70), strings.Repeat(`{"a":[`, 70) + strings.Repeat("]}", 69) + "}]",
+	strings.Repeat("[", 10000) + strings.Repeat("]", 10000), strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+}
+
+func TestSkipAgreesWithValid(t *testing.T) {
+	for _, c := range skipCases {
+		if got, want := valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("%.80q: Skip says %v, json.Valid %v", c, got, want)
+		}
+	}
+}
+
+func TestSkipReturnsTheValuesEnd(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		from int
+		end  int
+	}{
+		{`{"a":1} tail`, 0, 7},
+		{`[1,"x"],`, 0, 7},
+		{`  "s" x`, 0, 5},
+		{`{"a":-1.5e3,"b":true}`, 5, 11},
+		{`{"a":-1.5e3,"b":true}`, 16, 20},
+	} {
+		end, err := Skip([]byte(tc.in), tc.from)
+		if err != nil || end != tc.end {
+			t.Errorf("Skip(%q, %d) = %d, %v; want %d", tc.in, tc.from, end, err, tc.end)
+		}
+	}
+}
+
+func FuzzSkip(f *testing.F) {
+	for _, c := range skipCases {
+		if len(c) < 1000 {
+			f.Add([]byte(c))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := valid(b), json.Valid(b); got != want {
+			t.Fatalf("%q: Skip says %v, json.Valid %v", b, got, want)
+		}
+	})
+}
