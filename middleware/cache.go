@@ -210,7 +210,7 @@ func (cc *Cache) Handler(next http.Handler) http.Handler {
 		plan, key, ok := cc.plan(c, r)
 		if !ok {
 			c.CacheStatus = CacheBypass
-			w.Header().Set("x-cache", CacheBypass)
+			w.Header()["X-Cache"] = xCacheBypass
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -337,7 +337,7 @@ func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 	}
 	if plan.OnlyIfCached {
 		c.CacheStatus = CacheMiss
-		w.Header().Set("x-cache", CacheMiss)
+		w.Header()["X-Cache"] = xCacheMiss
 		wire.WriteError(w, cc.onlyIfErr)
 		return
 	}
@@ -366,7 +366,7 @@ func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 		case ctx.Err() != nil:
 			// The client went away while waiting: nothing to send.
 			c.CacheStatus = CacheMiss
-			w.Header().Set("x-cache", CacheMiss)
+			w.Header()["X-Cache"] = xCacheMiss
 			wire.WriteError(w, wire.Errorf(http.StatusGatewayTimeout, wire.TypeServer, "timeout", "",
 				"The request ended while waiting for an identical request's response."))
 			return
@@ -436,6 +436,12 @@ func (cc *Cache) serveHit(w http.ResponseWriter, r *http.Request, c *Call, e *ca
 }
 
 // hitHeader holds the header values of hits, shared by all of them.
+// xCacheMiss and xCacheBypass are the shared, read-only values of the
+// x-cache header on a miss and a bypass, set in canonical form: like
+// hitHeader's, they cost no allocation and are replaced, never written, by
+// a layer that sets the header again.
+var xCacheMiss, xCacheBypass = []string{CacheMiss}, []string{CacheBypass}
+
 var hitHeader = struct {
 	xCache, json, sse, noCache []string
 	age                        [600][]string // "0" to "599"
@@ -474,7 +480,7 @@ func (cc *Cache) includeUsage(c *Call) bool {
 // it (and, as the leader, to hand it to the waiting followers).
 func (cc *Cache) miss(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call, plan cache.Plan, key cache.Key, lead *cache.Lead) {
 	c.CacheStatus = CacheMiss
-	w.Header().Set("x-cache", CacheMiss)
+	w.Header()["X-Cache"] = xCacheMiss
 	m := &cacheMiss{cc: cc, c: c, ctx: r.Context(), plan: plan, key: key, lead: lead}
 	m.rec.MaxBytes = cc.maxEntry
 	m.rec.Kind = cacheKindOf(c)
@@ -501,7 +507,7 @@ type cacheMiss struct {
 }
 
 func (m *cacheMiss) onHeader(status int, h http.Header) {
-	h.Set("x-cache", CacheMiss) // again, in case the handler copied an upstream's
+	h["X-Cache"] = xCacheMiss // again, in case the handler copied an upstream's
 	m.skip = status != http.StatusOK
 }
 

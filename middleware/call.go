@@ -128,7 +128,18 @@ type Call struct {
 	// tally counts a streamed completion for Count and Budget; set by
 	// Count, nil without it.
 	tally *streamTally
+
+	// obsBuf backs observers and tallyBuf backs tally, so that the chain's
+	// usual subscribers (usage, limits, budgets, cache, moderation) and
+	// the tally cost no allocation beyond the Call's own. A Call must not
+	// be copied once a layer has subscribed.
+	obsBuf   [callObservers]Observer
+	tallyBuf streamTally
 }
+
+// callObservers is how many observers a Call holds without allocating: the
+// full chain subscribes five.
+const callObservers = 6
 
 type callKey struct{}
 
@@ -156,7 +167,12 @@ func ensureCall(r *http.Request) (*Call, *http.Request) {
 // Observe subscribes o to the response of the call. Layers subscribe before
 // they call the next handler; the tap calls every observer in the order
 // they subscribed.
-func (c *Call) Observe(o Observer) { c.observers = append(c.observers, o) }
+func (c *Call) Observe(o Observer) {
+	if c.observers == nil {
+		c.observers = c.obsBuf[:0]
+	}
+	c.observers = append(c.observers, o)
+}
 
 // Observer receives what the response tap learns about the response. Every
 // field is optional.

@@ -143,7 +143,8 @@ func derefInt(p *int) int {
 // completion when the handler reported no usage. It counts a stream's
 // deltas in c.tally, which Budget reads instead of counting them again.
 func usageObserver(c *Call) Observer {
-	t := &streamTally{enc: c.Encoding}
+	c.tallyBuf = streamTally{enc: c.Encoding}
+	t := &c.tallyBuf
 	c.tally = t
 	return Observer{
 		OnChunk: t.add,

@@ -24,11 +24,15 @@ func RequestIDFrom(ctx context.Context) string {
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(HeaderRequestID)
+		// One value slice (capacity 1) for the request and the response
+		// header: Set and Add replace or copy it, nothing writes it.
+		v := []string{id}
 		if !validRequestID(id) {
 			id = newRequestID()
-			r.Header.Set(HeaderRequestID, id)
+			v[0] = id
+			r.Header[HeaderRequestID] = v
 		}
-		w.Header().Set(HeaderRequestID, id)
+		w.Header()[HeaderRequestID] = v
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		if c := CallFrom(ctx); c != nil {
 			c.RequestID = id
