@@ -607,3 +607,18 @@ func Example_responseTap() {
 	// delta "lo"
 	// events: 3 done: true total tokens: 10
 }
+
+// TestCallObserveAllocs checks that the chain's usual subscribers fit in
+// the Call: subscribing five observers allocates nothing beyond the Call.
+func TestCallObserveAllocs(t *testing.T) {
+	o := Observer{OnEnd: func(*Response) {}}
+	allocs := testing.AllocsPerRun(100, func() {
+		c := new(Call)
+		for range 5 {
+			c.Observe(o)
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("a Call with five observers costs %v allocations, want 1 (the Call)", allocs)
+	}
+}
