@@ -213,6 +213,9 @@ func (mw *modWriter) finishBody() {
 		if ch.finEnd > 0 {
 			sp = append(sp, modSplice{ch.finStart, ch.finEnd, []byte(`"content_filter"`)})
 		}
+		if ch.lpEnd > 0 { // the tokens spell out the withheld text
+			sp = append(sp, modSplice{ch.lpStart, ch.lpEnd, []byte("null")})
+		}
 	}
 	if len(sp) > 0 {
 		slices.SortFunc(sp, func(a, b modSplice) int { return a.start - b.start })
@@ -244,6 +247,7 @@ type bodyChoice struct {
 	text               string
 	textStart, textEnd int // the text's value: message.content or text
 	finStart, finEnd   int // finish_reason's value; finEnd 0 when absent
+	lpStart, lpEnd     int // logprobs' value; lpEnd 0 when absent
 }
 
 // bodyChoices finds the choices of a chat completion (message.content, a
@@ -285,6 +289,13 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					return err
 				}
 				ch.finEnd = d.i
+			case key == "logprobs":
+				d.ws()
+				ch.lpStart = d.i
+				if err := d.skip(); err != nil {
+					return err
+				}
+				ch.lpEnd = d.i
 			case !chat && key == "text":
 				err = value(&ch)
 			case chat && key == "message" && d.peek() == '{':

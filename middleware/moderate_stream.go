@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,8 @@ type modStream struct {
 	choices []*modStreamChoice // by choice index
 	chunk   modChunk           // the event being processed, reused
 	sp      []modSplice
+	lpIn    []modLogprob // the logprob entries of the chunk's choices, reused
+	lpOut   []modLogprob // the entries sent with the chunk's choices, reused
 
 	// The last chunk's identity, for the chunks the filter writes itself.
 	id, object, model, created string
@@ -40,8 +43,12 @@ type modStream struct {
 // modStreamChoice is the filter state of one choice.
 type modStreamChoice struct {
 	f        *moderation.StreamFilter
-	pending  string // received, not yet released
-	finished bool   // its finish_reason was sent
+	pending  string       // received, not yet released
+	finished bool         // its finish_reason was sent
+	received int          // content bytes received
+	held     []modLogprob // logprob entries whose text is not released yet, in order
+	lpSeen   int          // content bytes covered by the logprob entries received
+	lpMask   uint8        // completions: the logprobs arrays seen
 }
 
 // modChunk is what the filter needs of one chunk.
@@ -62,6 +69,9 @@ type modChunkChoice struct {
 	finish      bool // finish_reason is set
 	keep        bool // carries more than content
 	release     string
+	choiceEnd   int  // the choice's closing brace
+	choiceComma bool // the choice has members
+	lp          modChunkLogprobs
 }
 
 func newModStream(mw *modWriter) *modStream {
@@ -134,6 +144,7 @@ func (s *modStream) event(ev wire.Event) {
 	}
 	ctx := s.mw.r.Context()
 	changed, empty := false, true
+	s.lpOut = s.lpOut[:0]
 	for k := range ch.choices {
 		cc := &ch.choices[k]
 		st := s.choiceState(cc.index)
@@ -144,6 +155,7 @@ func (s *modStream) event(ev wire.Event) {
 		var release strings.Builder
 		if cc.content != "" {
 			st.pending += cc.content
+			st.received += len(cc.content)
 			d, err := st.f.Write(ctx, cc.content)
 			if d.Cut || err != nil {
 				s.cutWith(&d.Result, err)
@@ -162,10 +174,11 @@ func (s *modStream) event(ev wire.Event) {
 		}
 		cc.release = release.String()
 		st.pending = st.pending[len(cc.release):]
-		if cc.release != cc.content {
+		s.takeLogprobs(st, cc, cc.finish)
+		if cc.release != cc.content || cc.lp.changed {
 			changed = true
 		}
-		if cc.release != "" || cc.keep {
+		if cc.release != "" || cc.keep || cc.lp.outTo > cc.lp.outFrom {
 			empty = false
 		}
 	}
@@ -200,8 +213,10 @@ func (s *modStream) patch(data []byte) []byte {
 	if !s.chat {
 		key = `"text":`
 	}
+	lpSplices := false
 	for k := range s.chunk.choices {
 		cc := &s.chunk.choices[k]
+		inserted := false
 		switch {
 		case cc.end > 0:
 			sp = append(sp, modSplice{cc.start, cc.end, appendJSONString(nil, cc.release)})
@@ -212,7 +227,18 @@ func (s *modStream) patch(data []byte) []byte {
 			}
 			v = appendJSONString(append(v, key...), cc.release)
 			sp = append(sp, modSplice{cc.insert, cc.insert, v})
+			inserted = true
 		}
+		if cc.lp.changed {
+			n := len(sp)
+			sp = s.logprobSplice(sp, cc, s.choices[cc.index].lpMask, inserted && !s.chat)
+			lpSplices = lpSplices || len(sp) > n
+		}
+	}
+	if lpSplices {
+		// A choice's logprobs may come before its content; inserts at the
+		// same place keep their order.
+		slices.SortStableFunc(sp, func(a, b modSplice) int { return a.start - b.start })
 	}
 	s.sp = sp
 	return applySplices(data, sp)
@@ -224,7 +250,7 @@ func (s *modStream) closeAll() {
 	ctx := s.mw.r.Context()
 	var out []byte
 	for i, st := range s.choices {
-		if st == nil || st.finished || st.f.Pending() == 0 {
+		if st == nil || st.finished || (st.f.Pending() == 0 && len(st.held) == 0) {
 			continue
 		}
 		d, err := st.f.Close(ctx)
@@ -234,7 +260,9 @@ func (s *modStream) closeAll() {
 		}
 		st.finished = true
 		st.pending = ""
-		if d.Release == "" {
+		held := st.held
+		st.held = nil
+		if d.Release == "" && len(held) == 0 {
 			continue
 		}
 		if out == nil {
@@ -246,11 +274,14 @@ func (s *modStream) closeAll() {
 		out = strconv.AppendInt(out, int64(i), 10)
 		if s.chat {
 			out = appendJSONString(append(out, `,"delta":{"content":`...), d.Release)
-			out = append(out, `},"finish_reason":null}`...)
+			out = append(out, '}')
 		} else {
 			out = appendJSONString(append(out, `,"text":`...), d.Release)
-			out = append(out, `,"finish_reason":null}`...)
 		}
+		if len(held) > 0 {
+			out = s.appendLogprobs(append(out, `,"logprobs":`...), held, st.lpMask)
+		}
+		out = append(out, `,"finish_reason":null}`...)
 	}
 	if out != nil {
 		s.send(s.sw.WriteData(append(out, "]}"...)))
@@ -277,6 +308,7 @@ func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
 		if st != nil {
 			s.mw.withhold(st.pending)
 			st.pending = ""
+			st.held = nil // never sent: they spell out the withheld text
 		}
 	}
 	var e *wire.Error
@@ -326,6 +358,7 @@ var errModChunk = errors.New("middleware: moderate: stream event is not a JSON o
 func (s *modStream) parseChunk(data []byte) error {
 	ch := &s.chunk
 	ch.choices, ch.keep, ch.err = ch.choices[:0], false, false
+	s.lpIn = s.lpIn[:0]
 	d := newScanner(data)
 	if d.peek() != '{' {
 		return errModChunk
@@ -415,7 +448,9 @@ func (s *modStream) parseChoices(d *scanner) error {
 				err = s.parseDelta(d, &cc)
 			case !s.chat && key == "text":
 				err = modContent(d, &cc)
-			default: // finish_reason, logprobs, anything else: kept when set
+			case key == "logprobs":
+				err = s.parseLogprobs(d, &cc)
+			default: // finish_reason, anything else: kept when set
 				if d.peek() != 'n' {
 					cc.keep = true
 					cc.finish = cc.finish || key == "finish_reason"
@@ -426,8 +461,9 @@ func (s *modStream) parseChoices(d *scanner) error {
 				return err
 			}
 		}
+		cc.choiceEnd, cc.choiceComma = d.i-1, members > 0
 		if !s.chat {
-			cc.insert, cc.insertComma = d.i-1, members > 0
+			cc.insert, cc.insertComma = cc.choiceEnd, cc.choiceComma
 		}
 		s.chunk.choices = append(s.chunk.choices, cc)
 	}
