@@ -109,22 +109,33 @@ type ModerateConfig struct {
 //
 // A non-streamed chat or completions response (2xx JSON) is buffered and
 // each choice's text moderated: a flagged choice keeps its place, its
-// content is withheld (null, or "" for completions) and its finish_reason
-// becomes "content_filter", as OpenAI and Azure OpenAI report filtered
-// output. The status stays 200, so clients such as openai-go receive a
-// normal completion and read the finish reason, and the other choices
-// survive. Tool call arguments in responses are not moderated.
+// content is withheld (null, or "" for completions), its logprobs become
+// null (their tokens spell out the text) and its finish_reason becomes
+// "content_filter", as OpenAI and Azure OpenAI report filtered output.
+// The status stays 200, so clients such as openai-go receive a normal
+// completion and read the finish reason, and the other choices survive.
+// Tool call arguments in responses are not moderated.
 //
 // A stream is filtered as it passes through a moderation.StreamFilter
 // per choice: content is released with a small hold-back (chunk
-// boundaries shift; other fields of each chunk are kept byte for byte).
+// boundaries shift; a chunk that carried only held-back text is dropped;
+// other fields of each chunk are kept byte for byte).
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's
 // stream reader surfaces it as an error — then "data: [DONE]"; the
 // handler's next Write fails with ErrContentFiltered so it stops
-// generating. Logprobs are forwarded with the chunk they arrived in, not
-// held back.
+// generating.
+//
+// Logprobs are held back with the text they spell out: a logprob entry
+// (chat: an element of logprobs.content; completions: a token's element
+// of tokens, token_logprobs, top_logprobs and text_offset) goes out in
+// the chunk that releases the last byte of its token, so a token that
+// straddles a release point waits for all of its text; entries whose text
+// is withheld on a cut are never sent. An entry covers the length of its
+// "bytes" array, or else of its token (a legacy "bytes:\xe2\x80" token
+// the bytes it lists). Logprobs of refusals, which are not moderated,
+// pass with their chunk.
 //
 // # Billing
 //
