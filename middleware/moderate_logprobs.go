@@ -66,11 +66,13 @@ type modChunkLogprobs struct {
 	changed      bool // what is sent differs from what arrived
 }
 
-// parseLogprobs reads a choice's logprobs value at d into cc.lp, its
-// entries into s.lpIn. Members it does not hold back (chat's refusal, …)
-// mark the choice as carrying more than content.
+// parseLogprobs reads a choice's logprobs value at d into a new element of
+// s.chunkLP, its entries into s.lpIn. Members it does not hold back
+// (chat's refusal, …) mark the choice as carrying more than content.
 func (s *modStream) parseLogprobs(d *scanner, cc *modChunkChoice) error {
-	lp := &cc.lp
+	s.chunkLP = append(s.chunkLP, modChunkLogprobs{})
+	cc.lp = len(s.chunkLP)
+	lp := &s.chunkLP[cc.lp-1]
 	d.ws()
 	lp.start, lp.from, lp.to = d.i, len(s.lpIn), len(s.lpIn)
 	defer func() { lp.end, lp.to = d.i, len(s.lpIn) }()
@@ -234,9 +236,14 @@ func isHexDigit(c byte) bool {
 // takeLogprobs decides which logprob entries go out with this chunk's
 // choice cc: the held ones and then the chunk's own, in order, as far as
 // the choice's released text covers them (all of them when all is set,
-// as the text has ended). The rest are held, copied.
-func (s *modStream) takeLogprobs(st *modStreamChoice, cc *modChunkChoice, all bool) {
-	lp := &cc.lp
+// as the text has ended). The rest are held, copied. A choice without
+// logprobs gets an empty one, to carry the released entries.
+func (s *modStream) takeLogprobs(st *modStreamChoice, cc *modChunkChoice, all bool) *modChunkLogprobs {
+	if cc.lp == 0 {
+		s.chunkLP = append(s.chunkLP, modChunkLogprobs{})
+		cc.lp = len(s.chunkLP)
+	}
+	lp := &s.chunkLP[cc.lp-1]
 	in := s.lpIn[lp.from:lp.to]
 	for i := range in {
 		st.lpSeen += in[i].end
@@ -263,6 +270,7 @@ func (s *modStream) takeLogprobs(st *modStreamChoice, cc *modChunkChoice, all bo
 	}
 	lp.outTo = len(s.lpOut)
 	lp.changed = k > 0 || j < len(in)
+	return lp
 }
 
 // appendLogprobEntries appends the entries as the value of a chat
@@ -310,12 +318,12 @@ func (s *modStream) appendLogprobs(b []byte, es []modLogprob, mask uint8) []byte
 	return append(b, '}')
 }
 
-// logprobSplice appends to sp the change that makes cc's logprobs carry
-// the entries chosen by takeLogprobs. textInserted says a text member was
+// logprobSplice appends to sp the change that makes cc's logprobs (cc.lp
+// is set) carry the entries chosen by takeLogprobs. textInserted says a text member was
 // inserted at the choice's closing brace (completions), which the
 // logprobs member then follows.
 func (s *modStream) logprobSplice(sp []modSplice, cc *modChunkChoice, mask uint8, textInserted bool) []modSplice {
-	lp := &cc.lp
+	lp := &s.chunkLP[cc.lp-1]
 	es := s.lpOut[lp.outFrom:lp.outTo]
 	switch {
 	case !lp.changed:

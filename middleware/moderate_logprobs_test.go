@@ -527,11 +527,14 @@ func TestModerateStreamLogprobsShapes(t *testing.T) {
 				`{"index":0,"text":"alpha beta ","logprobs":{"tokens":["alpha ","beta ","gamma "],"token_logprobs":[-1,-2,-3],"top_logprobs":[{"alpha ":-1},null,{"gamma ":-3}],"text_offset":[0,6,11]}}]}`,
 				`{"logprobs":null,"index":0,"text":"gamma "}]}`,
 				`{"index":0,"finish_reason":"stop"}]}`,
+				// After the finish, the text is all out: an entry beyond it passes.
+				`{"index":0,"logprobs":{"tokens":["<|endoftext|>"],"token_logprobs":[-4],"top_logprobs":[null],"text_offset":[17]}}]}`,
 			},
 			want: []string{
 				`{"index":0,"text":"alpha ","logprobs":{"tokens":["alpha "],"token_logprobs":[-1],"top_logprobs":[{"alpha ":-1}],"text_offset":[0]}}]}`,
 				`{"logprobs":{"tokens":["beta "],"token_logprobs":[-2],"top_logprobs":[null],"text_offset":[6]},"index":0,"text":"beta "}]}`,
 				`{"index":0,"finish_reason":"stop","text":"gamma ","logprobs":{"tokens":["gamma "],"token_logprobs":[-3],"top_logprobs":[{"gamma ":-3}],"text_offset":[11]}}]}`,
+				`{"index":0,"logprobs":{"tokens":["<|endoftext|>"],"token_logprobs":[-4],"top_logprobs":[null],"text_offset":[17]}}]}`,
 			},
 		},
 	}

@@ -29,8 +29,9 @@ type modStream struct {
 	choices []*modStreamChoice // by choice index
 	chunk   modChunk           // the event being processed, reused
 	sp      []modSplice
-	lpIn    []modLogprob // the logprob entries of the chunk's choices, reused
-	lpOut   []modLogprob // the entries sent with the chunk's choices, reused
+	chunkLP []modChunkLogprobs // the logprobs of the chunk's choices, reused
+	lpIn    []modLogprob       // the logprob entries of the chunk's choices, reused
+	lpOut   []modLogprob       // the entries sent with the chunk's choices, reused
 
 	// The last chunk's identity, for the chunks the filter writes itself.
 	id, object, model, created string
@@ -71,7 +72,7 @@ type modChunkChoice struct {
 	release     string
 	choiceEnd   int  // the choice's closing brace
 	choiceComma bool // the choice has members
-	lp          modChunkLogprobs
+	lp          int  // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
 }
 
 func newModStream(mw *modWriter) *modStream {
@@ -174,11 +175,15 @@ func (s *modStream) event(ev wire.Event) {
 		}
 		cc.release = release.String()
 		st.pending = st.pending[len(cc.release):]
-		s.takeLogprobs(st, cc, cc.finish)
-		if cc.release != cc.content || cc.lp.changed {
+		lpChanged, lpSent := false, false
+		if cc.lp != 0 || len(st.held) > 0 {
+			lp := s.takeLogprobs(st, cc, st.finished) // a finished choice's text is all out
+			lpChanged, lpSent = lp.changed, lp.outTo > lp.outFrom
+		}
+		if cc.release != cc.content || lpChanged {
 			changed = true
 		}
-		if cc.release != "" || cc.keep || cc.lp.outTo > cc.lp.outFrom {
+		if cc.release != "" || cc.keep || lpSent {
 			empty = false
 		}
 	}
@@ -229,7 +234,7 @@ func (s *modStream) patch(data []byte) []byte {
 			sp = append(sp, modSplice{cc.insert, cc.insert, v})
 			inserted = true
 		}
-		if cc.lp.changed {
+		if cc.lp != 0 && s.chunkLP[cc.lp-1].changed {
 			n := len(sp)
 			sp = s.logprobSplice(sp, cc, s.choices[cc.index].lpMask, inserted && !s.chat)
 			lpSplices = lpSplices || len(sp) > n
@@ -358,7 +363,7 @@ var errModChunk = errors.New("middleware: moderate: stream event is not a JSON o
 func (s *modStream) parseChunk(data []byte) error {
 	ch := &s.chunk
 	ch.choices, ch.keep, ch.err = ch.choices[:0], false, false
-	s.lpIn = s.lpIn[:0]
+	s.lpIn, s.chunkLP = s.lpIn[:0], s.chunkLP[:0]
 	d := newScanner(data)
 	if d.peek() != '{' {
 		return errModChunk
