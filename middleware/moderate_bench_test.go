@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/llmgate/llmgate/moderation"
@@ -65,11 +67,28 @@ func BenchmarkModerateInput4KiB(b *testing.B) {
 // side), reported per chunk (ns/chunk), against the same chain with a
 // no-op moderator and without Moderate.
 func BenchmarkModerateStreamChunk(b *testing.B) {
+	modBenchStream(b, func(id, word string) string { return chatChunkJSON(id, word) })
+}
+
+// BenchmarkModerateStreamChunkLogprobs is BenchmarkModerateStreamChunk
+// with logprobs, as OpenAI sends them for logprobs: true, top_logprobs: 2
+// (one token per chunk): their entries are held back with the text.
+func BenchmarkModerateStreamChunkLogprobs(b *testing.B) {
+	modBenchStream(b, func(id, word string) string {
+		q := strconv.Quote(word)
+		bs := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(modLPBytes(word))), ","), "[]")
+		entry := fmt.Sprintf(`{"token":%s,"logprob":-0.25,"bytes":[%s],"top_logprobs":[{"token":%s,"logprob":-0.25,"bytes":[%s]},{"token":" a","logprob":-2.5,"bytes":[32,97]}]}`, q, bs, q, bs)
+		return fmt.Sprintf(`{"id":%q,"object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":%s},"logprobs":{"content":[%s],"refusal":null},"finish_reason":null}]}`, id, q, entry)
+	})
+}
+
+// modBenchStream serves 256 chunks made by chunk through the variants.
+func modBenchStream(b *testing.B, chunk func(id, word string) string) {
 	const chunks = 256
 	words := []string{"The ", "river ", "bends ", "gently ", "past ", "old ", "mills, ", "and ", "children ", "wave. "}
 	var stream bytes.Buffer
 	for i := range chunks {
-		fmt.Fprintf(&stream, "data: %s\n\n", chatChunkJSON("chatcmpl-AbCdEf0123456789", words[i%len(words)]))
+		fmt.Fprintf(&stream, "data: %s\n\n", chunk("chatcmpl-AbCdEf0123456789", words[i%len(words)]))
 	}
 	stream.WriteString("data: [DONE]\n\n")
 	events := bytes.SplitAfter(stream.Bytes(), []byte("\n\n"))
