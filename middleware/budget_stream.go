@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -134,6 +135,13 @@ func budgetNoOutput(res *Response) bool {
 // insufficient_quota event and [DONE]; later writes fail with
 // ErrBudgetExhausted. Other bodies pass through untouched.
 //
+// An event ends with an empty line. Lines end with "\r\n", "\n" or "\r"
+// (the SSE grammar), so the writer keeps two bits of state across writes:
+// whether the last byte was '\r' (a '\n' right after it belongs to the
+// same line end) and whether the current line has characters. Each write
+// is cut right after the byte that ends an empty line; for "\r\n\r\n" that
+// is the second '\r', and its '\n' starts the next piece.
+//
 // Like any ResponseWriter it is not safe for concurrent use.
 type budgetWriter struct {
 	w       http.ResponseWriter
@@ -141,6 +149,11 @@ type budgetWriter struct {
 	cr      bool // the last byte was '\r'
 	midLine bool // the current line has characters
 	ended   bool // the budget ended the stream
+	// sse says whether the response is an SSE stream, decided at the first
+	// Write: that write commits the header, and Content-Type can no longer
+	// change what the client (or the tap, which decides at WriteHeader)
+	// sees. 0: not decided yet, 1: a stream, 2: another body.
+	sse uint8
 }
 
 // Header returns the header map of the underlying ResponseWriter.
@@ -154,26 +167,24 @@ func (bw *budgetWriter) Write(b []byte) (int, error) {
 	if bw.ended {
 		return 0, ErrBudgetExhausted
 	}
-	if !isEventStream(bw.w.Header().Get("Content-Type")) {
+	if bw.sse == 0 {
+		bw.sse = 2
+		if isEventStream(bw.w.Header().Get("Content-Type")) {
+			bw.sse = 1
+		}
+	}
+	if bw.sse != 1 {
 		return bw.w.Write(b)
 	}
 	written, start := 0, 0
 	var err error
-	for i, ch := range b {
-		switch {
-		case ch != '\r' && ch != '\n':
-			bw.cr, bw.midLine = false, true
-			continue
-		case ch == '\n' && bw.cr:
-			bw.cr = false
-			continue
+	sc := eventScan{b: b, nextCR: -1, nextLF: -1}
+	for {
+		i := sc.next(&bw.cr, &bw.midLine)
+		if i < 0 {
+			break
 		}
-		bw.cr = ch == '\r'
-		if bw.midLine {
-			bw.midLine = false
-			continue
-		}
-		// An empty line: the end of an event.
+		// b[i] ends an empty line: the end of an event.
 		n, e := bw.w.Write(b[start : i+1])
 		written += n
 		if e != nil {
@@ -193,6 +204,63 @@ func (bw *budgetWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return written, err
+}
+
+// eventScan finds the ends of SSE events in one write. It looks only at
+// line ends, which it finds with bytes.IndexByte (vectorised in the
+// standard library): the position of the next '\r' and of the next '\n'
+// are searched once each and kept until the scan passes them, so every
+// byte is looked at by at most one search per kind and a stream without
+// '\r' costs one search for it per write.
+type eventScan struct {
+	b      []byte
+	p      int // the next byte to look at
+	nextCR int // the next '\r' at or after p, len(b) for none; below p: search again
+	nextLF int // the same for '\n'
+}
+
+// find returns the position of the next c at or after s.p, len(s.b) when
+// there is none, searching only when *at is behind s.p.
+func (s *eventScan) find(c byte, at *int) int {
+	if *at < s.p {
+		if j := bytes.IndexByte(s.b[s.p:], c); j >= 0 {
+			*at = s.p + j
+		} else {
+			*at = len(s.b)
+		}
+	}
+	return *at
+}
+
+// next returns the index of the next byte that ends an empty line, or -1
+// when the rest of the buffer holds none; cr and midLine are the writer's
+// line state (see budgetWriter), carried from byte to byte as a
+// byte-at-a-time scan would: a run of line text sets midLine and clears
+// cr, and a line end is read as that scan reads it.
+func (s *eventScan) next(cr, midLine *bool) int {
+	for s.p < len(s.b) {
+		t := min(s.find('\r', &s.nextCR), s.find('\n', &s.nextLF))
+		if t > s.p { // line text before the line end (or the buffer's end)
+			*cr, *midLine = false, true
+		}
+		if t == len(s.b) {
+			s.p = t
+			return -1
+		}
+		s.p = t + 1
+		c := s.b[t]
+		if c == '\n' && *cr { // the '\n' of "\r\n"
+			*cr = false
+			continue
+		}
+		*cr = c == '\r'
+		if *midLine {
+			*midLine = false
+			continue
+		}
+		return t
+	}
+	return -1
 }
 
 // end closes the stream with an insufficient_quota event and [DONE].

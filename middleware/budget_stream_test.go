@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +212,269 @@ func TestBudgetRaceRedis(t *testing.T) {
 		}
 	})
 	budgetTestRace(t, bs, ledger)
+}
+
+// budgetScanStream is a short stream with every line end SSE allows: LF,
+// CRLF and lone CR events, a comment, a multi-line data field, event and
+// id fields, and [DONE]. budgetScanEvents is it cut after each empty line.
+var budgetScanEvents = []string{
+	": keep-alive\n\n",
+	"data: {\"a\":1}\n\n",
+	"event: delta\r\nid: 7\r\ndata: line1\r\ndata: line2\r\n\r", // the '\n' of the second CRLF starts the next piece
+	"\n: crlf comment\r\n\r",
+	"\ndata: cr\r\r",
+	"data: x\ndata:\n\n",
+	"\n", // an empty line at the start of a line: an (empty) event of its own
+	"data: [DONE]\n\n",
+}
+
+var budgetScanStream = strings.Join(budgetScanEvents, "")
+
+// budgetRecorder is the ResponseWriter under a budgetWriter: it keeps each
+// write and, like the tap's budget check, marks the call cut once cutAt
+// bytes have passed (0: never).
+type budgetRecorder struct {
+	h      http.Header
+	writes []string
+	total  int
+	cutAt  int
+	s      *budgetCall
+}
+
+func (r *budgetRecorder) Header() http.Header { return r.h }
+func (r *budgetRecorder) WriteHeader(int)     {}
+func (r *budgetRecorder) Write(b []byte) (int, error) {
+	r.writes = append(r.writes, string(b))
+	r.total += len(b)
+	if r.cutAt > 0 && r.total >= r.cutAt {
+		r.s.cut = true
+	}
+	return len(b), nil
+}
+
+func newBudgetTestWriter(cutAt int) (*budgetWriter, *budgetRecorder) {
+	s := &budgetCall{c: &Call{RequestID: "req-1"}}
+	rec := &budgetRecorder{h: http.Header{"Content-Type": {"text/event-stream"}}, cutAt: cutAt, s: s}
+	return &budgetWriter{w: rec, s: s}, rec
+}
+
+// TestBudgetWriterEventEnds writes budgetScanStream split at every pair of
+// points (at every point for the cut cases) and checks that each event end is found (with no budget cut the
+// writes it passes on end at every event end) and that a cut budget ends
+// the stream after the event during which it ran out.
+func TestBudgetWriterEventEnds(t *testing.T) {
+	s := budgetScanStream
+	var ends []int // offsets just past each event
+	for i, n := 0, 0; i < len(budgetScanEvents); i++ {
+		n += len(budgetScanEvents[i])
+		ends = append(ends, n)
+	}
+	quota := func() string {
+		bw, rec := newBudgetTestWriter(0)
+		bw.end()
+		return strings.Join(rec.writes, "")
+	}()
+	tests := []struct {
+		name  string
+		cutAt int
+	}{{"no cut", 0}}
+	for _, c := range []int{1, ends[0], ends[0] + 1, ends[2] - 1, ends[2], ends[3] + 3, ends[5] + 1} {
+		tests = append(tests, struct {
+			name  string
+			cutAt int
+		}{fmt.Sprintf("cut at byte %d", c), c})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantEnded := s, false
+			if tc.cutAt > 0 {
+				for _, e := range ends {
+					if e >= tc.cutAt {
+						want, wantEnded = s[:e]+quota, true
+						break
+					}
+				}
+			}
+			for i := 0; i <= len(s); i++ {
+				for j := i; j <= len(s); j++ {
+					if tc.cutAt > 0 && j != i { // cuts: one split point; every pair without
+						continue
+					}
+					bw, rec := newBudgetTestWriter(tc.cutAt)
+					var errs []error
+					for _, part := range []string{s[:i], s[i:j], s[j:]} {
+						if _, err := bw.Write([]byte(part)); err != nil {
+							errs = append(errs, err)
+						}
+					}
+					got := strings.Join(rec.writes, "")
+					if got != want || bw.ended != wantEnded || (len(errs) > 0) != wantEnded {
+						t.Fatalf("split %d,%d: wrote %q (ended %v, errors %v), want %q", i, j, got, bw.ended, errs, want)
+					}
+					for _, err := range errs {
+						if !errors.Is(err, ErrBudgetExhausted) {
+							t.Fatalf("split %d,%d: error %v", i, j, err)
+						}
+					}
+					if wantEnded {
+						continue
+					}
+					// Every event end is the end of a write passed on.
+					at, n := map[int]bool{}, 0
+					for _, w := range rec.writes {
+						n += len(w)
+						at[n] = true
+					}
+					for _, e := range ends {
+						if !at[e] {
+							t.Fatalf("split %d,%d: no write ends at the event end %d: %q", i, j, e, rec.writes)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBudgetWriterSameWrites checks the writes budgetWriter passes on, and
+// where it checks the budget, against budgetRefWriter (the byte-at-a-time
+// scan it replaced): every string of up to 6 bytes over {a, \r, \n} at
+// every split point, then longer random streams in random pieces.
+func TestBudgetWriterSameWrites(t *testing.T) {
+	check := func(t *testing.T, parts []string, cutAt int) {
+		t.Helper()
+		bw, rec := newBudgetTestWriter(cutAt)
+		ref, refRec := newBudgetTestWriter(cutAt)
+		rw := &budgetRefWriter{budgetWriter: ref}
+		for _, p := range parts {
+			n, err := bw.Write([]byte(p))
+			rn, rerr := rw.Write([]byte(p))
+			if n != rn || !errors.Is(err, rerr) {
+				t.Fatalf("%q: Write(%q) = %d, %v; reference %d, %v", parts, p, n, err, rn, rerr)
+			}
+		}
+		if !slices.Equal(rec.writes, refRec.writes) || bw.cr != ref.cr || bw.midLine != ref.midLine {
+			t.Fatalf("%q (cut at %d): writes %q (cr %v midLine %v), reference %q (cr %v midLine %v)",
+				parts, cutAt, rec.writes, bw.cr, bw.midLine, refRec.writes, ref.cr, ref.midLine)
+		}
+	}
+	t.Run("exhaustive", func(t *testing.T) {
+		alphabet := "a\r\n"
+		for n := 0; n <= 6; n++ {
+			buf := make([]byte, n)
+			total := 1
+			for range n {
+				total *= len(alphabet)
+			}
+			for k := range total {
+				for i, x := 0, k; i < n; i, x = i+1, x/len(alphabet) {
+					buf[i] = alphabet[x%len(alphabet)]
+				}
+				s := string(buf)
+				for split := 0; split <= n; split++ {
+					check(t, []string{s[:split], s[split:]}, 0)
+					check(t, []string{s[:split], s[split:]}, split+1)
+				}
+			}
+		}
+	})
+	t.Run("random", func(t *testing.T) {
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		alphabet := "data: {}\r\n\n\n"
+		for range 2000 {
+			b := make([]byte, rng.IntN(300))
+			for i := range b {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+			var parts []string
+			for rest := string(b); len(rest) > 0; {
+				n := min(len(rest), 1+rng.IntN(64))
+				parts, rest = append(parts, rest[:n]), rest[n:]
+			}
+			check(t, parts, rng.IntN(len(b)+2))
+		}
+	})
+}
+
+// budgetRefWriter is budgetWriter with the byte-at-a-time scan it had
+// before it looked for line ends with bytes.IndexByte: the reference the
+// tests and the benchmark compare with.
+type budgetRefWriter struct{ *budgetWriter }
+
+func (bw *budgetRefWriter) Write(b []byte) (int, error) {
+	if bw.ended {
+		return 0, ErrBudgetExhausted
+	}
+	if !isEventStream(bw.w.Header().Get("Content-Type")) {
+		return bw.w.Write(b)
+	}
+	written, start := 0, 0
+	var err error
+	for i, ch := range b {
+		switch {
+		case ch != '\r' && ch != '\n':
+			bw.cr, bw.midLine = false, true
+			continue
+		case ch == '\n' && bw.cr:
+			bw.cr = false
+			continue
+		}
+		bw.cr = ch == '\r'
+		if bw.midLine {
+			bw.midLine = false
+			continue
+		}
+		n, e := bw.w.Write(b[start : i+1])
+		written += n
+		if e != nil {
+			err = e
+		}
+		start = i + 1
+		if bw.s.cut {
+			bw.end()
+			return written, ErrBudgetExhausted
+		}
+	}
+	if start < len(b) {
+		n, e := bw.w.Write(b[start:])
+		written += n
+		if e != nil {
+			err = e
+		}
+	}
+	return written, err
+}
+
+// BenchmarkBudgetWriterStream writes a stream of 400 chat chunks of about
+// 150 bytes, one event per write as wire.Writer sends them, through
+// budgetWriter (scan=indexbyte) and the byte-at-a-time scan it replaced
+// (scan=bytewise) to a writer that discards; baseline=discard writes the
+// same events straight to it. ns/op is per stream.
+func BenchmarkBudgetWriterStream(b *testing.B) {
+	var events [][]byte
+	for i := range 400 {
+		data, _ := json.Marshal(budgetTestChunk(i))
+		events = append(events, append(append([]byte("data: "), data...), "\n\n"...))
+	}
+	size := 0
+	for _, ev := range events {
+		size += len(ev)
+	}
+	dw := &discardWriter{h: http.Header{"Content-Type": {"text/event-stream"}}}
+	s := &budgetCall{c: &Call{RequestID: "r"}}
+	run := func(b *testing.B, w http.ResponseWriter) {
+		b.SetBytes(int64(size))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, ev := range events {
+				if _, err := w.Write(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(size)/float64(len(events)), "bytes/event")
+	}
+	b.Run("baseline=discard", func(b *testing.B) { run(b, dw) })
+	b.Run("scan=bytewise", func(b *testing.B) { run(b, &budgetRefWriter{&budgetWriter{w: dw, s: s}}) })
+	b.Run("scan=indexbyte", func(b *testing.B) { run(b, &budgetWriter{w: dw, s: s}) })
 }
