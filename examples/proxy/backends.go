@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +23,9 @@ type backends struct {
 	closers []func() error
 }
 
-func newBackends(cfg *Config) (*backends, error) {
+// newBackends makes the stores cfg asks for; log receives what go-redis
+// logs itself (see redisLog).
+func newBackends(cfg *Config, log *slog.Logger) (*backends, error) {
 	b := &backends{}
 	if cfg.Redis.URL == "" {
 		b.limits = limiter.NewMemory(limiter.MemoryConfig{})
@@ -53,6 +56,7 @@ func newBackends(cfg *Config) (*backends, error) {
 		opts.MaxRetries = -1
 	}
 	opts.DialerRetries = 1
+	useRedisLog(log)
 	b.redis = redis.NewClient(opts)
 	b.closers = append(b.closers, b.redis.Close)
 	limFail, ledFail := limiter.FailClosed, billing.FailClosed

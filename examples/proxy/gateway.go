@@ -71,7 +71,7 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if err != nil {
 		return nil, err
 	}
-	if g.backends, err = newBackends(cfg); err != nil {
+	if g.backends, err = newBackends(cfg, log); err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, g.backends.closers...)
