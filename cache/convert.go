@@ -155,7 +155,10 @@ type chatState struct {
 }
 
 // mergeChatEvents merges the chunks of a chat stream into the completion
-// a non-streamed request would have received.
+// a non-streamed request would have received. The chunks are read with a
+// chunkReader, which gives what json.Unmarshal gives; strings of the
+// result other than its ID, Model, SystemFingerprint and ServiceTier may
+// point into events, which must not change while the result is used.
 func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 	out := &wire.ChatCompletion{Object: wire.ObjectChatCompletion}
 	var states []*chatState
@@ -169,9 +172,10 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		states = append(states, s)
 		return s
 	}
+	var rd chunkReader
+	var ch wire.ChatCompletionChunk
 	for n, data := range events {
-		var ch wire.ChatCompletionChunk
-		if err := json.Unmarshal(data, &ch); err != nil {
+		if err := rd.read(data, &ch); err != nil {
 			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {

@@ -1,0 +1,346 @@
+package cache
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// chunkReaderCases are chunks chosen to take each way through chunkReader:
+// the fast path, each field's null, and every reason to hand the chunk to
+// json.Unmarshal (which must then give the same chunk or error).
+var chunkReaderCases = []string{
+	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
+	` { "id" : "c" , "choices" : [ { "index" : 2 , "delta" : { "content" : "a\n\"b\"\\ \/ \b\f\r\t \u00e9\u20ac\ud83d\ude00" } } ] } `,
+	`{"choices":[{"index":0,"delta":{"refusal":"no","tool_calls":null,"function_call":null},"finish_reason":"stop"}]}`,
+	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{\"tz\":"}}]}}]}`,
+	`{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"\"CET\"}"}},{"index":null,"function":null}]}}]}`,
+	`{"choices":[{"index":0,"delta":{"tool_calls":[]},"finish_reason":null}],"choices2":[]}`,
+	`{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":"{}"}}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"A"},"logprobs":{"content":[{"token":"A","logprob":-0.1,"bytes":[65],"top_logprobs":[{"token":"B","logprob":-2.5e-3,"bytes":null}]}],"refusal":null}}]}`,
+	`{"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`,
+	`{"choices":null,"usage":{"prompt_tokens":1}}`,
+	`{"id":"c","obfuscation":"xY7","x_extra":{"a":[1,-2.5,3e10,true,false,null,"s\u0041"],"b":{}},"choices":[{"index":0,"delta":{"content":"z","x":1},"x":[]}]}`,
+	`{"id":null,"object":null,"created":null,"model":null,"system_fingerprint":null,"service_tier":null,"choices":[{"index":null,"delta":null,"finish_reason":null}]}`,
+	`{"service_tier":"default","system_fingerprint":"fp","created":-0}`,
+	`{"choices":[{"index":0,"delta":{"content":"日本語 ünïcödé"}}]}`,
+	`{}`,
+	`{"created":9223372036854775807}`,
+	`null`,                                   // json.Unmarshal's from here on
+	`{"ID":"upper","Choices":[{"Index":1}]}`, // case-folded keys
+	`{"id":"a","id":"b"}`,                    // a key twice
+	`{"choices":[{"index":0,"index":1}]}`,    // a key twice, in a choice
+	`{"choices":[{"index":0,"delta":{"content":"a","content":"b"}}]}`, // and in a delta
+	`{"\u0069d":"escaped key"}`,
+	`{"ſervice_tier":"long s folds to s"}`,
+	`{"created":1.5}`, `{"created":1e3}`, `{"created":"1"}`, `{"created":9223372036854775808}`, `{"created":18446744073709551617}`, `{"created":-99999999999999999999}`, `{"created":-9223372036854775808}`,
+	`{"choices":[{"index":01}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"lone \ud800 surrogate"}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"pair then lone \ud83d\ude00\udc00"}}]}`,
+	`{"choices":[{"index":0,"delta":{"content":"bad \x"}}]}`,
+	"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"invalid \xff utf-8\"}}]}",
+	"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"control \x01\"}}]}",
+	`{"choices":[{"index":0,"delta":"not an object"}]}`,
+	`{"choices":{"index":0}}`,
+	`{"usage":{"prompt_tokens":"x"}}`,
+	`{"choices":[{"index":0,"logprobs":{"content":"x"}}]}`,
+	`{"id":"c",}`, `{"id":"c"} x`, `{"id":"c"`, `[1]`, `"s"`, ``, `{"x":[1,]}`, `{"x":tru}`, `{"x":-}`, `{"x":1.}`, `{"x":1e}`,
+	`{"choices":[{"index":0,"finish_reason":5}]}`,
+	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":"0"}]}}]}`,
+}
+
+// chunkReaderFast is the number of chunkReaderCases read without
+// json.Unmarshal.
+const chunkReaderFast = 16
+
+// TestChunkReader: each case decodes as json.Unmarshal decodes it, with
+// the same error when it fails, also when read after another chunk (the
+// reader reuses its choices); the first chunkReaderFast cases are read
+// without it, the others with it.
+func TestChunkReader(t *testing.T) {
+	var rd chunkReader
+	for i, data := range chunkReaderCases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			checkChunkReader(t, &rd, []byte(data))
+			var ch wire.ChatCompletionChunk
+			rd.b, rd.i = []byte(data), 0
+			if fast := rd.chunk(&ch) && rd.end(); fast != (i < chunkReaderFast) {
+				t.Errorf("%s: read without json.Unmarshal: %v", data, fast)
+			}
+		})
+	}
+	for _, data := range chatStream {
+		var ch wire.ChatCompletionChunk
+		rd.b, rd.i = []byte(data), 0
+		if !rd.chunk(&ch) || !rd.end() {
+			t.Errorf("%s: not read without json.Unmarshal", data)
+		}
+	}
+}
+
+func checkChunkReader(t *testing.T, rd *chunkReader, data []byte) {
+	t.Helper()
+	var want, got wire.ChatCompletionChunk
+	wantErr := json.Unmarshal(data, &want)
+	gotErr := rd.read(data, &got)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%s: error %v, json.Unmarshal %v", data, gotErr, wantErr)
+	}
+	if wantErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got %#v\nwant %#v", data, got, want)
+	}
+}
+
+// TestMergeChatEventsSameAsJSON merges generated streams — several
+// choices, logprobs, tool calls whose arguments arrive in pieces, a
+// refusal, the legacy function call, a usage chunk, unknown fields,
+// escapes, odd spacing and now and then a chunk only json.Unmarshal reads —
+// with mergeChatEvents and with refMergeChatEvents, the json.Unmarshal
+// version it replaced, and wants the same JSON body, or the same error.
+func TestMergeChatEventsSameAsJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := range 300 {
+		events := genChatStream(rng)
+		got, gotErr := mergeChatEvents(events)
+		want, wantErr := refMergeChatEvents(events)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("stream %d: error %v, reference %v\n%s", i, gotErr, wantErr, slices.Concat(events...))
+		}
+		if wantErr != nil {
+			continue
+		}
+		gb, err1 := marshal(got)
+		wb, err2 := marshal(want)
+		if err1 != nil || err2 != nil || string(gb) != string(wb) {
+			t.Fatalf("stream %d:\n got %s\nwant %s\nevents:\n%s", i, gb, wb, slices.Concat(events...))
+		}
+		var rd chunkReader
+		for _, ev := range events {
+			checkChunkReader(t, &rd, ev)
+		}
+	}
+}
+
+// FuzzChunkReader checks chunkReader against json.Unmarshal on any input.
+func FuzzChunkReader(f *testing.F) {
+	for _, c := range chunkReaderCases {
+		f.Add([]byte(c))
+	}
+	for _, c := range chatStream {
+		f.Add([]byte(c))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		for _, ev := range genChatStream(rng) {
+			f.Add(ev)
+		}
+	}
+	var rd chunkReader
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkChunkReader(t, &rd, data)
+	})
+}
+
+// genChatStream makes a random chat stream of a few choices.
+func genChatStream(rng *rand.Rand) [][]byte {
+	pick := func(opts ...string) string { return opts[rng.IntN(len(opts))] }
+	texts := []string{"Hello", " world", "", "a\nb", `quote " and \ back`, "é€😀", "<tag> & more", "\u2028", "\x00"}
+	str := func() string {
+		b, _ := json.Marshal(texts[rng.IntN(len(texts))])
+		s := string(b)
+		if rng.IntN(8) == 0 {
+			s = `"\u00e9\ud83d\ude00\/"` // escapes json.Marshal does not write
+		}
+		return s
+	}
+	head := `"id":"chatcmpl-` + pick("1", "2") + `","object":"chat.completion.chunk","created":` + pick("1700000000", "0", "null") + `,"model":"` + pick("gpt-4o-mini", "m") + `"`
+	if rng.IntN(3) == 0 {
+		head += `,"system_fingerprint":"fp_1","service_tier":` + pick(`"default"`, "null")
+	}
+	if rng.IntN(3) == 0 {
+		head += `,"obfuscation":"Zx9q","x_unknown":{"a":[1,2.5e-3,true,null,{"b":"c"}]}`
+	}
+	choices := 1 + rng.IntN(3)
+	var events [][]byte
+	chunk := func(body string) {
+		ws := pick("", " ", "\n")
+		events = append(events, []byte(ws+"{"+head+","+body+"}"+ws))
+	}
+	for c := range choices {
+		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]`, c))
+	}
+	for range 3 + rng.IntN(10) {
+		c := rng.IntN(choices)
+		var delta, extra string
+		switch rng.IntN(7) {
+		case 0, 1:
+			delta = `"content":` + str()
+		case 2:
+			delta = `"content":` + str()
+			extra = `,"logprobs":{"content":[{"token":"t","logprob":-0.5,"bytes":[116],"top_logprobs":[{"token":"u","logprob":-1.25,"bytes":[117]}]}]}`
+		case 3:
+			delta = `"refusal":` + str()
+			if rng.IntN(2) == 0 {
+				extra = `,"logprobs":{"content":null,"refusal":[{"token":"no","logprob":-0.1,"bytes":[110,111],"top_logprobs":[]}]}`
+			}
+		case 4: // a tool call, its arguments in pieces
+			idx := rng.IntN(2)
+			id := ""
+			if rng.IntN(2) == 0 {
+				id = fmt.Sprintf(`"id":"call_%d","type":"function",`, idx)
+			}
+			delta = fmt.Sprintf(`"tool_calls":[{"index":%d,%s"function":{"name":%q,"arguments":%s}}]`, idx, id, pick("weather", "", "time"), pick(`"{\"city\":"`, `"\"Paris\"}"`, `""`))
+		case 5:
+			delta = fmt.Sprintf(`"function_call":{"name":%q,"arguments":%s}`, pick("f", ""), pick(`"{\"a\":"`, `"1}"`))
+		case 6:
+			delta = `"content":null,"x_delta":[]`
+		}
+		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{%s}%s,"finish_reason":null}]`, c, delta, extra))
+	}
+	for c := range choices {
+		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{},"finish_reason":%q}]`, c, pick("stop", "length", "tool_calls")))
+	}
+	if rng.IntN(2) == 0 {
+		chunk(`"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":0}}`)
+	}
+	if rng.IntN(10) == 0 { // a chunk only json.Unmarshal reads, or an invalid one
+		i := rng.IntN(len(events))
+		events[i] = []byte(strings.Replace(string(events[i]), pick(`"model"`, `"index"`, `"content"`), pick(`"Model"`, `"Index"`, `"content":1,"content"`, `"\u006dodel"`), 1))
+	}
+	return events
+}
+
+// refMergeChatEvents is mergeChatEvents as it was before chunkReader, with
+// json.Unmarshal for every chunk: the reference of the tests above and
+// of BenchmarkMergeChatEvents.
+func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
+	out := &wire.ChatCompletion{Object: wire.ObjectChatCompletion}
+	var states []*chatState
+	state := func(i int) *chatState {
+		for _, s := range states {
+			if s.index == i {
+				return s
+			}
+		}
+		s := &chatState{index: i}
+		states = append(states, s)
+		return s
+	}
+	for n, data := range events {
+		var ch wire.ChatCompletionChunk
+		if err := json.Unmarshal(data, &ch); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+		}
+		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
+			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		setOnce(&out.ID, ch.ID)
+		setOnce(&out.Model, ch.Model)
+		setOnce(&out.SystemFingerprint, ch.SystemFingerprint)
+		setOnce(&out.ServiceTier, ch.ServiceTier)
+		if out.Created == 0 {
+			out.Created = ch.Created
+		}
+		if ch.Usage != nil {
+			out.Usage = ch.Usage
+		}
+		for _, c := range ch.Choices {
+			s := state(c.Index)
+			d := c.Delta
+			setOnce(&s.role, d.Role)
+			s.content.WriteString(d.Content)
+			s.refusal.WriteString(d.Refusal)
+			for _, tc := range d.ToolCalls {
+				s.addToolCall(tc)
+			}
+			if d.FunctionCall != nil {
+				if s.fn == nil {
+					s.fn = &wire.FunctionCall{}
+				}
+				setOnce(&s.fn.Name, d.FunctionCall.Name)
+				s.fn.Arguments += d.FunctionCall.Arguments
+			}
+			if c.FinishReason != "" {
+				s.finish = c.FinishReason
+			}
+			if c.Logprobs != nil {
+				if s.logprobs == nil {
+					s.logprobs = &wire.ChatLogprobs{Content: []wire.TokenLogprob{}}
+				}
+				s.logprobs.Content = append(s.logprobs.Content, c.Logprobs.Content...)
+				s.logprobs.Refusal = append(s.logprobs.Refusal, c.Logprobs.Refusal...)
+			}
+		}
+	}
+	slices.SortFunc(states, func(a, b *chatState) int { return a.index - b.index })
+	out.Choices = make([]wire.ChatChoice, len(states))
+	for i, s := range states {
+		m := wire.Message{Role: s.role, Refusal: s.refusal.String(), FunctionCall: s.fn}
+		if m.Role == "" {
+			m.Role = wire.RoleAssistant
+		}
+		for j := range s.calls {
+			s.calls[j].Function.Arguments = s.args[j].String()
+			if s.calls[j].Type == "" {
+				s.calls[j].Type = "function"
+			}
+		}
+		finishToolCalls(s.calls)
+		m.ToolCalls = s.calls
+		if text := s.content.String(); text != "" || (len(s.calls) == 0 && s.fn == nil && m.Refusal == "") {
+			m.Content = wire.TextContent(text)
+		}
+		out.Choices[i] = wire.ChatChoice{Index: s.index, Message: m, FinishReason: s.finish, Logprobs: s.logprobs}
+	}
+	return out, nil
+}
+
+// BenchmarkMergeChatEvents converts the 2 KiB answer of hit2K, recorded as
+// 40 chunks, into a JSON body: mergeJSON (chunkReader) against
+// decoder=json, the same conversion with refMergeChatEvents, and
+// baseline=marshal, which only encodes the merged completion (the part
+// both share). Each iteration converts afresh, as a hit read from Redis
+// does (the memo in Entry.JSON is per entry).
+func BenchmarkMergeChatEvents(b *testing.B) {
+	_, e := hit2K(b)
+	merged, err := refMergeChatEvents(e.Events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, _ := marshal(merged)
+	b.Run("decoder=json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := refMergeChatEvents(e.Events)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := marshal(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decoder=chunkReader", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			out, err := e.mergeJSON()
+			if err != nil || len(out) != len(want) {
+				b.Fatal(err, len(out))
+			}
+		}
+	})
+	b.Run("baseline=marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := marshal(merged); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
