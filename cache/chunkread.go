@@ -65,10 +65,8 @@ func (r *chunkReader) read(data []byte, dst *wire.ChatCompletionChunk) error {
 }
 
 func (r *chunkReader) chunk(dst *wire.ChatCompletionChunk) bool {
-	seen := 0
-	return r.object(func(key []byte) bool {
-		var bit int
-		ok := true
+	return r.members(func(key []byte) (bit int, ok bool) {
+		ok = true
 		switch string(key) {
 		case "id":
 			bit, ok = keyID, r.headString(&dst.ID, 0)
@@ -86,14 +84,8 @@ func (r *chunkReader) chunk(dst *wire.ChatCompletionChunk) bool {
 			bit, ok = keyChoices, r.chunkChoices(dst)
 		case "usage":
 			bit, ok = keyUsage, raw(r, &dst.Usage)
-		default:
-			return r.unknown(key)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
+		return bit, ok
 	})
 }
 
@@ -115,10 +107,8 @@ func (r *chunkReader) chunkChoices(dst *wire.ChatCompletionChunk) bool {
 }
 
 func (r *chunkReader) chunkChoice(c *wire.ChunkChoice) bool {
-	seen := 0
-	return r.object(func(key []byte) bool {
-		var bit int
-		ok := true
+	return r.members(func(key []byte) (bit int, ok bool) {
+		ok = true
 		switch string(key) {
 		case "index":
 			bit, ok = 1, r.int(&c.Index)
@@ -132,22 +122,14 @@ func (r *chunkReader) chunkChoice(c *wire.ChunkChoice) bool {
 			}
 		case "logprobs":
 			bit, ok = 8, raw(r, &c.Logprobs)
-		default:
-			return r.unknown(key)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
+		return bit, ok
 	})
 }
 
 func (r *chunkReader) delta(d *wire.Delta) bool {
-	seen := 0
-	return r.object(func(key []byte) bool {
-		var bit int
-		ok := true
+	return r.members(func(key []byte) (bit int, ok bool) {
+		ok = true
 		switch string(key) {
 		case "role":
 			bit, ok = 1, r.string(&d.Role)
@@ -178,22 +160,14 @@ func (r *chunkReader) delta(d *wire.Delta) bool {
 			}
 			d.FunctionCall = &wire.FunctionCall{}
 			ok = r.function(d.FunctionCall)
-		default:
-			return r.unknown(key)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
+		return bit, ok
 	})
 }
 
 func (r *chunkReader) toolCall(tc *wire.ToolCall) bool {
-	seen := 0
-	return r.object(func(key []byte) bool {
-		var bit int
-		ok := true
+	return r.members(func(key []byte) (bit int, ok bool) {
+		ok = true
 		switch string(key) {
 		case "index":
 			bit = 1
@@ -209,28 +183,33 @@ func (r *chunkReader) toolCall(tc *wire.ToolCall) bool {
 			bit, ok = 4, r.string(&tc.Type)
 		case "function":
 			bit, ok = 8, r.null() || r.function(&tc.Function)
-		default:
-			return r.unknown(key)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return ok
+		return bit, ok
 	})
 }
 
 func (r *chunkReader) function(f *wire.FunctionCall) bool {
-	seen := 0
-	return r.object(func(key []byte) bool {
-		var bit int
-		ok := true
+	return r.members(func(key []byte) (bit int, ok bool) {
+		ok = true
 		switch string(key) {
 		case "name":
 			bit, ok = 1, r.string(&f.Name)
 		case "arguments":
 			bit, ok = 2, r.string(&f.Arguments)
-		default:
+		}
+		return bit, ok
+	})
+}
+
+// members reads an object with object. member reads the value of a key
+// it knows and returns its bit (a power of two), or returns 0 for a key
+// it does not know, whose value unknown passes over. A known key seen
+// twice is left to json.Unmarshal, which merges the two values.
+func (r *chunkReader) members(member func(key []byte) (bit int, ok bool)) bool {
+	seen := 0
+	return r.object(func(key []byte) bool {
+		bit, ok := member(key)
+		if bit == 0 {
 			return r.unknown(key)
 		}
 		if seen&bit != 0 {
