@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrLeaderPanicked is what followers get when the leader's function
@@ -22,6 +23,8 @@ var ErrLeaderPanicked = errors.New("cache: singleflight leader panicked")
 type Group struct {
 	mu sync.Mutex
 	m  map[Key]*flight
+	// finished counts the flights that ended, see Finished.
+	finished atomic.Uint64
 }
 
 type flight struct {
@@ -141,9 +144,18 @@ func (l *Lead) finish(e *Entry, err error, mayAbandon bool) {
 			delete(l.g.m, l.k)
 		}
 		l.g.mu.Unlock()
+		l.g.finished.Add(1)
 		close(f.done)
 	})
 }
+
+// Finished returns how many flights have finished so far, each counted
+// when its leader called Finish (or panicked). A caller that reads it
+// before looking a key up in a store, and reads the same number once Join
+// has made it the leader, knows that no leader which stores its entry
+// before finishing did so in between: its lookup's miss still stands, and
+// it need not look again.
+func (g *Group) Finished() uint64 { return g.finished.Load() }
 
 // waiting returns how many followers wait for k's leader.
 func (g *Group) waiting(k Key) int {

@@ -290,3 +290,27 @@ func TestGroupJoinFinish(t *testing.T) {
 		}
 	})
 }
+
+func TestGroupFinishedCounts(t *testing.T) {
+	var g Group
+	ctx := context.Background()
+	if n := g.Finished(); n != 0 {
+		t.Fatalf("new group: Finished %d", n)
+	}
+	_, l, _ := g.Join(ctx, keyN(1))
+	if n := g.Finished(); n != 0 {
+		t.Fatalf("a running flight counted: Finished %d", n)
+	}
+	l.Finish(bodyEntry(10), nil)
+	l.Finish(bodyEntry(10), nil) // a second Finish does nothing
+	if n := g.Finished(); n != 1 {
+		t.Fatalf("after one flight: Finished %d, want 1", n)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _, _ = g.Do(ctx, keyN(2), func(context.Context) (*Entry, error) { panic("boom") })
+	}()
+	if n := g.Finished(); n != 2 {
+		t.Fatalf("after a panicked flight: Finished %d, want 2", n)
+	}
+}

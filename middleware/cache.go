@@ -214,12 +214,12 @@ func (cc *Cache) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		looked := false
 		if !tappedFor(w, c) {
+			var l lookedUp
 			if len(c.observers) == 0 && plan.Lookup {
 				// Nobody observes the response, so a hit needs no tap:
 				// it is written straight to w.
-				looked = true
+				l = lookedUp{done: true, finished: cc.group.Finished()}
 				if e, now, ok := cc.lookup(r.Context(), c, plan, key); ok && cc.serveHit(w, r, c, e, now) {
 					return
 				}
@@ -227,11 +227,11 @@ func (cc *Cache) Handler(next http.Handler) http.Handler {
 			// Without Decode's tap nothing would publish the response:
 			// install one here.
 			serveTapped(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				cc.serve(next, w, r, c, plan, key, looked)
+				cc.serve(next, w, r, c, plan, key, l)
 			}), w, r, c)
 			return
 		}
-		cc.serve(next, w, r, c, plan, key, false)
+		cc.serve(next, w, r, c, plan, key, lookedUp{})
 	})
 }
 
@@ -326,11 +326,19 @@ func (cc *Cache) lookup(ctx context.Context, c *Call, plan cache.Plan, key cache
 	return e, now, ok && fresh(e, plan, now)
 }
 
-// serve serves a request the cache may read or store; looked says the
-// store was already looked up, in vain.
-func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call, plan cache.Plan, key cache.Key, looked bool) {
+// lookedUp says whether the store was already looked up for a request,
+// in vain, and what cc.group.Finished() was just before.
+type lookedUp struct {
+	done     bool
+	finished uint64
+}
+
+// serve serves a request the cache may read or store, looked up already
+// or not.
+func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call, plan cache.Plan, key cache.Key, looked lookedUp) {
 	ctx := r.Context()
-	if plan.Lookup && !looked {
+	if plan.Lookup && !looked.done {
+		looked = lookedUp{done: true, finished: cc.group.Finished()}
 		if e, now, ok := cc.lookup(ctx, c, plan, key); ok && cc.serveHit(w, r, c, e, now) {
 			return
 		}
@@ -351,8 +359,12 @@ func (cc *Cache) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 			if cc.serveHit(w, r, c, e, cc.clock.Now()) {
 				return
 			}
+		case l != nil && cc.group.Finished() == looked.finished:
+			// No leader finished since the lookup, so none stored an
+			// entry the lookup missed.
+			lead = l
 		case l != nil:
-			// A leader that finished between our lookup and Join has
+			// A leader that finished between our lookup and Join may have
 			// stored its entry: look again before asking the handler.
 			now := cc.clock.Now()
 			if e, ok, _ := cc.store.Get(ctx, key); ok && e.Kind == cacheKindOf(c) && fresh(e, plan, now) {
