@@ -35,8 +35,9 @@ func (*nopBody) Close() error { return nil }
 // The request is a server-side POST as examples/proxy forwards it: a
 // cancellable context, eight headers and a 1 KiB body, with GetBody
 // ("getbody", as after middleware.Decode) or without ("nogetbody", which
-// the transport must buffer to replay). "attempts=1" is retries off,
-// "timeout" an AttemptTimeout of 60s as examples/proxy sets it.
+// the transport must buffer to replay). "attempts1" is retries off,
+// "timeout" an AttemptTimeout of a minute as examples/proxy sets one. (No
+// "/" in the names: -bench patterns split on it.)
 func BenchmarkRoundTrip(b *testing.B) {
 	payload := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 1000) + `"}]}`)
 	base := &noopTransport{resp: http.Response{
@@ -49,10 +50,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 		noGetBdy bool
 	}{
 		{"noop", base, false},
-		{"attempts=1", New(Config{Base: base, MaxAttempts: 1}), false},
-		{"attempts=1/timeout", New(Config{Base: base, MaxAttempts: 1, AttemptTimeout: time.Minute}), false},
-		{"attempts=3/timeout/getbody", New(Config{Base: base, MaxAttempts: 3, AttemptTimeout: time.Minute}), false},
-		{"attempts=3/timeout/nogetbody", New(Config{Base: base, MaxAttempts: 3, AttemptTimeout: time.Minute}), true},
+		{"attempts1", New(Config{Base: base, MaxAttempts: 1}), false},
+		{"attempts1-timeout", New(Config{Base: base, MaxAttempts: 1, AttemptTimeout: time.Minute}), false},
+		{"attempts3-timeout-getbody", New(Config{Base: base, MaxAttempts: 3, AttemptTimeout: time.Minute}), false},
+		{"attempts3-timeout-nogetbody", New(Config{Base: base, MaxAttempts: 3, AttemptTimeout: time.Minute}), true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
