@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -128,132 +129,222 @@ func New(cfg Config) *Transport {
 }
 
 // RoundTrip sends req, retrying as the Transport's doc says.
+//
+// The first attempt costs little: it sends req's own body, and its own
+// request when no timeout applies, so that with retries off (MaxAttempts
+// 1) the transport is close to Base alone. A retry pays for what only a
+// retry needs: a clone of req and a fresh body from GetBody (or from the
+// buffer of a body without GetBody, read before the first attempt).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	var cancelAll context.CancelFunc = func() {}
+	var cancelAll context.CancelFunc
 	if t.cfg.Timeout > 0 {
 		ctx, cancelAll = context.WithTimeout(ctx, t.cfg.Timeout)
 	}
 	t.cfg.Budget.deposit()
 
-	getBody, replayable, err := t.replayableBody(req)
-	if err != nil {
-		cancelAll()
-		return nil, err
-	}
-	attempts := t.cfg.MaxAttempts
-	if !replayable {
-		attempts = 1
-	}
-	for attempt := 1; ; attempt++ {
-		areq := req.Clone(ctx)
-		if getBody != nil {
-			if areq.Body, err = getBody(); err != nil {
-				cancelAll()
-				return nil, fmt.Errorf("retry: replaying request body: %w", err)
-			}
-			areq.GetBody = getBody
+	p := bodyPlan{body: req.Body, getBody: req.GetBody, attempts: 1}
+	if t.cfg.MaxAttempts > 1 {
+		var err error
+		if p, err = t.replayableBody(req); err != nil {
+			release(cancelAll)
+			return nil, err
 		}
-		resp, cancelAttempt, err := t.attempt(areq)
-		if attempt >= attempts || !t.shouldRetry(ctx, resp, err) {
+	}
+	// The first attempt sends req itself unless its context or body differ.
+	copyFirst := cancelAll != nil || t.cfg.AttemptTimeout > 0 || p.buffered
+	for n := 1; ; n++ {
+		resp, cancelAttempt, err := t.attempt(ctx, req, n, copyFirst, p)
+		if n >= p.attempts || !t.shouldRetry(ctx, resp, err) {
 			return finish(resp, err, cancelAttempt, cancelAll)
 		}
-		wait, ok := t.delay(attempt, resp)
+		wait, ok := t.delay(n, resp)
 		if !ok || !t.cfg.Budget.withdraw() {
 			return finish(resp, err, cancelAttempt, cancelAll)
 		}
 		if resp != nil {
 			drain(resp.Body)
 		}
-		cancelAttempt()
+		if cancelAttempt != nil {
+			cancelAttempt(nil)
+		}
 		if err := t.cfg.Clock.Sleep(ctx, wait); err != nil {
-			cancelAll()
-			return nil, fmt.Errorf("retry: waiting %v before attempt %d: %w", wait, attempt+1, err)
+			release(cancelAll)
+			return nil, fmt.Errorf("retry: waiting %v before attempt %d: %w", wait, n+1, err)
+		}
+		if p.getBody != nil {
+			if p.body, err = p.getBody(); err != nil {
+				release(cancelAll)
+				return nil, fmt.Errorf("retry: replaying request body: %w", err)
+			}
 		}
 	}
 }
 
-// attempt sends one attempt under AttemptTimeout. The returned cancel
-// releases the attempt's context; a response body closes it too.
-func (t *Transport) attempt(req *http.Request) (*http.Response, context.CancelFunc, error) {
-	ctx, cancel := context.WithCancelCause(req.Context())
-	var timer *time.Timer
+// attempt sends attempt n of req with p.body under ctx and AttemptTimeout.
+// The first attempt is req itself unless copyFirst, else a shallow copy
+// (req.WithContext); a retry sends a clone with headers of its own. The
+// returned cancel, nil without AttemptTimeout, releases the attempt's
+// context once its response body is done.
+func (t *Transport) attempt(ctx context.Context, req *http.Request, n int, copyFirst bool, p bodyPlan) (*http.Response, context.CancelCauseFunc, error) {
+	var cancel context.CancelCauseFunc
 	if t.cfg.AttemptTimeout > 0 {
-		timer = time.AfterFunc(t.cfg.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
+		ctx, cancel = context.WithCancelCause(ctx)
 	}
-	resp, err := t.cfg.Base.RoundTrip(req.WithContext(ctx))
-	if timer != nil {
-		timer.Stop()
+	areq := req
+	switch {
+	case n > 1:
+		areq = req.Clone(ctx)
+		areq.Body, areq.GetBody = p.body, p.getBody
+	case copyFirst:
+		areq = req.WithContext(ctx)
+		areq.Body, areq.GetBody = p.body, p.getBody
 	}
-	if err != nil && errors.Is(context.Cause(ctx), ErrAttemptTimeout) {
+	var w *watchdog
+	if cancel != nil {
+		w = startWatchdog(t.cfg.AttemptTimeout, cancel)
+	}
+	resp, err := t.cfg.Base.RoundTrip(areq)
+	if w != nil && !w.stop() && err == nil {
+		// The watchdog fired as the headers arrived: the attempt's context
+		// is (about to be) cancelled, so its body would fail on a read.
+		<-ctx.Done()
+		drain(resp.Body)
+		resp, err = nil, context.Cause(ctx)
+	}
+	if err != nil && cancel != nil && errors.Is(context.Cause(ctx), ErrAttemptTimeout) {
 		err = fmt.Errorf("retry: no response within %v: %w", t.cfg.AttemptTimeout, ErrAttemptTimeout)
 	}
-	return resp, func() { cancel(nil) }, err
+	return resp, cancel, err
 }
 
 // ErrAttemptTimeout is the error of an attempt that got no response
 // headers within Config.AttemptTimeout.
 var ErrAttemptTimeout = errors.New("retry: attempt timed out")
 
+// A watchdog cancels an attempt that got no response headers within
+// AttemptTimeout. Watchdogs are pooled with their timers, so that an
+// attempt that is answered in time allocates no timer: a stopped timer
+// whose function will not run is reset for the next attempt, while one
+// that fired (or is firing) is left to the garbage collector, since its
+// function may still read cancel.
+type watchdog struct {
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+var watchdogs sync.Pool // of *watchdog, stopped
+
+func startWatchdog(d time.Duration, cancel context.CancelCauseFunc) *watchdog {
+	if w, ok := watchdogs.Get().(*watchdog); ok {
+		w.cancel = cancel
+		w.timer.Reset(d)
+		return w
+	}
+	w := &watchdog{cancel: cancel}
+	w.timer = time.AfterFunc(d, w.fire)
+	return w
+}
+
+func (w *watchdog) fire() { w.cancel(ErrAttemptTimeout) }
+
+// stop stops w and pools it when its function did not and will not run;
+// it reports false when the function ran or is running.
+func (w *watchdog) stop() bool {
+	if !w.timer.Stop() {
+		return false
+	}
+	w.cancel = nil
+	watchdogs.Put(w)
+	return true
+}
+
 // finish hands resp (or err) to the caller; the contexts are released
 // when the caller closes the body.
-func finish(resp *http.Response, err error, cancels ...context.CancelFunc) (*http.Response, error) {
-	release := func() {
-		for _, c := range cancels {
-			c()
-		}
-	}
+func finish(resp *http.Response, err error, cancelAttempt context.CancelCauseFunc, cancelAll context.CancelFunc) (*http.Response, error) {
 	if err != nil {
-		release()
+		releaseBoth(cancelAttempt, cancelAll)
 		return nil, err
 	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		release()
+	if cancelAttempt == nil && cancelAll == nil {
 		return resp, nil
 	}
-	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		releaseBoth(cancelAttempt, cancelAll)
+		return resp, nil
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, cancelAttempt: cancelAttempt, cancelAll: cancelAll}
 	return resp, nil
 }
 
+// release calls cancel unless it is nil.
+func release(cancel context.CancelFunc) {
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func releaseBoth(cancelAttempt context.CancelCauseFunc, cancelAll context.CancelFunc) {
+	if cancelAttempt != nil {
+		cancelAttempt(nil)
+	}
+	release(cancelAll)
+}
+
+// releasingBody releases the contexts of the exchange when the caller
+// closes the response body.
 type releasingBody struct {
 	io.ReadCloser
-	release func()
+	cancelAttempt context.CancelCauseFunc
+	cancelAll     context.CancelFunc
 }
 
 func (b *releasingBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.release()
+	releaseBoth(b.cancelAttempt, b.cancelAll)
 	return err
 }
 
-// replayableBody returns a function producing a fresh copy of the request
-// body, buffering it when needed, and whether the request can be retried.
-func (t *Transport) replayableBody(req *http.Request) (func() (io.ReadCloser, error), bool, error) {
+// bodyPlan is how a request's body is sent: the body of the first attempt,
+// a function producing a fresh copy for each retry (nil when there is no
+// body to copy), and the attempts the body allows.
+type bodyPlan struct {
+	body     io.ReadCloser
+	getBody  func() (io.ReadCloser, error)
+	attempts int
+	buffered bool // body is not req.Body but read from a buffer of it
+}
+
+// replayableBody plans the body of a request that may be retried: req's
+// own body with its GetBody, or, without GetBody, a buffer of the whole
+// body up to MaxBufferedBody. A larger body is sent once, unretried.
+func (t *Transport) replayableBody(req *http.Request) (bodyPlan, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return nil, true, nil
+		return bodyPlan{body: req.Body, attempts: t.cfg.MaxAttempts}, nil
 	}
 	if req.GetBody != nil {
-		return req.GetBody, true, nil
+		return bodyPlan{body: req.Body, getBody: req.GetBody, attempts: t.cfg.MaxAttempts}, nil
 	}
 	if req.ContentLength > t.cfg.MaxBufferedBody {
-		return func() (io.ReadCloser, error) { return req.Body, nil }, false, nil
+		return bodyPlan{body: req.Body, attempts: 1}, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(req.Body, t.cfg.MaxBufferedBody+1))
 	if err != nil {
 		_ = req.Body.Close()
-		return nil, false, fmt.Errorf("retry: reading request body: %w", err)
+		return bodyPlan{}, fmt.Errorf("retry: reading request body: %w", err)
 	}
 	if int64(len(buf)) > t.cfg.MaxBufferedBody {
 		// Too large to buffer: send what was read followed by the rest, once.
 		rest := req.Body
-		body := struct {
+		return bodyPlan{body: struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), rest), rest}
-		return func() (io.ReadCloser, error) { return body, nil }, false, nil
+		}{io.MultiReader(bytes.NewReader(buf), rest), rest}, attempts: 1, buffered: true}, nil
 	}
 	_ = req.Body.Close()
-	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }, true, nil
+	getBody := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	body, _ := getBody()
+	return bodyPlan{body: body, getBody: getBody, attempts: t.cfg.MaxAttempts, buffered: true}, nil
 }
 
 // shouldRetry decides on one attempt's outcome.
