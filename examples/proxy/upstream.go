@@ -45,20 +45,24 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
+	basePath, bearer := strings.TrimSuffix(base.Path, "/"), "Bearer "+apiKey
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The client's path is /v1/...; the upstream URL already ends in
-			// its own API root (…/v1), so the client's /v1 is replaced by it.
+			// its own API root (…/v1), so the client's /v1 is replaced by it
+			// (a path kept as it is when that root is /v1 too).
 			pr.Out.URL.Scheme = base.Scheme
 			pr.Out.URL.Host = base.Host
-			pr.Out.URL.Path = strings.TrimSuffix(base.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, "/v1")
+			if in := pr.In.URL.Path; basePath != "/v1" || !strings.HasPrefix(in, "/v1") {
+				pr.Out.URL.Path = basePath + strings.TrimPrefix(in, "/v1")
+			}
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = base.Host
 			pr.SetXForwarded()
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del("Api-Key")
 			if apiKey != "" {
-				pr.Out.Header.Set("Authorization", "Bearer "+apiKey)
+				pr.Out.Header.Set("Authorization", bearer)
 			}
 		},
 		Transport: retry.New(retry.Config{
