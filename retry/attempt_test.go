@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -271,5 +272,70 @@ func TestWatchdogsCancelOnlyTheirAttempt(t *testing.T) {
 		if ctx.Err() == nil {
 			t.Fatal("closing the body did not release the attempt's context")
 		}
+	}
+}
+
+// ctxClock waits between attempts until the context ends.
+type ctxClock struct{}
+
+func (ctxClock) Now() time.Time { return time.Now() }
+func (ctxClock) Sleep(ctx context.Context, d time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Timeout ends the exchange, in an attempt or in a wait, with an error
+// wrapping context.DeadlineExceeded.
+func TestTimeoutEndsTheExchange(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		base http.RoundTripper
+	}{
+		{"in an attempt", &hangingBase{}},
+		{"in a wait", &recorder{statuses: []int{503, 503, 503}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(Config{Base: tc.base, MaxAttempts: 3, Timeout: 5 * time.Millisecond, Clock: ctxClock{}})
+			req, _ := http.NewRequest(http.MethodPost, "http://upstream.invalid/v1", strings.NewReader("{}"))
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				_ = resp.Body.Close()
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("resp %v err %v, want context.DeadlineExceeded", resp, err)
+			}
+		})
+	}
+}
+
+// Timeout bounds the exchange until the headers, not the body: a slow
+// stream that has started goes on.
+func TestTimeoutDoesNotCutBody(t *testing.T) {
+	next := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: 1\n\n")
+		_ = http.NewResponseController(w).Flush()
+		<-next
+		_, _ = io.WriteString(w, "data: 2\n\n")
+	}))
+	defer srv.Close()
+	tr := New(Config{Base: srv.Client().Transport, Timeout: 20 * time.Millisecond})
+	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil).WithContext(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	// Wait well past the timeout before letting the stream go on.
+	timer := time.NewTimer(60 * time.Millisecond)
+	<-timer.C
+	close(next)
+	rest, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || string(rest) != "data: 2\n\n" {
+		t.Errorf("rest %q err %v", rest, err)
 	}
 }

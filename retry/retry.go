@@ -37,7 +37,9 @@ type Config struct {
 	// The body of a returned response is not bounded by it. Default: none.
 	AttemptTimeout time.Duration
 	// Timeout bounds the whole exchange until response headers arrive:
-	// every attempt and every wait. Default: none (the request's context).
+	// every attempt and every wait; its error wraps
+	// context.DeadlineExceeded. Like AttemptTimeout, it does not bound the
+	// body of a returned response. Default: none (the request's context).
 	Timeout time.Duration
 	// MaxBufferedBody is the largest request body the transport buffers to
 	// replay it. A larger body without GetBody is sent once, unretried.
@@ -137,9 +139,11 @@ func New(cfg Config) *Transport {
 // buffer of a body without GetBody, read before the first attempt).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	var cancelAll context.CancelFunc
+	var cancelAll context.CancelCauseFunc
+	var whole *watchdog
 	if t.cfg.Timeout > 0 {
-		ctx, cancelAll = context.WithTimeout(ctx, t.cfg.Timeout)
+		ctx, cancelAll = context.WithCancelCause(ctx)
+		whole = startWatchdog(t.cfg.Timeout, cancelAll, errTimeout)
 	}
 	t.cfg.Budget.deposit()
 
@@ -147,8 +151,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.cfg.MaxAttempts > 1 {
 		var err error
 		if p, err = t.replayableBody(req); err != nil {
-			release(cancelAll)
-			return nil, err
+			return t.end(ctx, whole, nil, err, nil, cancelAll)
 		}
 	}
 	// The first attempt sends req itself unless its context or body differ.
@@ -156,11 +159,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for n := 1; ; n++ {
 		resp, cancelAttempt, err := t.attempt(ctx, req, n, copyFirst, p)
 		if n >= p.attempts || !t.shouldRetry(ctx, resp, err) {
-			return finish(resp, err, cancelAttempt, cancelAll)
+			return t.end(ctx, whole, resp, err, cancelAttempt, cancelAll)
 		}
 		wait, ok := t.delay(n, resp)
 		if !ok || !t.cfg.Budget.withdraw() {
-			return finish(resp, err, cancelAttempt, cancelAll)
+			return t.end(ctx, whole, resp, err, cancelAttempt, cancelAll)
 		}
 		if resp != nil {
 			drain(resp.Body)
@@ -169,16 +172,37 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			cancelAttempt(nil)
 		}
 		if err := t.cfg.Clock.Sleep(ctx, wait); err != nil {
-			release(cancelAll)
-			return nil, fmt.Errorf("retry: waiting %v before attempt %d: %w", wait, n+1, err)
+			err = fmt.Errorf("retry: waiting %v before attempt %d: %w", wait, n+1, err)
+			return t.end(ctx, whole, nil, err, nil, cancelAll)
 		}
 		if p.getBody != nil {
 			if p.body, err = p.getBody(); err != nil {
-				release(cancelAll)
-				return nil, fmt.Errorf("retry: replaying request body: %w", err)
+				err = fmt.Errorf("retry: replaying request body: %w", err)
+				return t.end(ctx, whole, nil, err, nil, cancelAll)
 			}
 		}
 	}
+}
+
+// errTimeout is the cause of an exchange that Config.Timeout ended.
+var errTimeout = fmt.Errorf("retry: exchange timed out: %w", context.DeadlineExceeded)
+
+// end ends the exchange: it stops Timeout's watchdog (whole, nil without
+// Timeout), turns an exchange that Timeout ended into an error wrapping
+// context.DeadlineExceeded, and hands resp (or err) to the caller.
+func (t *Transport) end(ctx context.Context, whole *watchdog, resp *http.Response, err error, cancelAttempt, cancelAll context.CancelCauseFunc) (*http.Response, error) {
+	if whole != nil {
+		if !whole.stop() && err == nil {
+			// Timeout passed as the headers arrived: the body is doomed.
+			<-ctx.Done()
+			drain(resp.Body)
+			resp, err = nil, context.Cause(ctx)
+		}
+		if err != nil && errors.Is(context.Cause(ctx), errTimeout) {
+			err = fmt.Errorf("retry: no response within %v: %w", t.cfg.Timeout, context.DeadlineExceeded)
+		}
+	}
+	return finish(resp, err, cancelAttempt, cancelAll)
 }
 
 // attempt sends attempt n of req with p.body under ctx and AttemptTimeout.
@@ -202,7 +226,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, n int, copyF
 	}
 	var w *watchdog
 	if cancel != nil {
-		w = startWatchdog(t.cfg.AttemptTimeout, cancel)
+		w = startWatchdog(t.cfg.AttemptTimeout, cancel, ErrAttemptTimeout)
 	}
 	resp, err := t.cfg.Base.RoundTrip(areq)
 	if w != nil && !w.stop() && err == nil {
@@ -222,8 +246,8 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, n int, copyF
 // headers within Config.AttemptTimeout.
 var ErrAttemptTimeout = errors.New("retry: attempt timed out")
 
-// A watchdog cancels an attempt that got no response headers within
-// AttemptTimeout. Watchdogs are pooled with their timers, so that an
+// A watchdog cancels an attempt (or a whole exchange) that got no response
+// headers within AttemptTimeout (or Timeout), with cause. Watchdogs are pooled with their timers, so that an
 // attempt that is answered in time allocates no timer: a stopped timer
 // whose function will not run is reset for the next attempt, while one
 // that fired (or is firing) is left to the garbage collector, since its
@@ -231,22 +255,23 @@ var ErrAttemptTimeout = errors.New("retry: attempt timed out")
 type watchdog struct {
 	timer  *time.Timer
 	cancel context.CancelCauseFunc
+	cause  error
 }
 
 var watchdogs sync.Pool // of *watchdog, stopped
 
-func startWatchdog(d time.Duration, cancel context.CancelCauseFunc) *watchdog {
+func startWatchdog(d time.Duration, cancel context.CancelCauseFunc, cause error) *watchdog {
 	if w, ok := watchdogs.Get().(*watchdog); ok {
-		w.cancel = cancel
+		w.cancel, w.cause = cancel, cause
 		w.timer.Reset(d)
 		return w
 	}
-	w := &watchdog{cancel: cancel}
+	w := &watchdog{cancel: cancel, cause: cause}
 	w.timer = time.AfterFunc(d, w.fire)
 	return w
 }
 
-func (w *watchdog) fire() { w.cancel(ErrAttemptTimeout) }
+func (w *watchdog) fire() { w.cancel(w.cause) }
 
 // stop stops w and pools it when its function did not and will not run;
 // it reports false when the function ran or is running.
@@ -254,14 +279,14 @@ func (w *watchdog) stop() bool {
 	if !w.timer.Stop() {
 		return false
 	}
-	w.cancel = nil
+	w.cancel, w.cause = nil, nil
 	watchdogs.Put(w)
 	return true
 }
 
 // finish hands resp (or err) to the caller; the contexts are released
 // when the caller closes the body.
-func finish(resp *http.Response, err error, cancelAttempt context.CancelCauseFunc, cancelAll context.CancelFunc) (*http.Response, error) {
+func finish(resp *http.Response, err error, cancelAttempt, cancelAll context.CancelCauseFunc) (*http.Response, error) {
 	if err != nil {
 		releaseBoth(cancelAttempt, cancelAll)
 		return nil, err
@@ -277,18 +302,15 @@ func finish(resp *http.Response, err error, cancelAttempt context.CancelCauseFun
 	return resp, nil
 }
 
-// release calls cancel unless it is nil.
-func release(cancel context.CancelFunc) {
-	if cancel != nil {
-		cancel()
-	}
-}
-
-func releaseBoth(cancelAttempt context.CancelCauseFunc, cancelAll context.CancelFunc) {
+// releaseBoth cancels the attempt's and the exchange's contexts (either
+// may be nil).
+func releaseBoth(cancelAttempt, cancelAll context.CancelCauseFunc) {
 	if cancelAttempt != nil {
 		cancelAttempt(nil)
 	}
-	release(cancelAll)
+	if cancelAll != nil {
+		cancelAll(nil)
+	}
 }
 
 // releasingBody releases the contexts of the exchange when the caller
@@ -296,7 +318,7 @@ func releaseBoth(cancelAttempt context.CancelCauseFunc, cancelAll context.Cancel
 type releasingBody struct {
 	io.ReadCloser
 	cancelAttempt context.CancelCauseFunc
-	cancelAll     context.CancelFunc
+	cancelAll     context.CancelCauseFunc
 }
 
 func (b *releasingBody) Close() error {
