@@ -1,0 +1,368 @@
+package chunkjson
+
+import (
+	"encoding/json"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// Decoder decodes chat stream chunks; see the package doc. It keeps the
+// chunk-level strings (id, object, model, system_fingerprint,
+// service_tier) of the last chunk, so that a stream, which repeats them,
+// allocates them once, and a few buffers it reuses.
+//
+// The zero value is ready to use and gives strings that own their bytes.
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	// Alias makes each string of a decoded choice that holds no escape
+	// point into the data given to Decode instead of into a copy, saving
+	// that copy: set it only when the data is not modified while the
+	// chunk's strings are in use. The chunk-level strings are copies
+	// either way. Default: false.
+	Alias bool
+
+	b   []byte // the chunk being read
+	i   int    // the offset of the next byte to read in b
+	bad bool   // the fast path gave up: json.Unmarshal decides
+	key []byte // the key of the member at hand
+
+	own   []byte    // without Alias: the copy of b[ownAt:] that strings point into
+	ownAt int       //
+	last  [5]string // the chunk-level strings of the last chunk
+
+	// Reused buffers that arrays are read into before they get a slice
+	// of their exact length.
+	tokens []wire.TokenLogprob
+	tops   []wire.TopLogprob
+	ints   []int
+}
+
+// Key bits of the chunk object, for the set of keys seen.
+const (
+	keyID = 1 << iota
+	keyObject
+	keyCreated
+	keyModel
+	keyFingerprint
+	keyServiceTier
+	keyChoices
+	keyUsage
+)
+
+// Decode decodes data into dst as json.Unmarshal(data, dst) does when dst
+// is a zero chunk, and returns json.Unmarshal's error when it fails. It
+// overwrites dst but keeps the backing array of dst.Choices (cleared) to
+// hold the new choices, so that a stream decoded into one chunk allocates
+// none; the previous chunk's choices are gone then. Everything else in
+// dst is new: what a caller keeps of a chunk (its Usage, a Logprobs entry,
+// a tool call, a string) stays valid after later calls, and, with Alias,
+// as long as data is not modified.
+func (d *Decoder) Decode(data []byte, dst *wire.ChatCompletionChunk) error {
+	choices := dst.Choices[:cap(dst.Choices)]
+	clear(choices)
+	*dst = wire.ChatCompletionChunk{Choices: choices[:0]}
+	if d.fast(data, dst) {
+		return nil
+	}
+	clear(choices)
+	if c := dst.Choices; cap(c) > cap(choices) {
+		choices = c[:cap(c)] // the fast path grew it: keep the larger array
+		clear(choices)
+	}
+	*dst = wire.ChatCompletionChunk{Choices: choices[:0]}
+	return json.Unmarshal(data, dst)
+}
+
+// fast reads data into dst by hand and reports whether it could.
+func (d *Decoder) fast(data []byte, dst *wire.ChatCompletionChunk) bool {
+	d.b, d.i, d.bad, d.own = data, 0, false, nil
+	d.chunk(dst)
+	d.ws()
+	ok := !d.bad && d.i == len(d.b)
+	d.b, d.own, d.key = nil, nil, nil
+	return ok
+}
+
+func (d *Decoder) chunk(c *wire.ChatCompletionChunk) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "id":
+			d.once(&seen, keyID)
+			d.head(&c.ID, 0)
+		case "object":
+			d.once(&seen, keyObject)
+			d.head(&c.Object, 1)
+		case "created":
+			d.once(&seen, keyCreated)
+			d.int64(&c.Created)
+		case "model":
+			d.once(&seen, keyModel)
+			d.head(&c.Model, 2)
+		case "system_fingerprint":
+			d.once(&seen, keyFingerprint)
+			d.head(&c.SystemFingerprint, 3)
+		case "service_tier":
+			d.once(&seen, keyServiceTier)
+			d.head(&c.ServiceTier, 4)
+		case "choices":
+			d.once(&seen, keyChoices)
+			d.choices(c)
+		case "usage":
+			d.once(&seen, keyUsage)
+			d.usage(&c.Usage)
+		default:
+			d.unknown(1)
+		}
+	}
+}
+
+// choices reads the choices into the backing array of c.Choices.
+func (d *Decoder) choices(c *wire.ChatCompletionChunk) {
+	if d.null() {
+		c.Choices = nil
+		return
+	}
+	if !d.enter('[') {
+		return
+	}
+	cs := c.Choices[:0]
+	for n := 0; d.elem(n); n++ {
+		cs = append(cs, wire.ChunkChoice{})
+		if !d.null() {
+			d.choice(&cs[len(cs)-1])
+		}
+	}
+	if cs == nil {
+		cs = []wire.ChunkChoice{} // [] is an empty slice, not nil
+	}
+	c.Choices = cs
+}
+
+func (d *Decoder) choice(ch *wire.ChunkChoice) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "index":
+			d.once(&seen, 1)
+			d.int(&ch.Index)
+		case "delta":
+			d.once(&seen, 2)
+			if !d.null() {
+				d.delta(&ch.Delta)
+			}
+		case "finish_reason":
+			d.once(&seen, 4)
+			s := string(ch.FinishReason)
+			d.word(&s)
+			ch.FinishReason = wire.FinishReason(s)
+		case "logprobs":
+			d.once(&seen, 8)
+			d.logprobs(&ch.Logprobs)
+		default:
+			d.unknown(3)
+		}
+	}
+}
+
+func (d *Decoder) delta(dl *wire.Delta) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "role":
+			d.once(&seen, 1)
+			d.word(&dl.Role)
+		case "content":
+			d.once(&seen, 2)
+			d.str(&dl.Content)
+		case "refusal":
+			d.once(&seen, 4)
+			d.str(&dl.Refusal)
+		case "tool_calls":
+			d.once(&seen, 8)
+			d.toolCalls(&dl.ToolCalls)
+		case "function_call":
+			d.once(&seen, 16)
+			if d.null() {
+				dl.FunctionCall = nil
+				break
+			}
+			dl.FunctionCall = &wire.FunctionCall{}
+			d.function(dl.FunctionCall, 5)
+		default:
+			// reasoning_content and the like: no field of wire.Delta
+			d.unknown(4)
+		}
+	}
+}
+
+// toolCalls reads tool_calls, usually one call (or a piece of one) per
+// chunk.
+func (d *Decoder) toolCalls(dst *[]wire.ToolCall) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('[') {
+		return
+	}
+	calls := []wire.ToolCall{}
+	for n := 0; d.elem(n); n++ {
+		calls = append(calls, wire.ToolCall{})
+		if !d.null() {
+			d.toolCall(&calls[len(calls)-1])
+		}
+	}
+	*dst = calls
+}
+
+func (d *Decoder) toolCall(tc *wire.ToolCall) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "index":
+			d.once(&seen, 1)
+			if d.null() {
+				tc.Index = nil
+				break
+			}
+			tc.Index = new(int)
+			d.int(tc.Index)
+		case "id":
+			d.once(&seen, 2)
+			d.str(&tc.ID)
+		case "type":
+			d.once(&seen, 4)
+			d.word(&tc.Type)
+		case "function":
+			d.once(&seen, 8)
+			if !d.null() {
+				d.function(&tc.Function, 7)
+			}
+		default:
+			d.unknown(6)
+		}
+	}
+}
+
+// function reads a function call object, depth containers deep.
+func (d *Decoder) function(f *wire.FunctionCall, depth int) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "name":
+			d.once(&seen, 1)
+			d.str(&f.Name)
+		case "arguments":
+			d.once(&seen, 2)
+			d.str(&f.Arguments)
+		default:
+			d.unknown(depth)
+		}
+	}
+}
+
+func (d *Decoder) usage(dst **wire.Usage) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('{') {
+		return
+	}
+	u := &wire.Usage{}
+	*dst = u
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "prompt_tokens":
+			d.once(&seen, 1)
+			d.int(&u.PromptTokens)
+		case "completion_tokens":
+			d.once(&seen, 2)
+			d.int(&u.CompletionTokens)
+		case "total_tokens":
+			d.once(&seen, 4)
+			d.int(&u.TotalTokens)
+		case "prompt_tokens_details":
+			d.once(&seen, 8)
+			d.promptDetails(&u.PromptTokensDetails)
+		case "completion_tokens_details":
+			d.once(&seen, 16)
+			d.completionDetails(&u.CompletionTokensDetails)
+		default:
+			d.unknown(2)
+		}
+	}
+}
+
+func (d *Decoder) promptDetails(dst **wire.PromptTokensDetails) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('{') {
+		return
+	}
+	p := &wire.PromptTokensDetails{}
+	*dst = p
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "cached_tokens":
+			d.once(&seen, 1)
+			d.int(&p.CachedTokens)
+		case "audio_tokens":
+			d.once(&seen, 2)
+			d.int(&p.AudioTokens)
+		default:
+			d.unknown(3)
+		}
+	}
+}
+
+func (d *Decoder) completionDetails(dst **wire.CompletionTokensDetails) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('{') {
+		return
+	}
+	c := &wire.CompletionTokensDetails{}
+	*dst = c
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "reasoning_tokens":
+			d.once(&seen, 1)
+			d.int(&c.ReasoningTokens)
+		case "audio_tokens":
+			d.once(&seen, 2)
+			d.int(&c.AudioTokens)
+		case "accepted_prediction_tokens":
+			d.once(&seen, 4)
+			d.int(&c.AcceptedPredictionTokens)
+		case "rejected_prediction_tokens":
+			d.once(&seen, 8)
+			d.int(&c.RejectedPredictionTokens)
+		default:
+			d.unknown(3)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package chunkjson
+
+import "github.com/llmgate/llmgate/wire"
+
+// logprobs reads a choice's logprobs: {"content":[…],"refusal":[…]}, each
+// entry {"token","logprob","bytes":[…],"top_logprobs":[…]}. A stream
+// asked for logprobs sends one or a few entries per chunk, each with up
+// to twenty alternatives. Each array is read into a reused buffer and
+// then copied into a new slice of its exact length: a caller may keep
+// the entries (the moderation layer holds them back with their text).
+func (d *Decoder) logprobs(dst **wire.ChatLogprobs) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('{') {
+		return
+	}
+	lp := &wire.ChatLogprobs{}
+	*dst = lp
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "content":
+			d.once(&seen, 1)
+			d.tokenLogprobs(&lp.Content)
+		case "refusal":
+			d.once(&seen, 2)
+			d.tokenLogprobs(&lp.Refusal)
+		default:
+			d.unknown(4)
+		}
+	}
+}
+
+// tokenLogprobs reads an array of entries at depth 5.
+func (d *Decoder) tokenLogprobs(dst *[]wire.TokenLogprob) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('[') {
+		return
+	}
+	buf := d.tokens[:0]
+	for n := 0; d.elem(n); n++ {
+		buf = append(buf, wire.TokenLogprob{})
+		if !d.null() {
+			d.tokenLogprob(&buf[len(buf)-1])
+		}
+	}
+	*dst = clone(buf)
+	clear(buf) // drop what the copies point to
+	d.tokens = buf[:0]
+}
+
+func (d *Decoder) tokenLogprob(t *wire.TokenLogprob) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "token":
+			d.once(&seen, 1)
+			d.str(&t.Token)
+		case "logprob":
+			d.once(&seen, 2)
+			d.float(&t.Logprob)
+		case "bytes":
+			d.once(&seen, 4)
+			d.bytes(&t.Bytes)
+		case "top_logprobs":
+			d.once(&seen, 8)
+			d.topLogprobs(&t.TopLogprobs)
+		default:
+			d.unknown(6)
+		}
+	}
+}
+
+// topLogprobs reads the alternatives of an entry at depth 7.
+func (d *Decoder) topLogprobs(dst *[]wire.TopLogprob) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('[') {
+		return
+	}
+	buf := d.tops[:0]
+	for n := 0; d.elem(n); n++ {
+		buf = append(buf, wire.TopLogprob{})
+		if !d.null() {
+			d.topLogprob(&buf[len(buf)-1])
+		}
+	}
+	*dst = clone(buf)
+	clear(buf)
+	d.tops = buf[:0]
+}
+
+func (d *Decoder) topLogprob(t *wire.TopLogprob) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key) {
+		case "token":
+			d.once(&seen, 1)
+			d.str(&t.Token)
+		case "logprob":
+			d.once(&seen, 2)
+			d.float(&t.Logprob)
+		case "bytes":
+			d.once(&seen, 4)
+			d.bytes(&t.Bytes)
+		default:
+			d.unknown(8)
+		}
+	}
+}
+
+// bytes reads the UTF-8 bytes of a token: an array of integers.
+func (d *Decoder) bytes(dst *[]int) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	if !d.enter('[') {
+		return
+	}
+	buf := d.ints[:0]
+	for n := 0; d.elem(n); n++ {
+		buf = append(buf, 0)
+		d.int(&buf[len(buf)-1])
+	}
+	*dst = clone(buf)
+	d.ints = buf[:0]
+}
+
+// clone copies s into a new slice of its length, non-nil when empty as
+// json.Unmarshal makes [].
+func clone[T any](s []T) []T {
+	c := make([]T, len(s))
+	copy(c, s)
+	return c
+}

@@ -1,0 +1,428 @@
+package chunkjson
+
+import (
+	"bytes"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/llmgate/llmgate/internal/jsonscan"
+)
+
+// This file holds the Decoder's lexical layer. Every reader either
+// consumes a value json.Unmarshal would decode the same way, or calls
+// fail, which moves the Decoder to the end of its input so that every
+// later read fails too and Decode falls back to json.Unmarshal.
+
+// fail gives up the fast path.
+func (d *Decoder) fail() {
+	d.bad = true
+	d.i = len(d.b)
+}
+
+// ws passes over JSON white space.
+func (d *Decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\r', '\n':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips white space and returns the next byte, or 0 at the end.
+func (d *Decoder) peek() byte {
+	d.ws()
+	if d.i == len(d.b) {
+		return 0
+	}
+	return d.b[d.i]
+}
+
+// null consumes a null, if one is next.
+func (d *Decoder) null() bool {
+	if d.peek() == 'n' && len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// enter consumes the opening bracket c of an object or an array.
+func (d *Decoder) enter(c byte) bool {
+	if d.peek() != c {
+		d.fail()
+		return false
+	}
+	d.i++
+	return true
+}
+
+// member moves to the value of the next member of an object entered
+// with enter, n members having been read, and reports whether there is
+// one; d.key is then its key. It returns false at the closing brace and
+// on failure. Only keys of printable ASCII without escapes are read.
+func (d *Decoder) member(n int) bool {
+	switch d.peek() {
+	case '}':
+		d.i++
+		return false
+	case ',':
+		if n == 0 {
+			d.fail()
+			return false
+		}
+		d.i++
+		if d.peek() != '"' {
+			d.fail()
+			return false
+		}
+	case '"':
+		if n > 0 {
+			d.fail()
+			return false
+		}
+	default:
+		d.fail()
+		return false
+	}
+	start := d.i + 1
+	end := jsonscan.PlainRun(d.b, start)
+	for end < len(d.b) && d.b[end] != '"' && d.b[end] >= 0x20 && d.b[end] < 0x80 && d.b[end] != '\\' {
+		end++
+	}
+	if end >= len(d.b) || d.b[end] != '"' {
+		d.fail() // an escape, a control or non-ASCII byte: json.Unmarshal decides
+		return false
+	}
+	d.key = d.b[start:end]
+	d.i = end + 1
+	if d.peek() != ':' {
+		d.fail()
+		return false
+	}
+	d.i++
+	return true
+}
+
+// elem moves to the next element of an array entered with enter, n
+// elements having been read, and reports whether there is one.
+func (d *Decoder) elem(n int) bool {
+	switch c := d.peek(); {
+	case c == ']':
+		d.i++
+		return false
+	case n == 0:
+		return true
+	case c == ',':
+		d.i++
+		return true
+	}
+	d.fail()
+	return false
+}
+
+// once sets bit in *seen, failing when it was set: json.Unmarshal merges a
+// key seen twice into the value of the first, which the fast path leaves
+// to it.
+func (d *Decoder) once(seen *uint, bit uint) {
+	if *seen&bit != 0 {
+		d.fail()
+	}
+	*seen |= bit
+}
+
+// unknown passes over the value of d.key, a key that is no field of the
+// object, checking its syntax as json.Unmarshal does; depth is the number
+// of containers open around the value. json.Unmarshal matches keys
+// without regard to case, so a key with an upper-case letter (the reader
+// of keys lets no other byte through that folds) might name a field after
+// all and is left to it.
+func (d *Decoder) unknown(depth int) {
+	for _, c := range d.key {
+		if 'A' <= c && c <= 'Z' {
+			d.fail()
+			return
+		}
+	}
+	j, err := jsonscan.SkipIn(d.b, d.i, depth)
+	if err != nil {
+		d.fail()
+		return
+	}
+	d.i = j
+}
+
+// rawString reads a string. Without escapes it returns the string's
+// bytes inside d.b (at d.b[at:]); with escapes it returns the decoded
+// bytes in a new buffer and at = -1.
+func (d *Decoder) rawString() (s []byte, at int, ok bool) {
+	if d.peek() != '"' {
+		d.fail()
+		return nil, 0, false
+	}
+	start := d.i + 1
+	ascii := true
+	for j := jsonscan.PlainRun(d.b, start); j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			s := d.b[start:j]
+			if !ascii && !utf8.Valid(s) {
+				d.fail() // json.Unmarshal replaces the invalid bytes
+				return nil, 0, false
+			}
+			d.i = j + 1
+			return s, start, true
+		case c == '\\':
+			s, ok := d.escaped(start)
+			return s, -1, ok
+		case c < 0x20:
+			d.fail()
+			return nil, 0, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	d.fail()
+	return nil, 0, false
+}
+
+// escaped decodes a string with escapes whose body starts at d.b[start].
+func (d *Decoder) escaped(start int) ([]byte, bool) {
+	out := make([]byte, 0, 64)
+	j := start
+	for j < len(d.b) {
+		c := d.b[j]
+		switch {
+		case c == '"':
+			if !utf8.Valid(d.b[start:j]) {
+				break
+			}
+			d.i = j + 1
+			return out, true
+		case c < 0x20:
+		case c != '\\':
+			out = append(out, c)
+			j++
+			continue
+		case j+1 >= len(d.b):
+		default:
+			n, ok := 2, true
+			switch e := d.b[j+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				var r rune
+				r, n, ok = d.unicode(j)
+				out = utf8.AppendRune(out, r)
+			default:
+				ok = false
+			}
+			if ok {
+				j += n
+				continue
+			}
+		}
+		break
+	}
+	d.fail()
+	return nil, false
+}
+
+// unicode decodes the \u escape at d.b[j], or a surrogate pair of two,
+// and returns the rune and the length of the escape. A lone surrogate,
+// which json.Unmarshal turns into U+FFFD, is left to it.
+func (d *Decoder) unicode(j int) (rune, int, bool) {
+	c1, ok := hex4(d.b[j+2:])
+	if !ok {
+		return 0, 0, false
+	}
+	if !utf16.IsSurrogate(c1) {
+		return c1, 6, true
+	}
+	if len(d.b)-j < 12 || d.b[j+6] != '\\' || d.b[j+7] != 'u' {
+		return 0, 0, false
+	}
+	c2, ok := hex4(d.b[j+8:])
+	if r := utf16.DecodeRune(c1, c2); ok && r != utf8.RuneError {
+		return r, 12, true
+	}
+	return 0, 0, false
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var v rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | rune(c)
+	}
+	return v, true
+}
+
+// str reads a string into *dst, or a null that leaves it, as
+// json.Unmarshal does.
+func (d *Decoder) str(dst *string) {
+	if d.null() {
+		return
+	}
+	s, at, ok := d.rawString()
+	if ok {
+		*dst = d.text(s, at)
+	}
+}
+
+// word is str for a field whose few usual values ("assistant", "stop",
+// "function", …) are returned without a copy.
+func (d *Decoder) word(dst *string) {
+	if d.null() {
+		return
+	}
+	s, at, ok := d.rawString()
+	if !ok {
+		return
+	}
+	switch string(s) {
+	case "assistant":
+		*dst = "assistant"
+	case "stop":
+		*dst = "stop"
+	case "length":
+		*dst = "length"
+	case "tool_calls":
+		*dst = "tool_calls"
+	case "content_filter":
+		*dst = "content_filter"
+	case "function":
+		*dst = "function"
+	default:
+		*dst = d.text(s, at)
+	}
+}
+
+// text makes the string of s from rawString. Decoded escapes already
+// are a buffer of their own. Other strings point into d.b when d.Alias
+// is set; otherwise into one copy of the rest of the chunk, made at the
+// first string that needs it, so that a chunk costs one allocation for
+// all its strings.
+func (d *Decoder) text(s []byte, at int) string {
+	switch {
+	case len(s) == 0:
+		return ""
+	case at < 0 || d.Alias:
+		return unsafe.String(&s[0], len(s))
+	case d.own == nil:
+		d.own, d.ownAt = bytes.Clone(d.b[at:]), at
+	}
+	return unsafe.String(&d.own[at-d.ownAt], len(s))
+}
+
+// head reads one of the chunk's own strings, which every chunk of a
+// stream repeats: a value equal to the last chunk's is that string,
+// otherwise a copy that becomes the last.
+func (d *Decoder) head(dst *string, slot int) {
+	if d.null() {
+		return
+	}
+	s, at, ok := d.rawString()
+	if !ok {
+		return
+	}
+	if string(s) != d.last[slot] {
+		if at < 0 {
+			d.last[slot] = unsafe.String(unsafe.SliceData(s), len(s))
+		} else {
+			d.last[slot] = string(s)
+		}
+	}
+	*dst = d.last[slot]
+}
+
+// int64 reads an integer into *dst, or a null that leaves it. Only a
+// plain integer that fits is read: json.Unmarshal refuses a fraction or
+// an exponent, and decides about the rest.
+func (d *Decoder) int64(dst *int64) {
+	if d.null() {
+		return
+	}
+	j, neg := d.i, false
+	if j < len(d.b) && d.b[j] == '-' {
+		j, neg = j+1, true
+	}
+	digits := j
+	var v uint64
+	for ; j < len(d.b) && '0' <= d.b[j] && d.b[j] <= '9'; j++ {
+		if v > (1<<63-1)/10 {
+			d.fail()
+			return
+		}
+		v = v*10 + uint64(d.b[j]-'0')
+	}
+	switch {
+	case j == digits, j-digits > 1 && d.b[digits] == '0', v > 1<<63-1: // -2^63 is left to json.Unmarshal
+		d.fail()
+		return
+	case j < len(d.b) && (d.b[j] == '.' || d.b[j] == 'e' || d.b[j] == 'E'):
+		d.fail()
+		return
+	}
+	d.i = j
+	if *dst = int64(v); neg {
+		*dst = -int64(v)
+	}
+}
+
+// int is int64 for an int (64 bits wide wherever llmgate runs).
+func (d *Decoder) int(dst *int) {
+	v := int64(*dst)
+	d.int64(&v)
+	if int64(int(v)) != v {
+		d.fail()
+	}
+	*dst = int(v)
+}
+
+// float reads a number into *dst, or a null that leaves it, with the
+// strconv.ParseFloat that json.Unmarshal uses; a number out of range is
+// left to json.Unmarshal.
+func (d *Decoder) float(dst *float64) {
+	if d.null() {
+		return
+	}
+	j, err := jsonscan.SkipNumber(d.b, d.i)
+	if err != nil {
+		d.fail()
+		return
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&d.b[d.i], j-d.i), 64)
+	if err != nil {
+		d.fail()
+		return
+	}
+	d.i, *dst = j, f
+}
