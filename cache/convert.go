@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -156,7 +157,7 @@ type chatState struct {
 
 // mergeChatEvents merges the chunks of a chat stream into the completion
 // a non-streamed request would have received. The chunks are read with a
-// chunkReader, which gives what json.Unmarshal gives; strings of the
+// chunkjson.Decoder, which gives what json.Unmarshal gives; strings of the
 // result other than its ID, Model, SystemFingerprint and ServiceTier may
 // point into events, which must not change while the result is used.
 func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
@@ -172,10 +173,10 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		states = append(states, s)
 		return s
 	}
-	var rd chunkReader
+	dec := chunkjson.Decoder{Alias: true} // an Entry never modifies its events
 	var ch wire.ChatCompletionChunk
 	for n, data := range events {
-		if err := rd.read(data, &ch); err != nil {
+		if err := dec.Decode(data, &ch); err != nil {
 			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -37,6 +38,7 @@ type tapState struct {
 	body   []byte
 	chunk  Chunk
 	chat   wire.ChatCompletionChunk
+	dec    chunkjson.Decoder // copies strings: ch.Data is the parser's buffer
 	comp   wire.Completion
 }
 
@@ -248,10 +250,7 @@ func (t *tap) parseChunk(ch *Chunk) {
 	var err error
 	switch t.c.Endpoint {
 	case EndpointChatCompletions:
-		choices := st.chat.Choices[:cap(st.chat.Choices)]
-		clear(choices) // decoding into a reused element merges with old values
-		st.chat = wire.ChatCompletionChunk{Choices: choices[:0]}
-		err = decodeChatChunk(ch.Data, &st.chat)
+		err = st.dec.Decode(ch.Data, &st.chat) // reuses st.chat.Choices
 		if c := &st.chat; err == nil && c.ID == "" && c.Object == "" && len(c.Choices) == 0 && c.Usage == nil {
 			err = errNotChunk // an error object, say
 		}

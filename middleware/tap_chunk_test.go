@@ -2,81 +2,81 @@ package middleware
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/llmgate/llmgate/wire"
 )
 
-// chunkCorpus holds chunks of the fast path and of every way out of it.
-var chunkCorpus = []string{
-	`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"word0 "},"finish_reason":null}]}`,
-	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp","service_tier":"default","choices":[{"index":0,"delta":{"content":"héllo ✓"},"logprobs":null,"finish_reason":"stop"}]}`,
-	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":300,"completion_tokens":16,"total_tokens":316}}`,
-	` { "id" : "c" , "choices" : [ { "index" : 1 , "delta" : { } } , {"index":0,"delta":{"refusal":"no","content":null}} ] , "usage" : null } `,
-	`{"choices":[{"index":0,"delta":{"content":"a\nb \"q\" \u00e9"}}]}`, // escapes
-	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}`,
-	`{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":""}}}]}`,
-	`{"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"prompt_tokens_details":{"cached_tokens":2}}}`,
-	`{"choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[]}}]}`,
-	`{"ID":"upper","Choices":[{"Index":2}]}`, // case-insensitive keys
-	`{"id":"a","id":"b"}`,                    // repeated key
-	`{"choices":[{"index":0}],"choices":[{"index":1},{"index":2}]}`,
-	`{"created":1.5}`, `{"created":1e3}`, `{"created":-0}`, `{"created":01}`, `{"created":-}`,
-	`{"created":123456789012345678901234}`, `{"index":"x"}`, `{"choices":null}`, `{"choices":{}}`,
-	`{"id":null,"model":"m"}`, `{"usage":{}}`, `{"extra":[1,{"a":null}],"id":"x"}`,
-	`{"id":"bad \xff utf8"}`, "{\"id\":\"ctl \x01\"}", `{"id":"x"} trailing`, `{"id":"x"`, `{"id":"x",}`,
-	`null`, `[]`, `"s"`, ``, `{}`, `{"choices":[{"finish_reason":"length","index":3,"delta":{"role":"assistant"}}]}`,
-	`{"choices":[{"index":0,"delta":{"content":"a"}},]}`, `{"choices":[{"index":0,"delta":{"content":"a"}} {"index":1}]}`,
-}
-
-// TestDecodeChatChunkMatchesUnmarshal checks the fast path against
-// encoding/json on the corpus: the same chunk and the same error, with a
-// reused, dirty backing array for the choices as the tap passes it.
-func TestDecodeChatChunkMatchesUnmarshal(t *testing.T) {
-	for _, in := range chunkCorpus {
-		checkChunkDecode(t, []byte(in))
+// TestTapChunkKeptParts streams chat chunks — logprobs, tool calls, a
+// reasoning delta, one only json.Unmarshal reads, usage — through the
+// tap, written from one buffer the handler reuses, to an observer that
+// keeps each chunk's choices and usage past OnChunk, as the moderation
+// layer keeps logprobs entries. What it kept must still be what
+// json.Unmarshal makes of each event at the end: the tap's strings must
+// not point into the parser's reused buffer.
+func TestTapChunkKeptParts(t *testing.T) {
+	lp := func(tok string) string {
+		q, _ := json.Marshal(tok)
+		return fmt.Sprintf(`{"content":[{"token":%s,"logprob":-0.25,"bytes":[%d],"top_logprobs":[{"token":%s,"logprob":-0.25,"bytes":[%d]},{"token":" a","logprob":-2.5,"bytes":[32,97]}]}],"refusal":null}`, q, tok[0], q, tok[0])
 	}
-}
-
-func checkChunkDecode(t *testing.T, in []byte) {
-	t.Helper()
-	// As the tap does: a backing array left over from a previous chunk,
-	// cleared, then the chunk reset around it.
-	reused := func() wire.ChatCompletionChunk {
-		prev := make([]wire.ChunkChoice, 3, 4)
-		prev[0].Delta.Content, prev[2].Index = "old", 9
-		clear(prev[:cap(prev)])
-		return wire.ChatCompletionChunk{Choices: prev[:0]}
+	var events []string
+	for i, w := range []string{"The", " river", " bends", " gently"} {
+		events = append(events, fmt.Sprintf(`{"id":"chatcmpl-%d","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":%q},"logprobs":%s,"finish_reason":null}]}`, i, w, lp(w)))
 	}
-	want := reused()
-	wantErr := json.Unmarshal(in, &want)
-	got := reused()
-	gotErr := decodeChatChunk(in, &got)
-
-	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
-		t.Fatalf("%q: error %v, json.Unmarshal %v", in, gotErr, wantErr)
+	events = append(events,
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":"}}]}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"hmm","content":"ok"},"finish_reason":"stop"}]}`,
+		`{"id":"c","Choices":[{"index":0,"delta":{"content":"case-folded key"}}]}`,
+		`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,"completion_tokens_details":{"reasoning_tokens":1}}}`,
+	)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		buf := make([]byte, 0, 1024)
+		for _, ev := range events {
+			buf = append(append(append(buf[:0], "data: "...), ev...), "\n\n"...)
+			_, _ = w.Write(buf)
+			for i := range buf {
+				buf[i] = 'X' // the handler's buffer is reused too
+			}
+		}
+	})
+	type kept struct {
+		choices []wire.ChunkChoice
+		usage   *wire.Usage
+		id      string
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q:\n got  %+v\n want %+v", in, got, want)
-	}
-}
+	var got []kept
+	c := &Call{Endpoint: EndpointChatCompletions}
+	c.Observe(Observer{OnChunk: func(ch *Chunk) {
+		if ch.Chat == nil {
+			t.Errorf("chunk %q: %v", ch.Data, ch.Err)
+			return
+		}
+		got = append(got, kept{append([]wire.ChunkChoice(nil), ch.Chat.Choices...), ch.Chat.Usage, ch.Chat.ID})
+	}})
+	serveTapped(h, httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), c)
 
-func FuzzDecodeChatChunk(f *testing.F) {
-	for _, in := range chunkCorpus {
-		f.Add([]byte(in))
+	if len(got) != len(events) {
+		t.Fatalf("%d chunks observed, want %d", len(got), len(events))
 	}
-	f.Fuzz(func(t *testing.T, in []byte) { checkChunkDecode(t, in) })
-}
-
-// TestDecodeChatChunkFastPath checks that the usual chunks take the fast
-// path (the corpus test alone would pass if every chunk fell back).
-func TestDecodeChatChunkFastPath(t *testing.T) {
-	for _, in := range chunkCorpus[:4] {
-		var c wire.ChatCompletionChunk
-		p := chunkParser{b: []byte(in)}
-		if !p.chunk(&c) || !p.end() {
-			t.Errorf("%s: left the fast path at byte %d", in, p.i)
+	for i, ev := range events {
+		var want wire.ChatCompletionChunk
+		if err := json.Unmarshal([]byte(ev), &want); err != nil {
+			t.Fatal(err)
+		}
+		if len(want.Choices) == 0 {
+			want.Choices = nil // what the observer's copy makes of []
+		}
+		if g := got[i]; !reflect.DeepEqual(g.choices, want.Choices) || !reflect.DeepEqual(g.usage, want.Usage) || g.id != want.ID {
+			t.Errorf("event %d: kept\n%+v %+v %q\nwant\n%+v %+v %q", i, g.choices, g.usage, g.id, want.Choices, want.Usage, want.ID)
+		}
+		if strings.Contains(fmt.Sprintf("%+v", got[i]), "XX") {
+			t.Errorf("event %d: kept parts point into a reused buffer", i)
 		}
 	}
 }

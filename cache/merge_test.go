@@ -4,98 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/llmgate/llmgate/wire"
 )
-
-// chunkReaderCases are chunks chosen to take each way through chunkReader:
-// the fast path, each field's null, and every reason to hand the chunk to
-// json.Unmarshal (which must then give the same chunk or error).
-var chunkReaderCases = []string{
-	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}`,
-	` { "id" : "c" , "choices" : [ { "index" : 2 , "delta" : { "content" : "a\n\"b\"\\ \/ \b\f\r\t \u00e9\u20ac\ud83d\ude00" } } ] } `,
-	`{"choices":[{"index":0,"delta":{"refusal":"no","tool_calls":null,"function_call":null},"finish_reason":"stop"}]}`,
-	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{\"tz\":"}}]}}]}`,
-	`{"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"\"CET\"}"}},{"index":null,"function":null}]}}]}`,
-	`{"choices":[{"index":0,"delta":{"tool_calls":[]},"finish_reason":null}],"choices2":[]}`,
-	`{"choices":[{"index":0,"delta":{"function_call":{"name":"f","arguments":"{}"}}}]}`,
-	`{"choices":[{"index":0,"delta":{"content":"A"},"logprobs":{"content":[{"token":"A","logprob":-0.1,"bytes":[65],"top_logprobs":[{"token":"B","logprob":-2.5e-3,"bytes":null}]}],"refusal":null}}]}`,
-	`{"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`,
-	`{"choices":null,"usage":{"prompt_tokens":1}}`,
-	`{"id":"c","obfuscation":"xY7","x_extra":{"a":[1,-2.5,3e10,true,false,null,"s\u0041"],"b":{}},"choices":[{"index":0,"delta":{"content":"z","x":1},"x":[]}]}`,
-	`{"id":null,"object":null,"created":null,"model":null,"system_fingerprint":null,"service_tier":null,"choices":[{"index":null,"delta":null,"finish_reason":null}]}`,
-	`{"service_tier":"default","system_fingerprint":"fp","created":-0}`,
-	`{"choices":[{"index":0,"delta":{"content":"日本語 ünïcödé"}}]}`,
-	`{}`,
-	`{"created":9223372036854775807}`,
-	`null`,                                   // json.Unmarshal's from here on
-	`{"ID":"upper","Choices":[{"Index":1}]}`, // case-folded keys
-	`{"id":"a","id":"b"}`,                    // a key twice
-	`{"choices":[{"index":0,"index":1}]}`,    // a key twice, in a choice
-	`{"choices":[{"index":0,"delta":{"content":"a","content":"b"}}]}`, // and in a delta
-	`{"\u0069d":"escaped key"}`,
-	`{"ſervice_tier":"long s folds to s"}`,
-	`{"created":1.5}`, `{"created":1e3}`, `{"created":"1"}`, `{"created":9223372036854775808}`, `{"created":18446744073709551617}`, `{"created":-99999999999999999999}`, `{"created":-9223372036854775808}`,
-	`{"choices":[{"index":01}]}`,
-	`{"choices":[{"index":0,"delta":{"content":"lone \ud800 surrogate"}}]}`,
-	`{"choices":[{"index":0,"delta":{"content":"pair then lone \ud83d\ude00\udc00"}}]}`,
-	`{"choices":[{"index":0,"delta":{"content":"bad \x"}}]}`,
-	"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"invalid \xff utf-8\"}}]}",
-	"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"control \x01\"}}]}",
-	`{"choices":[{"index":0,"delta":"not an object"}]}`,
-	`{"choices":{"index":0}}`,
-	`{"usage":{"prompt_tokens":"x"}}`,
-	`{"choices":[{"index":0,"logprobs":{"content":"x"}}]}`,
-	`{"id":"c",}`, `{"id":"c"} x`, `{"id":"c"`, `[1]`, `"s"`, ``, `{"x":[1,]}`, `{"x":tru}`, `{"x":-}`, `{"x":1.}`, `{"x":1e}`,
-	`{"choices":[{"index":0,"finish_reason":5}]}`,
-	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":"0"}]}}]}`,
-}
-
-// chunkReaderFast is the number of chunkReaderCases read without
-// json.Unmarshal.
-const chunkReaderFast = 16
-
-// TestChunkReader: each case decodes as json.Unmarshal decodes it, with
-// the same error when it fails, also when read after another chunk (the
-// reader reuses its choices); the first chunkReaderFast cases are read
-// without it, the others with it.
-func TestChunkReader(t *testing.T) {
-	var rd chunkReader
-	for i, data := range chunkReaderCases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			checkChunkReader(t, &rd, []byte(data))
-			var ch wire.ChatCompletionChunk
-			rd.b, rd.i = []byte(data), 0
-			if fast := rd.chunk(&ch) && rd.end(); fast != (i < chunkReaderFast) {
-				t.Errorf("%s: read without json.Unmarshal: %v", data, fast)
-			}
-		})
-	}
-	for _, data := range chatStream {
-		var ch wire.ChatCompletionChunk
-		rd.b, rd.i = []byte(data), 0
-		if !rd.chunk(&ch) || !rd.end() {
-			t.Errorf("%s: not read without json.Unmarshal", data)
-		}
-	}
-}
-
-func checkChunkReader(t *testing.T, rd *chunkReader, data []byte) {
-	t.Helper()
-	var want, got wire.ChatCompletionChunk
-	wantErr := json.Unmarshal(data, &want)
-	gotErr := rd.read(data, &got)
-	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-		t.Fatalf("%s: error %v, json.Unmarshal %v", data, gotErr, wantErr)
-	}
-	if wantErr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%s:\n got %#v\nwant %#v", data, got, want)
-	}
-}
 
 // TestMergeChatEventsSameAsJSON merges generated streams — several
 // choices, logprobs, tool calls whose arguments arrive in pieces, a
@@ -120,31 +34,7 @@ func TestMergeChatEventsSameAsJSON(t *testing.T) {
 		if err1 != nil || err2 != nil || string(gb) != string(wb) {
 			t.Fatalf("stream %d:\n got %s\nwant %s\nevents:\n%s", i, gb, wb, slices.Concat(events...))
 		}
-		var rd chunkReader
-		for _, ev := range events {
-			checkChunkReader(t, &rd, ev)
-		}
 	}
-}
-
-// FuzzChunkReader checks chunkReader against json.Unmarshal on any input.
-func FuzzChunkReader(f *testing.F) {
-	for _, c := range chunkReaderCases {
-		f.Add([]byte(c))
-	}
-	for _, c := range chatStream {
-		f.Add([]byte(c))
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 20 {
-		for _, ev := range genChatStream(rng) {
-			f.Add(ev)
-		}
-	}
-	var rd chunkReader
-	f.Fuzz(func(t *testing.T, data []byte) {
-		checkChunkReader(t, &rd, data)
-	})
 }
 
 // genChatStream makes a random chat stream of a few choices.
@@ -216,7 +106,7 @@ func genChatStream(rng *rand.Rand) [][]byte {
 	return events
 }
 
-// refMergeChatEvents is mergeChatEvents as it was before chunkReader, with
+// refMergeChatEvents is mergeChatEvents with
 // json.Unmarshal for every chunk: the reference of the tests above and
 // of BenchmarkMergeChatEvents.
 func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
@@ -302,7 +192,7 @@ func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 }
 
 // BenchmarkMergeChatEvents converts the 2 KiB answer of hit2K, recorded as
-// 40 chunks, into a JSON body: mergeJSON (chunkReader) against
+// 40 chunks, into a JSON body: mergeJSON (chunkjson.Decoder) against
 // decoder=json, the same conversion with refMergeChatEvents, and
 // baseline=marshal, which only encodes the merged completion (the part
 // both share). Each iteration converts afresh, as a hit read from Redis
@@ -326,7 +216,7 @@ func BenchmarkMergeChatEvents(b *testing.B) {
 			}
 		}
 	})
-	b.Run("decoder=chunkReader", func(b *testing.B) {
+	b.Run("decoder=chunkjson", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			out, err := e.mergeJSON()
