@@ -24,7 +24,8 @@ type Decoder struct {
 	b   []byte // the chunk being read
 	i   int    // the offset of the next byte to read in b
 	bad bool   // the fast path gave up: json.Unmarshal decides
-	key []byte // the key of the member at hand
+	ks  int    // the key of the member at hand is b[ks:ke]
+	ke  int    // (offsets: storing a slice would cost a write barrier)
 
 	own   []byte    // without Alias: the copy of b[ownAt:] that strings point into
 	ownAt int       //
@@ -79,7 +80,7 @@ func (d *Decoder) fast(data []byte, dst *wire.ChatCompletionChunk) bool {
 	d.chunk(dst)
 	d.ws()
 	ok := !d.bad && d.i == len(d.b)
-	d.b, d.own, d.key = nil, nil, nil
+	d.b, d.own = nil, nil
 	return ok
 }
 
@@ -89,7 +90,7 @@ func (d *Decoder) chunk(c *wire.ChatCompletionChunk) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "id":
 			d.once(&seen, keyID)
 			d.head(&c.ID, 0)
@@ -148,7 +149,7 @@ func (d *Decoder) choice(ch *wire.ChunkChoice) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "index":
 			d.once(&seen, 1)
 			d.int(&ch.Index)
@@ -177,7 +178,7 @@ func (d *Decoder) delta(dl *wire.Delta) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "role":
 			d.once(&seen, 1)
 			d.word(&dl.Role)
@@ -231,7 +232,7 @@ func (d *Decoder) toolCall(tc *wire.ToolCall) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "index":
 			d.once(&seen, 1)
 			if d.null() {
@@ -264,7 +265,7 @@ func (d *Decoder) function(f *wire.FunctionCall, depth int) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "name":
 			d.once(&seen, 1)
 			d.str(&f.Name)
@@ -289,7 +290,7 @@ func (d *Decoder) usage(dst **wire.Usage) {
 	*dst = u
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "prompt_tokens":
 			d.once(&seen, 1)
 			d.int(&u.PromptTokens)
@@ -323,7 +324,7 @@ func (d *Decoder) promptDetails(dst **wire.PromptTokensDetails) {
 	*dst = p
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "cached_tokens":
 			d.once(&seen, 1)
 			d.int(&p.CachedTokens)
@@ -348,7 +349,7 @@ func (d *Decoder) completionDetails(dst **wire.CompletionTokensDetails) {
 	*dst = c
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "reasoning_tokens":
 			d.once(&seen, 1)
 			d.int(&c.ReasoningTokens)

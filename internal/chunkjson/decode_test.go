@@ -3,7 +3,10 @@ package chunkjson
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,10 +45,11 @@ var fastCases = []string{
 	`{"id":"c","obfuscation":"xY7","x_extra":{"a":[1,-2.5,3e10,true,false,null,"s\u0041"],"b":{}},"choices":[{"index":0,"delta":{"content":"z","x":1},"x":[]}]}`,
 	`{"id":null,"object":null,"created":null,"model":null,"system_fingerprint":null,"service_tier":null,"choices":[{"index":null,"delta":null,"finish_reason":null}]}`,
 	`{"choices":[null,{"index":1}]}`,
+	`{"choices":[{"logprobs":{"content":[{"bytes":[1 ,2]},{"bytes":[ 1,2]},{"bytes":[1,2 ]},{"bytes":[1000,5,0]},{"bytes":[0,-1]},{"bytes":[7]}]}}]}`,
 	`{"service_tier":"default","system_fingerprint":"fp","created":-0}`,
 	`{"choices":[{"index":0,"delta":{"content":"日本語 ünïcödé"}}]}`,
 	"{\"x-odd key!\":\"\xff invalid UTF-8 is not decoded here\",\"id\":\"x\"}",
-	`{"created":9223372036854775807}`, `{}`, `{"index":"x"}`,
+	`{"created":999999999999999999}`, `{"created":-999999999999999999}`, `{}`, `{"index":"x"}`,
 	`{"choices":[{"finish_reason":"length","index":3,"delta":{"role":"assistant"}}]}`,
 }
 
@@ -61,7 +65,7 @@ var slowCases = []string{
 	`{"\u0069d":"escaped key"}`, `{"ſervice_tier":"long s folds to s"}`, `{"X_unknown":1}`,
 	`{"created":1.5}`, `{"created":1e3}`, `{"created":"1"}`, `{"created":01}`, `{"created":-}`,
 	`{"created":9223372036854775808}`, `{"created":18446744073709551617}`, `{"created":-99999999999999999999}`,
-	`{"created":-9223372036854775808}`, `{"created":123456789012345678901234}`,
+	`{"created":-9223372036854775808}`, `{"created":123456789012345678901234}`, `{"created":9223372036854775807}`,
 	`{"choices":[{"index":01}]}`, `{"choices":[{"index":0,"finish_reason":5}]}`,
 	`{"choices":[{"index":0,"delta":{"content":"lone \ud800 surrogate"}}]}`,
 	`{"choices":[{"index":0,"delta":{"content":"pair then lone \ud83d\ude00\udc00"}}]}`,
@@ -77,6 +81,9 @@ var slowCases = []string{
 	`{"choices":[{"logprobs":{"content":[{"bytes":[1.5]}]}}]}`,
 	`{"choices":[{"logprobs":{"content":[{"top_logprobs":[{"bytes":[256,-1,99999999999999999999]}]}]}}]}`,
 	`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":"0"}]}}]}`,
+	`{"choices":[{"logprobs":{"content":[{"bytes":[1,]}]}}]}`, `{"choices":[{"logprobs":{"content":[{"bytes":[01]}]}}]}`,
+	`{"choices":[{"logprobs":{"content":[{"bytes":[1e2]}]}}]}`, `{"choices":[{"logprobs":{"content":[{"bytes":[1`,
+	`{"choices":[{"logprobs":{"content":[{"bytes":[1]x}]}}]}`, `{"choices":[{"logprobs":{"content":[{"bytes":[12,"3"]}]}}]}`,
 	`{"id":"c",}`, `{"id":"c"} x`, `{"id":"x"} trailing`, `{"id":"c"`, `{"x":[1,]}`, `{"x":tru}`, `{"x":-}`,
 	`{"x":1.}`, `{"x":1e}`, `{,}`, `{"id" "c"}`,
 	`{"choices":[{"index":0,"delta":{"content":"a"}},]}`, `{"choices":[{"index":0,"delta":{"content":"a"}} {"index":1}]}`,
@@ -217,5 +224,46 @@ func TestDecodeReusesChoices(t *testing.T) {
 	// A chunk that falls back keeps the array too.
 	if err := d.Decode([]byte(`{"choices":[{"Index":1}]}`), &ch); err != nil || &ch.Choices[0] != p || ch.Choices[0].Index != 1 {
 		t.Fatalf("fallback: choices not reused: %v %+v", err, ch)
+	}
+}
+
+// TestExactFloat compares exactFloat with strconv.ParseFloat, bit for
+// bit, on numbers of every shape it takes or declines.
+func TestExactFloat(t *testing.T) {
+	nums := []string{"0", "-0", "0.0", "-0.0", "1", "-0.25", "-2.5", "1E+2", "-1e-2", "2.5e-3", "0.000001", "-0.000001",
+		"123456789012345", "1234567890123456", "0.1234567890123456", "9007199254740993", "1e22", "1e23", "1e-22", "1e-23",
+		"-9999.5", "1.2345678901234567e-05", "100e-24", "0.0000000000000000000000001", "5e-324", "1e308", "1.7976931348623157e308", "0e400"}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 20000 {
+		var sb strings.Builder
+		if rng.IntN(2) == 0 {
+			sb.WriteByte('-')
+		}
+		sb.WriteString(strconv.Itoa(rng.IntN(1000)))
+		if rng.IntN(3) > 0 {
+			sb.WriteString("." + strings.Repeat("0", rng.IntN(4)) + strconv.FormatUint(rng.Uint64N(1<<uint(rng.IntN(55))), 10))
+		}
+		if rng.IntN(3) == 0 {
+			sb.WriteString(fmt.Sprintf("e%+d", rng.IntN(60)-30))
+		}
+		nums = append(nums, sb.String())
+	}
+	for _, x := range []float64{-0.25, -1.2345678e-5, -3.0517578125e-05, -20.723265, -1e-10} {
+		nums = append(nums, strconv.FormatFloat(x, 'g', -1, 64), strconv.FormatFloat(x, 'f', -1, 64))
+	}
+	exact := 0
+	for _, n := range nums {
+		want, err := strconv.ParseFloat(n, 64)
+		got, ok := exactFloat([]byte(n))
+		if !ok {
+			continue
+		}
+		exact++
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s: %v (%x), strconv %v (%x) %v", n, got, math.Float64bits(got), want, math.Float64bits(want), err)
+		}
+	}
+	if exact < len(nums)/2 {
+		t.Errorf("only %d of %d numbers converted", exact, len(nums))
 	}
 }

@@ -20,7 +20,7 @@ func (d *Decoder) logprobs(dst **wire.ChatLogprobs) {
 	*dst = lp
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "content":
 			d.once(&seen, 1)
 			d.tokenLogprobs(&lp.Content)
@@ -60,7 +60,7 @@ func (d *Decoder) tokenLogprob(t *wire.TokenLogprob) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "token":
 			d.once(&seen, 1)
 			d.str(&t.Token)
@@ -106,7 +106,7 @@ func (d *Decoder) topLogprob(t *wire.TopLogprob) {
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key) {
+		switch string(d.key()) {
 		case "token":
 			d.once(&seen, 1)
 			d.str(&t.Token)
@@ -131,13 +131,43 @@ func (d *Decoder) bytes(dst *[]int) {
 	if !d.enter('[') {
 		return
 	}
-	buf := d.ints[:0]
-	for n := 0; d.elem(n); n++ {
-		buf = append(buf, 0)
-		d.int(&buf[len(buf)-1])
+	buf, ok := d.plainBytes(d.ints[:0])
+	if !ok {
+		buf = buf[:0]
+		for n := 0; d.elem(n); n++ {
+			buf = append(buf, 0)
+			d.int(&buf[len(buf)-1])
+		}
 	}
 	*dst = clone(buf)
 	d.ints = buf[:0]
+}
+
+// plainBytes reads the rest of an array of bytes as servers write it —
+// numbers of one to three digits, a comma between them, no space — into
+// buf. When the array is not of that form it leaves d.i where it was and
+// returns false, and bytes reads it with the general readers.
+func (d *Decoder) plainBytes(buf []int) ([]int, bool) {
+	b, i := d.b, d.i
+	for {
+		start, v := i, 0
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			v = v*10 + int(b[i]-'0')
+		}
+		if n := i - start; n == 0 || n > 3 || n > 1 && b[start] == '0' || i == len(b) {
+			return buf, false
+		}
+		buf = append(buf, v)
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			d.i = i + 1
+			return buf, true
+		default:
+			return buf, false
+		}
+	}
 }
 
 // clone copies s into a new slice of its length, non-nil when empty as

@@ -23,7 +23,7 @@ func (d *Decoder) fail() {
 
 // ws passes over JSON white space.
 func (d *Decoder) ws() {
-	for d.i < len(d.b) {
+	for d.i < len(d.b) && d.b[d.i] <= ' ' { // one test for the usual non-space
 		switch d.b[d.i] {
 		case ' ', '\t', '\r', '\n':
 			d.i++
@@ -61,9 +61,12 @@ func (d *Decoder) enter(c byte) bool {
 	return true
 }
 
+// key returns the key of the member at hand.
+func (d *Decoder) key() []byte { return d.b[d.ks:d.ke] }
+
 // member moves to the value of the next member of an object entered
 // with enter, n members having been read, and reports whether there is
-// one; d.key is then its key. It returns false at the closing brace and
+// one; d.key() is then its key. It returns false at the closing brace and
 // on failure. Only keys of printable ASCII without escapes are read.
 func (d *Decoder) member(n int) bool {
 	switch d.peek() {
@@ -98,7 +101,7 @@ func (d *Decoder) member(n int) bool {
 		d.fail() // an escape, a control or non-ASCII byte: json.Unmarshal decides
 		return false
 	}
-	d.key = d.b[start:end]
+	d.ks, d.ke = start, end
 	d.i = end + 1
 	if d.peek() != ':' {
 		d.fail()
@@ -135,14 +138,14 @@ func (d *Decoder) once(seen *uint, bit uint) {
 	*seen |= bit
 }
 
-// unknown passes over the value of d.key, a key that is no field of the
+// unknown passes over the value of d.key(), a key that is no field of the
 // object, checking its syntax as json.Unmarshal does; depth is the number
 // of containers open around the value. json.Unmarshal matches keys
 // without regard to case, so a key with an upper-case letter (the reader
 // of keys lets no other byte through that folds) might name a field after
 // all and is left to it.
 func (d *Decoder) unknown(depth int) {
-	for _, c := range d.key {
+	for _, c := range d.key() {
 		if 'A' <= c && c <= 'Z' {
 			d.fail()
 			return
@@ -363,53 +366,68 @@ func (d *Decoder) head(dst *string, slot int) {
 	*dst = d.last[slot]
 }
 
-// int64 reads an integer into *dst, or a null that leaves it. Only a
-// plain integer that fits is read: json.Unmarshal refuses a fraction or
-// an exponent, and decides about the rest.
-func (d *Decoder) int64(dst *int64) {
-	if d.null() {
-		return
+// integer reads an integer, or a null, which leaves a field as it is.
+// Only a plain integer of up to 18 digits is read: json.Unmarshal
+// refuses a fraction or an exponent, and decides about longer ones.
+func (d *Decoder) integer() (v int64, null bool) {
+	d.ws()
+	j := d.i
+	if j < len(d.b) && d.b[j] == 'n' {
+		if !d.null() {
+			d.fail()
+		}
+		return 0, true
 	}
-	j, neg := d.i, false
-	if j < len(d.b) && d.b[j] == '-' {
-		j, neg = j+1, true
+	neg := j < len(d.b) && d.b[j] == '-'
+	if neg {
+		j++
 	}
 	digits := j
-	var v uint64
-	for ; j < len(d.b) && '0' <= d.b[j] && d.b[j] <= '9'; j++ {
-		if v > (1<<63-1)/10 {
-			d.fail()
-			return
+	var u uint64
+	for ; j < len(d.b); j++ {
+		c := d.b[j] - '0'
+		if c > 9 {
+			break
 		}
-		v = v*10 + uint64(d.b[j]-'0')
+		u = u*10 + uint64(c)
 	}
-	switch {
-	case j == digits, j-digits > 1 && d.b[digits] == '0', v > 1<<63-1: // -2^63 is left to json.Unmarshal
+	switch n := j - digits; {
+	case n == 0, n > 18, n > 1 && d.b[digits] == '0':
 		d.fail()
-		return
-	case j < len(d.b) && (d.b[j] == '.' || d.b[j] == 'e' || d.b[j] == 'E'):
+		return 0, false
+	case j < len(d.b) && (d.b[j] == '.' || d.b[j]|0x20 == 'e'):
 		d.fail()
-		return
+		return 0, false
 	}
 	d.i = j
-	if *dst = int64(v); neg {
-		*dst = -int64(v)
+	if v = int64(u); neg {
+		v = -v
+	}
+	return v, false
+}
+
+// int64 reads an integer into *dst, or a null that leaves it.
+func (d *Decoder) int64(dst *int64) {
+	if v, null := d.integer(); !null {
+		*dst = v
 	}
 }
 
-// int is int64 for an int (64 bits wide wherever llmgate runs).
+// int reads an integer into *dst, or a null that leaves it.
 func (d *Decoder) int(dst *int) {
-	v := int64(*dst)
-	d.int64(&v)
+	v, null := d.integer()
+	if null {
+		return
+	}
 	if int64(int(v)) != v {
-		d.fail()
+		d.fail() // too large for a 32-bit int
 	}
 	*dst = int(v)
 }
 
-// float reads a number into *dst, or a null that leaves it, with the
-// strconv.ParseFloat that json.Unmarshal uses; a number out of range is
-// left to json.Unmarshal.
+// float reads a number into *dst, or a null that leaves it, as the
+// strconv.ParseFloat that json.Unmarshal uses does; a number out of range
+// is left to json.Unmarshal.
 func (d *Decoder) float(dst *float64) {
 	if d.null() {
 		return
@@ -419,10 +437,83 @@ func (d *Decoder) float(dst *float64) {
 		d.fail()
 		return
 	}
-	f, err := strconv.ParseFloat(unsafe.String(&d.b[d.i], j-d.i), 64)
-	if err != nil {
-		d.fail()
-		return
+	f, ok := exactFloat(d.b[d.i:j])
+	if !ok {
+		f, err = strconv.ParseFloat(unsafe.String(&d.b[d.i], j-d.i), 64)
+		if err != nil {
+			d.fail()
+			return
+		}
 	}
 	d.i, *dst = j, f
+}
+
+// pow10 holds the powers of ten that a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// exactFloat converts num, a valid JSON number, when its digits make an
+// integer m below 2^53 and its value is m·10^e with |e| ≤ 22: m and 10^|e|
+// are then exact float64 values, and one IEEE multiplication or division
+// rounds their product or quotient correctly, so the result is the one
+// strconv.ParseFloat returns (which takes the same path for such
+// numbers). Log-probabilities such as -0.25 or -1.2e-05 are of this kind.
+func exactFloat(num []byte) (float64, bool) {
+	i, neg := 0, num[0] == '-'
+	if neg {
+		i++
+	}
+	var m uint64
+	nd, e, frac := 0, 0, false // significant digits, decimal exponent, past the dot
+	for ; i < len(num); i++ {
+		c := num[i]
+		if c == '.' {
+			frac = true
+			continue
+		}
+		if c < '0' || c > '9' {
+			break // the exponent's 'e' or 'E'
+		}
+		if frac {
+			e--
+		}
+		if m == 0 && c == '0' {
+			continue // a leading zero
+		}
+		if nd++; nd > 15 {
+			return 0, false // m might not be below 2^53
+		}
+		m = m*10 + uint64(c-'0')
+	}
+	if i < len(num) {
+		i++
+		sign := 1
+		switch num[i] {
+		case '-':
+			sign = -1
+			i++
+		case '+':
+			i++
+		}
+		x := 0
+		for ; i < len(num); i++ {
+			if x = x*10 + int(num[i]-'0'); x > 1000 {
+				return 0, false
+			}
+		}
+		e += sign * x
+	}
+	f := float64(m)
+	switch {
+	case e < -22 || e > 22:
+		return 0, false
+	case e < 0:
+		f /= pow10[-e]
+	default:
+		f *= pow10[e]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
