@@ -36,6 +36,11 @@ type Decoder struct {
 	tokens []wire.TokenLogprob
 	tops   []wire.TopLogprob
 	ints   []int
+	// intSlab is where the bytes arrays of entries are copied to: a
+	// free tail of a larger array, so that the several small arrays of a
+	// chunk (and of the next chunks) cost one allocation. A part handed
+	// out is never written again, whatever is decoded later.
+	intSlab []int
 }
 
 // Key bits of the chunk object, for the set of keys seen.
@@ -55,9 +60,11 @@ const (
 // overwrites dst but keeps the backing array of dst.Choices (cleared) to
 // hold the new choices, so that a stream decoded into one chunk allocates
 // none; the previous chunk's choices are gone then. Everything else in
-// dst is new: what a caller keeps of a chunk (its Usage, a Logprobs entry,
-// a tool call, a string) stays valid after later calls, and, with Alias,
-// as long as data is not modified.
+// dst is new or never written again: what a caller keeps of a chunk (its
+// Usage, a Logprobs entry, a tool call, a string) stays valid after later
+// calls, and, with Alias, as long as data is not modified. (The strings
+// of a chunk share one copy of it, and the bytes of logprobs entries
+// share 512-byte arrays: a part kept keeps those alive.)
 func (d *Decoder) Decode(data []byte, dst *wire.ChatCompletionChunk) error {
 	choices := dst.Choices[:cap(dst.Choices)]
 	clear(choices)

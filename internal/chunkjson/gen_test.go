@@ -14,10 +14,7 @@ import (
 // reasoning deltas, tool calls in pieces, logprobs, usage with details,
 // unknown keys, escapes, odd spacing — and, when mutate is set, now and
 // then breaks one in a way only json.Unmarshal may decide.
-type gen struct {
-	rng *rand.Rand
-	sb  strings.Builder
-}
+type gen struct{ rng *rand.Rand }
 
 func (g *gen) pick(opts ...string) string { return opts[g.rng.IntN(len(opts))] }
 

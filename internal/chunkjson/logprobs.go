@@ -139,8 +139,31 @@ func (d *Decoder) bytes(dst *[]int) {
 			d.int(&buf[len(buf)-1])
 		}
 	}
-	*dst = clone(buf)
+	*dst = d.intsOf(buf)
 	d.ints = buf[:0]
+}
+
+// intSlabLen is the length of the arrays that intSlab carves (one
+// allocation of 512 bytes serves a few chunks of logprobs); longer
+// arrays get their own.
+const intSlabLen = 64
+
+// intsOf copies buf to the front of d.intSlab and returns the copy, whose
+// capacity is its length: appending to it copies it too.
+func (d *Decoder) intsOf(buf []int) []int {
+	n := len(buf)
+	switch {
+	case n == 0:
+		return []int{}
+	case n > intSlabLen/4:
+		return clone(buf)
+	case n > cap(d.intSlab):
+		d.intSlab = make([]int, 0, intSlabLen)
+	}
+	out := d.intSlab[:n:n]
+	copy(out, buf)
+	d.intSlab = d.intSlab[n:n]
+	return out
 }
 
 // plainBytes reads the rest of an array of bytes as servers write it —
