@@ -61,6 +61,67 @@ func BenchmarkModerate4KiB(b *testing.B) {
 	})
 }
 
+// chat1K is a chat-sized request's text, the shape the gateway moderates
+// per request: a short system message and a user message of ordinary
+// prose, about 1 KiB together.
+var chat1K = func() []Input {
+	sentences := []string{
+		"Could you summarise the notes below from this week's product sync? ",
+		"We looked at the roadmap for the coming quarter and settled on three goals. ",
+		"The payments backend moves onto the new database cluster before the month ends. ",
+		"The mobile app gains offline reading for articles that users have saved. ",
+		"Two platform engineers and a designer will join the team in the spring. ",
+		"Customers keep asking for richer exports, so the reports page will offer spreadsheets. ",
+		"Support tickets rose by nine percent, mostly about invoices and refunds. ",
+		"Last Tuesday a configuration change slowed down the search index for an hour. ",
+		"A fix has shipped and a checklist for configuration changes is being drafted. ",
+	}
+	var b strings.Builder
+	for i := 0; b.Len() < 1024-45; i++ {
+		b.WriteString(sentences[i%len(sentences)])
+	}
+	user := b.String()[:1024-45]
+	return []Input{{Text: "You are a helpful assistant. Answer briefly."}, {Text: user}}
+}()
+
+// BenchmarkModerate1KiB measures input moderation of a chat-sized request
+// as the middleware does it (Score per message) and as /v1/moderations
+// does it (Moderate, with the result maps).
+func BenchmarkModerate1KiB(b *testing.B) {
+	m := Default()
+	n := 0
+	for _, in := range chat1K {
+		n += len(in.Text)
+	}
+	b.Run("baseline=lower+contains", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(n))
+		for b.Loop() {
+			for _, in := range chat1K {
+				sinkBool = strings.Contains(strings.ToLower(in.Text), "kill you")
+			}
+		}
+	})
+	b.Run("builtin-score", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(n))
+		for b.Loop() {
+			for _, in := range chat1K {
+				sinkScores = m.Score(in.Text)
+			}
+		}
+	})
+	b.Run("builtin-moderate", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(n))
+		ctx := context.Background()
+		for b.Loop() {
+			res, _ := m.Moderate(ctx, chat1K)
+			sinkBool = res[1].Flagged
+		}
+	})
+}
+
 // BenchmarkStreamChunk measures the cost per delta of a StreamFilter fed a
 // 4 KiB answer in 16-byte chunks (a few tokens each).
 func BenchmarkStreamChunk(b *testing.B) {
