@@ -58,6 +58,40 @@ func (a *automaton) step(st uint32, c byte) uint32 {
 	return a.next[st+uint32(symOf[c])]
 }
 
+// scan walks skel from index i in state st until it enters a state with
+// outputs, and returns that state and the index of the byte that entered
+// it, or len(skel). It calls nothing, so the walk stays in registers. When
+// no key starts with a letter (wordsFromSpace), a walk that falls back to
+// the start state inside a word moves to the word's last byte: no key can
+// match before the next space.
+//
+//go:noinline
+func (a *automaton) scan(skel []byte, i int, st uint32) (uint32, int) {
+	next, sym := a.next, &symOf
+	if !a.wordsFromSpace || a.firstOut == start {
+		for ; i < len(skel); i++ {
+			if st = next[st+uint32(sym[skel[i]])]; st >= a.firstOut {
+				return st, i
+			}
+		}
+		return st, i
+	}
+	// st-1 wraps around for the start state (0), so that one comparison
+	// finds both the states with outputs and the start state.
+	last := a.firstOut - 1
+	for ; i < len(skel); i++ {
+		if st = next[st+uint32(sym[skel[i]])]; st-1 >= last {
+			if st != start {
+				return st, i
+			}
+			for i+1 < len(skel) && skel[i+1] != ' ' {
+				i++
+			}
+		}
+	}
+	return st, i
+}
+
 // outputs returns the pattern ids that end in state st (a row offset at or
 // after firstOut).
 func (a *automaton) outputs(st uint32) []int32 {

@@ -262,18 +262,13 @@ func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 		}
 	}
 	a := lx.bounded
-	st, next, firstOut, skip := uint32(start), a.next, a.firstOut, a.wordsFromSpace
-	for i := 0; i < len(skel); i++ {
-		st = next[st+uint32(symOf[skel[i]])]
-		if st >= firstOut {
-			for _, id := range a.outputs(st) {
-				hit(&lx.bpats[id], i)
-			}
-		} else if st == start && skip {
-			// No term continues this word: move to its last letter.
-			for i+1 < len(skel) && skel[i+1] != ' ' {
-				i++
-			}
+	st := uint32(start)
+	for i := 0; ; i++ {
+		if st, i = a.scan(skel, i, st); i >= len(skel) {
+			break
+		}
+		for _, id := range a.outputs(st) {
+			hit(&lx.bpats[id], i)
 		}
 	}
 	if len(sc.sk.joined) > 0 {

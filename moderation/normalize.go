@@ -48,6 +48,15 @@ var asciiFold = func() (t [256]byte) {
 // leetSym maps the symbols that stand for a letter inside a word.
 var leetSym = [128]byte{'@': 'a', '$': 's', '!': 'i', '|': 'i', '+': 't'}
 
+// sepASCII marks the ASCII bytes that only separate words: neither
+// letters (asciiFold) nor leet symbols.
+var sepASCII = func() (t [256]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = asciiFold[c] == 0 && leetSym[c] == 0
+	}
+	return t
+}()
+
 // latinExtA folds U+0100..U+017F to ASCII letters.
 const latinExtA = "aaaaaacccccccc" + "dddd" + "eeeeeeeeee" + "gggggggg" + "hhhh" + "iiiiiiiiii" +
 	"ii" + "jj" + "kkk" + "iiiiiiiiii" + "nnnnnnnnn" + "oooooo" + "oo" + "rrrrrr" +
@@ -315,44 +324,30 @@ func (s *skeleton) build(text string, final bool) {
 	w, ws := 1, 1
 	for i := 0; i < len(text); {
 		c := text[i]
-		if c < utf8.RuneSelf {
-			if f := asciiFold[c]; f != 0 {
-				// A run of letters: one word-start test for the run.
-				if b[w-1] == ' ' {
-					ws = w
-				}
-				for {
-					b[w], off[w] = f, int32(i)
-					w++
-					i++
-					if i == len(text) {
-						break
-					}
-					if f = asciiFold[text[i]]; f == 0 {
-						break
-					}
-				}
-				continue
+		if f := asciiFold[c]; f != 0 {
+			// A run of letters: one word-start test for the run.
+			if b[w-1] == ' ' {
+				ws = w
 			}
-			if leetSym[c] != 0 {
-				// A run of leet symbols is letters when a word character follows.
-				j := i
-				for j < len(text) && text[j] < utf8.RuneSelf && leetSym[text[j]] != 0 {
-					j++
+			for {
+				b[w], off[w] = f, int32(i)
+				w++
+				i++
+				if i >= len(text) { // not ==: proves text[i] in bounds
+					break
 				}
-				word := j < len(text) && text[j] < utf8.RuneSelf && asciiFold[text[j]] != 0
-				for ; i < j; i++ {
-					if word {
-						w, ws = putLetter(b, off, w, ws, leetSym[text[i]], i)
-					} else {
-						w = s.putSpace(b, off, w, ws, i)
-					}
+				if f = asciiFold[text[i]]; f == 0 {
+					break
 				}
-				continue
 			}
+			continue
+		}
+		if sepASCII[c] {
 			if b[w-1] != ' ' {
-				if w-ws > 1 && s.npend == 0 && !maybeStop(b[ws:w]) {
-					// The common case, a word that is kept as it is.
+				if n := w - ws; s.npend == 0 && (n > 6 || n > 1 &&
+					(stopFirst[n]&(1<<(b[ws]&63)) == 0 || stopLast[n]&(1<<(b[w-1]&63)) == 0)) {
+					// The common case, a word that is kept as it is
+					// (not a single letter, not a possible stopword).
 					b[w], off[w] = ' ', int32(i)
 					w++
 				} else {
@@ -362,19 +357,9 @@ func (s *skeleton) build(text string, final bool) {
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(text[i:])
-		f := foldRune(r)
-		switch {
-		case f == 1:
-		case f == 0:
-			w = s.putSpace(b, off, w, ws, i)
-		case r == 'ß':
-			w, ws = putLetter(b, off, w, ws, 's', i)
-			w, ws = putLetter(b, off, w, ws, 's', i)
-		default:
-			w, ws = putLetter(b, off, w, ws, f, i)
-		}
-		i += n
+		// Leet symbols and multi-byte runes, out of line to keep the
+		// common loop's variables in registers.
+		w, ws, i = s.rare(b, off, w, ws, i)
 	}
 	if final {
 		w = s.putSpace(b, off, w, ws, len(text))
@@ -384,6 +369,41 @@ func (s *skeleton) build(text string, final bool) {
 	}
 	w = s.flush(b, off, w)
 	s.b, s.off = b[:w], off[:w]
+}
+
+// rare handles text[i] for build when it is a leet symbol (then the whole
+// run of them) or starts a multi-byte rune, and returns the new w, ws and i.
+func (s *skeleton) rare(b []byte, off []int32, w, ws, i int) (int, int, int) {
+	text := s.src
+	if c := text[i]; c < utf8.RuneSelf {
+		// A run of leet symbols is letters when a word character follows.
+		j := i
+		for j < len(text) && text[j] < utf8.RuneSelf && leetSym[text[j]] != 0 {
+			j++
+		}
+		word := j < len(text) && text[j] < utf8.RuneSelf && asciiFold[text[j]] != 0
+		for ; i < j; i++ {
+			if word {
+				w, ws = putLetter(b, off, w, ws, leetSym[text[i]], i)
+			} else {
+				w = s.putSpace(b, off, w, ws, i)
+			}
+		}
+		return w, ws, i
+	}
+	r, n := utf8.DecodeRuneInString(text[i:])
+	f := foldRune(r)
+	switch {
+	case f == 1:
+	case f == 0:
+		w = s.putSpace(b, off, w, ws, i)
+	case r == 'ß':
+		w, ws = putLetter(b, off, w, ws, 's', i)
+		w, ws = putLetter(b, off, w, ws, 's', i)
+	default:
+		w, ws = putLetter(b, off, w, ws, f, i)
+	}
+	return w, ws, i + n
 }
 
 // fromDigit reports whether the skeleton byte made from text offset o came
