@@ -75,8 +75,14 @@ var detClass = func() (t [256]uint8) {
 // does it run the byte-by-byte scan (scanFrom). The result is that of
 // scanFrom(sc, text, 0, len(text)) alone.
 func detectAll(sc *scratch, text string) {
-	for i := 0; ; {
-		j := nextLoud(text, i)
+	for i, from := 0, 0; ; from = i {
+		j := nextLoud(text, from)
+		for j < len(text) && isUpper(text[j]) && (j == 0 || detClass[text[j-1]]&clsLetter == 0) {
+			// An upper-case letter is loud only after a letter (the
+			// second of "AKIA", "GB82", "AIza", the 'J' of "eyJ"): no
+			// match needs one that starts a word, as at a sentence start.
+			j = nextLoud(text, j+1)
+		}
 		if j == len(text) {
 			return
 		}
