@@ -65,8 +65,10 @@ type Builtin struct {
 	lex        *lexicon
 	thresholds Scores
 	enabled    [NumCategories]bool
-	anyLex     bool
-	pool       sync.Pool
+	// someDisabled is true when some category is not enabled.
+	someDisabled bool
+	anyLex       bool
+	pool         sync.Pool
 }
 
 var _ Moderator = (*Builtin)(nil)
@@ -95,6 +97,7 @@ func NewBuiltin(cfg Config) (*Builtin, error) {
 			return nil, fmt.Errorf("moderation: cannot disable unknown category %q", name)
 		}
 		b.enabled[c] = false
+		b.someDisabled = true
 	}
 	var err error
 	if len(cfg.Words) == 0 && len(cfg.Allow) == 0 && !cfg.NoLexicon {
@@ -192,24 +195,24 @@ func (b *Builtin) run(sc *scratch, text string, final bool) {
 			sc.scores[c] = 0
 			continue
 		}
-		sc.scores[c] = clamp01(sc.scores[c])
-		if p := parent(c); p != NumCategories && sc.scores[c] > sc.scores[p] {
-			sc.scores[p] = sc.scores[c]
+		v := clamp01(sc.scores[c])
+		sc.scores[c] = v
+		if p := parents[c]; p != NumCategories && v > sc.scores[p] {
+			sc.scores[p] = v
 		}
 	}
-	if !allEnabled(&b.enabled) {
+	if b.someDisabled {
 		sc.findings = slices.DeleteFunc(sc.findings, func(f Finding) bool { return !b.enabled[f.Category] })
 	}
 }
 
-func allEnabled(e *[NumCategories]bool) bool {
-	for _, v := range e {
-		if !v {
-			return false
-		}
+// parents holds parent(c) for each category, for run's loop.
+var parents = func() (t [NumCategories]Category) {
+	for c := range NumCategories {
+		t[c] = parent(c)
 	}
-	return true
-}
+	return t
+}()
 
 func (b *Builtin) runLexicon(sc *scratch, text string, final bool) {
 	lx := b.lex
