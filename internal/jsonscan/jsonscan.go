@@ -1,5 +1,5 @@
 // Package jsonscan holds the word-at-a-time test that llmgate's JSON
-// scanners (middleware's request decoder and stream-chunk parser, the
+// scanners (middleware's request decoder, internal/chunkjson's stream-chunk decoder, the
 // cache's canonicaliser) use to pass over the plain bytes of a string,
 // and Skip, which passes over a whole JSON value, checking it as
 // json.Valid does, ten times faster than json.Valid.
