@@ -1,8 +1,8 @@
 // Package jsonscan holds the word-at-a-time test that llmgate's JSON
-// scanners (middleware's request decoder, internal/chunkjson's stream-chunk decoder, the
-// cache's canonicaliser) use to pass over the plain bytes of a string,
-// and Skip, which passes over a whole JSON value, checking it as
-// json.Valid does, ten times faster than json.Valid.
+// scanners (middleware's request decoder, internal/chunkjson's
+// stream-chunk decoder, the cache's canonicaliser) use to pass over the
+// plain bytes of a string, and Skip, which passes over a whole JSON value,
+// checking it as json.Valid does, ten times faster than json.Valid.
 //
 // A byte of a JSON string body needs a look when it is a quote, a
 // backslash, a control byte (below 0x20) or not ASCII (the start or
