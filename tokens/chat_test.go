@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/wire"
 )
@@ -175,10 +177,9 @@ func TestCountPrompt(t *testing.T) {
 	}
 }
 
-// BenchmarkCountChat counts a typical ~1 KiB chat request: a system
-// prompt, a few turns and one tool definition.
-func BenchmarkCountChat(b *testing.B) {
-	body := `{"model":"gpt-4o","messages":[
+// benchChatBody is a typical ~1 KiB chat request: a system prompt, a few
+// turns and one tool definition.
+const benchChatBody = `{"model":"gpt-4o","messages":[
 	 {"role":"system","content":"You are a concise support assistant for Acme Cloud. Answer in the user's language, cite the relevant documentation page when you can, and never invent account details. If a question needs account access, call the lookup_account tool."},
 	 {"role":"user","content":"Hi! Since this morning my deployments to eu-west-1 fail with 'quota exceeded', but the dashboard says I use 3 of 10 instances. What's going on?"},
 	 {"role":"assistant","content":"Sorry about that. Quotas are enforced per region and per instance family, so the dashboard total can hide a family that is full. Which instance type does the failing deployment use?"},
@@ -186,14 +187,106 @@ func BenchmarkCountChat(b *testing.B) {
 	 "tools":[{"type":"function","function":{"name":"lookup_account","description":"Look up an Acme Cloud account's quotas and usage.",
 	  "parameters":{"type":"object","properties":{"account_id":{"type":"string","description":"The account id, e.g. acme-1234."},
 	  "region":{"type":"string","description":"Region to inspect.","enum":["eu-west-1","us-east-1","ap-south-1"]}},"required":["account_id"]}}}]}`
+
+// bigChatRequest returns a ~100 KiB chat request: the 1 KiB one followed
+// by 4 KiB user and assistant turns cut from the vector corpus (every
+// kind of text but random bytes and repeats, in corpus order).
+func bigChatRequest(b *testing.B) *wire.ChatCompletionRequest {
+	b.Helper()
 	var req wire.ChatCompletionRequest
-	if err := json.Unmarshal([]byte(body), &req); err != nil {
+	if err := json.Unmarshal([]byte(benchChatBody), &req); err != nil {
 		b.Fatal(err)
 	}
-	enc := mustGet(b, "o200k_base")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		CountChat(enc, &req, nil)
+	var corpus strings.Builder
+	for corpus.Len() < 100<<10 {
+		for _, v := range loadVectors(b) {
+			if cat, _, _ := strings.Cut(v.Name, "/"); cat != "random" && cat != "repeat" {
+				corpus.WriteString(v.Text)
+				corpus.WriteByte('\n')
+			}
+		}
+	}
+	text, roles := corpus.String()[:100<<10], []string{wire.RoleUser, wire.RoleAssistant}
+	for i := 0; len(text) > 0; i++ {
+		n := min(len(text), 4<<10)
+		for n < len(text) && !utf8.RuneStart(text[n]) {
+			n++
+		}
+		req.Messages = append(req.Messages, wire.Message{Role: roles[i%2], Content: wire.TextContent(text[:n])})
+		text = text[n:]
+	}
+	return &req
+}
+
+// chatTexts returns the texts of req that CountChat tokenizes, near
+// enough for a baseline: roles, string contents, and each tool's name and
+// description.
+func chatTexts(req *wire.ChatCompletionRequest) []string {
+	var texts []string
+	for _, m := range req.Messages {
+		texts = append(texts, m.Role, m.Content.Text)
+	}
+	for _, tl := range req.Tools {
+		texts = append(texts, tl.Function.Name+":"+tl.Function.Description)
+	}
+	return texts
+}
+
+// BenchmarkCountChat counts a typical ~1 KiB chat request (and a ~100 KiB
+// one, for scaling) with each of the two current encodings. Baselines in
+// the same run: "split" runs only the pre-tokenizer over the request's
+// texts (the part of counting that rank lookups do not touch), and
+// "tiktoken-go" counts the same texts with tiktoken-go's EncodeOrdinary.
+func BenchmarkCountChat(b *testing.B) {
+	var small wire.ChatCompletionRequest
+	if err := json.Unmarshal([]byte(benchChatBody), &small); err != nil {
+		b.Fatal(err)
+	}
+	big := bigChatRequest(b)
+	for _, name := range []string{"o200k_base", "cl100k_base"} {
+		enc, ref := mustGet(b, name), reference(b, name)
+		for _, size := range []struct {
+			name string
+			req  *wire.ChatCompletionRequest
+		}{{"1KiB", &small}, {"100KiB", big}} {
+			texts, bytes := chatTexts(size.req), 0
+			for _, t := range texts {
+				bytes += len(t)
+			}
+			b.Run(name+"/"+size.name+"/llmgate", func(b *testing.B) {
+				b.SetBytes(int64(bytes))
+				b.ReportAllocs()
+				for b.Loop() {
+					CountChat(enc, size.req, nil)
+				}
+			})
+			b.Run(name+"/"+size.name+"/split", func(b *testing.B) {
+				b.SetBytes(int64(bytes))
+				b.ReportAllocs()
+				for b.Loop() {
+					pieces := 0
+					for _, t := range texts {
+						for i := 0; i < len(t); i = enc.split(t, i) {
+							pieces++
+						}
+					}
+					benchSink = pieces
+				}
+			})
+			b.Run(name+"/"+size.name+"/tiktoken-go", func(b *testing.B) {
+				b.SetBytes(int64(bytes))
+				b.ReportAllocs()
+				for b.Loop() {
+					n := 0
+					for _, t := range texts {
+						n += len(ref.EncodeOrdinary(t))
+					}
+					benchSink = n
+				}
+			})
+		}
 	}
 }
+
+// benchSink keeps benchmark results alive.
+var benchSink int
