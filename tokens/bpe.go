@@ -51,20 +51,16 @@ func (e *Encoding) merge(piece string, buf []part) []part {
 	return parts
 }
 
-// rank returns the rank of the token whose bytes are b, or noRank.
-func (e *Encoding) rank(b string) uint32 {
-	if r, ok := e.ranks[b]; ok {
-		return r
-	}
-	return noRank
-}
+// rank returns the rank of the token whose bytes are b (not empty), or
+// noRank.
+func (e *Encoding) rank(b string) uint32 { return e.ranks.get(b) }
 
 // countPiece returns the number of tokens of one pre-tokenizer piece.
 func (e *Encoding) countPiece(piece string) int {
 	if len(piece) == 1 {
 		return 1
 	}
-	if _, ok := e.ranks[piece]; ok {
+	if e.rank(piece) != noRank {
 		return 1
 	}
 	if len(piece) <= maxCachedPiece {
@@ -82,13 +78,13 @@ func (e *Encoding) countPiece(piece string) int {
 
 // appendPiece appends the tokens of one piece to ids.
 func (e *Encoding) appendPiece(ids []int, piece string) []int {
-	if r, ok := e.ranks[piece]; ok {
+	if r := e.rank(piece); r != noRank {
 		return append(ids, int(r))
 	}
 	var buf [64]part
 	parts := e.merge(piece, buf[:])
 	for k := 0; k+1 < len(parts); k++ {
-		ids = append(ids, int(e.ranks[piece[parts[k].start:parts[k+1].start]]))
+		ids = append(ids, int(e.rank(piece[parts[k].start:parts[k+1].start])))
 	}
 	return ids
 }

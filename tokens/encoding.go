@@ -33,9 +33,9 @@ var ErrUnknownEncoding = errors.New("tokens: unknown encoding")
 type Encoding struct {
 	name    string
 	split   splitter
-	ranks   map[string]uint32 // token bytes → rank
-	tokens  []string          // rank → token bytes; "" for unused ranks
-	special map[int]string    // special token id → text, for Decode
+	ranks   rankTable      // token bytes → rank
+	tokens  []string       // rank → token bytes; "" for unused ranks
+	special map[int]string // special token id → text, for Decode
 	cache   *pieceCache
 	memory  int // approximate bytes held by ranks and tokens
 }
@@ -95,8 +95,9 @@ func load(name string, sp spec) (*Encoding, error) {
 		return nil, fmt.Errorf("tokens: load %s: %w", name, err)
 	}
 	lines := bytes.Count(data, []byte{'\n'}) + 1
-	// One arena holds the bytes of every token; map keys and the rank
-	// table are views into it, so loading makes a handful of allocations.
+	// One arena holds the bytes of every token; map keys and the rank →
+	// token table are views into it, so loading makes a handful of
+	// allocations.
 	arena := make([]byte, 0, len(data)*3/4)
 	type entry struct{ off, n, rank int }
 	entries := make([]entry, 0, lines)
@@ -133,22 +134,21 @@ func load(name string, sp spec) (*Encoding, error) {
 	e := &Encoding{
 		name:    name,
 		split:   sp.split,
-		ranks:   make(map[string]uint32, len(entries)),
 		tokens:  make([]string, maxRank+1),
 		special: sp.special,
 		cache:   newPieceCache(),
 	}
 	for _, en := range entries {
-		tok := unsafe.String(&arena[en.off], en.n)
-		e.ranks[tok] = uint32(en.rank)
-		e.tokens[en.rank] = tok
+		if e.tokens[en.rank] != "" {
+			return nil, fmt.Errorf("tokens: load %s: duplicate rank %d", name, en.rank)
+		}
+		e.tokens[en.rank] = unsafe.String(&arena[en.off], en.n)
 	}
-	if len(e.ranks) != len(entries) {
-		return nil, fmt.Errorf("tokens: load %s: duplicate tokens", name)
+	if e.ranks, err = newRankTable(e.tokens); err != nil {
+		return nil, fmt.Errorf("tokens: load %s: %w", name, err)
 	}
-	// Rough accounting: arena, rank table, and map buckets (key header,
-	// value, and Go's per-slot overhead at ~7/8 load).
-	e.memory = len(arena) + len(e.tokens)*int(unsafe.Sizeof("")) + len(e.ranks)*(16+4+1)*8/7
+	// Rough accounting: arena, rank → token table and token → rank table.
+	e.memory = len(arena) + len(e.tokens)*int(unsafe.Sizeof("")) + e.ranks.memory()
 	return e, nil
 }
 

@@ -22,7 +22,7 @@ func TestEncodingMemory(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			measured := int(after.HeapAlloc) - int(before.HeapAlloc)
 			t.Logf("%s: %d tokens, measured heap %.1f MiB, MemoryBytes %.1f MiB",
-				name, len(enc.ranks), float64(measured)/(1<<20), float64(enc.MemoryBytes())/(1<<20))
+				name, enc.Vocab(), float64(measured)/(1<<20), float64(enc.MemoryBytes())/(1<<20))
 			if enc.MemoryBytes() < measured/3 || enc.MemoryBytes() > measured*3 {
 				t.Errorf("MemoryBytes %d far from measured %d", enc.MemoryBytes(), measured)
 			}
