@@ -112,3 +112,32 @@ func (t *rankTable) meanProbes(want map[string]uint32) (hit, miss float64) {
 	}
 	return float64(sh) / float64(nh), float64(sm) / float64(nm)
 }
+
+// BenchmarkLoad measures loading an encoding from its BPE file, rank
+// tables included (it happens once per encoding and process).
+func BenchmarkLoad(b *testing.B) {
+	for _, name := range []string{"cl100k_base", "o200k_base"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := load(name, specs[name]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNewRankTable measures building the token → rank table alone.
+func BenchmarkNewRankTable(b *testing.B) {
+	for _, name := range []string{"cl100k_base", "o200k_base"} {
+		enc := mustGet(b, name)
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := newRankTable(enc.tokens); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
