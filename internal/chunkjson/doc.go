@@ -5,8 +5,10 @@
 // with it, and the cache uses it to merge a recorded stream into one
 // completion.
 //
-// A hand-written reader covers what servers send: content, role, refusal
-// and reasoning deltas, tool calls with split arguments, the legacy
+// A hand-written reader covers what servers send: content, role and
+// refusal deltas (reasoning deltas, which wire.Delta does not hold, are
+// passed over as json.Unmarshal passes over them), tool calls with split
+// arguments, the legacy
 // function call, finish_reason, usage with its details, and logprobs
 // (content and refusal entries with token, logprob, bytes and
 // top_logprobs). Unknown keys are passed over, their syntax checked.
