@@ -16,10 +16,6 @@ import (
 // JSON and so has no canonical key.
 var ErrInvalidJSON = errors.New("cache: invalid JSON")
 
-// maxDepth is the nesting limit of encoding/json's scanner, so that a body
-// json.Valid accepts is a body the canonicaliser accepts.
-const maxDepth = 10000
-
 // The canonical form of a JSON value is JSON text itself, so that a body
 // which is already canonical in a stretch passes through that stretch
 // untouched: no whitespace; object members sorted by name and, of
@@ -232,7 +228,7 @@ value:
 		goto next
 	case '{', '[':
 		n := len(c.stack)
-		if n >= maxDepth {
+		if n >= jsonscan.MaxDepth {
 			return c.fail(i, "exceeded max depth")
 		}
 		if n < cap(c.stack) {
@@ -311,7 +307,7 @@ value:
 next: // a value ended just before s[i]
 	if f == nil {
 		c.end = i
-		if i = skipWS(s, i); i != len(s) {
+		if i = jsonscan.SkipWS(s, i); i != len(s) {
 			return c.fail(i, "data after the top-level value")
 		}
 		return nil
@@ -431,21 +427,12 @@ func (c *canon) errorf(format string, args ...any) error {
 // space skips the whitespace at src[i:], if any, records it as an evSkip
 // and returns where it ends.
 func (c *canon) space(i int) int {
-	j := skipWS(c.src, i)
+	j := jsonscan.SkipWS(c.src, i)
 	if j > i {
 		e := c.event()
 		e.kind, e.start, e.end = evSkip, i, j
 	}
 	return j
-}
-
-// skipWS returns the index of the first byte at or after i that is not
-// JSON whitespace.
-func skipWS(s []byte, i int) int {
-	for i < len(s) && s[i] <= ' ' && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // str reads the string that opens at src[i], one that is not plain ASCII

@@ -66,8 +66,8 @@ func (c *canon) unescape(start, end int) ([]byte, error) {
 			case 't':
 				out, r = append(out, '\t'), r+2
 			case 'u':
-				rr := hex4(s, r+2)
-				if rr < 0 {
+				rr, ok := jsonscan.Hex4(s[r+2:])
+				if !ok {
 					c.pos = r
 					return nil, c.errorf("invalid \\u escape")
 				}
@@ -75,7 +75,9 @@ func (c *canon) unescape(start, end int) ([]byte, error) {
 				if utf16.IsSurrogate(rr) {
 					rr1 := rune(-1)
 					if r+1 < end && s[r] == '\\' && s[r+1] == 'u' {
-						rr1 = hex4(s, r+2)
+						if v, ok := jsonscan.Hex4(s[r+2:]); ok {
+							rr1 = v
+						}
 					}
 					if dec := utf16.DecodeRune(rr, rr1); dec != utf8.RuneError {
 						out = utf8.AppendRune(out, dec)
@@ -116,28 +118,6 @@ var strClass = func() (t [256]uint8) {
 	}
 	return t
 }()
-
-// hex4 decodes the four hex digits at s[i:], or returns -1.
-func hex4(s []byte, i int) rune {
-	if i+4 > len(s) {
-		return -1
-	}
-	var r rune
-	for _, ch := range s[i : i+4] {
-		switch {
-		case '0' <= ch && ch <= '9':
-			ch -= '0'
-		case 'a' <= ch && ch <= 'f':
-			ch = ch - 'a' + 10
-		case 'A' <= ch && ch <= 'F':
-			ch = ch - 'A' + 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(ch)
-	}
-	return r
-}
 
 // strSlow canonicalises the string whose body starts at c.src[start], one
 // that plainString did not pass: it holds an escape or a byte that is not

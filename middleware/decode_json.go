@@ -21,9 +21,6 @@ import (
 	"github.com/llmgate/llmgate/internal/jsonscan"
 )
 
-// maxDepth bounds the nesting of JSON values, as encoding/json does.
-const maxDepth = 10000
-
 // scanner reads JSON from b; s holds the same bytes as a string so that
 // strings without escapes are substrings of s and cost no allocation.
 type scanner struct {
@@ -121,7 +118,7 @@ func (d *scanner) obj(n int) (key string, more bool, err error) {
 			return "", false, d.unexpected("looking for beginning of object")
 		}
 		d.i++
-		if d.depth++; d.depth > maxDepth {
+		if d.depth++; d.depth > jsonscan.MaxDepth {
 			return "", false, d.errAt(d.i, "exceeded max depth")
 		}
 		if d.peek() == '}' {
@@ -161,7 +158,7 @@ func (d *scanner) arr(n int) (more bool, err error) {
 			return false, d.unexpected("looking for beginning of array")
 		}
 		d.i++
-		if d.depth++; d.depth > maxDepth {
+		if d.depth++; d.depth > jsonscan.MaxDepth {
 			return false, d.errAt(d.i, "exceeded max depth")
 		}
 		if d.peek() == ']' {
@@ -255,7 +252,7 @@ func (d *scanner) strSlow(start int) (string, error) {
 			case 't':
 				out = append(out, '\t')
 			case 'u':
-				r, ok := hex4(d.b[j+1:])
+				r, ok := jsonscan.Hex4(d.b[j+1:])
 				if !ok {
 					d.i = j + 1
 					return "", d.unexpected("in \\u hexadecimal character escape")
@@ -264,7 +261,7 @@ func (d *scanner) strSlow(start int) (string, error) {
 				if utf16.IsSurrogate(r) {
 					r2, ok := rune(-1), false
 					if j+6 < len(d.b) && d.b[j+1] == '\\' && d.b[j+2] == 'u' {
-						r2, ok = hex4(d.b[j+3:])
+						r2, ok = jsonscan.Hex4(d.b[j+3:])
 					}
 					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
 						r = dec
@@ -299,27 +296,6 @@ func (d *scanner) strSlow(start int) (string, error) {
 	}
 	d.i = len(d.b)
 	return "", d.unexpected("in string literal")
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // num reads a number literal at d.i and returns its text.

@@ -249,7 +249,7 @@ func (d *Decoder) escaped(start int) ([]byte, bool) {
 // and returns the rune and the length of the escape. A lone surrogate,
 // which json.Unmarshal turns into U+FFFD, is left to it.
 func (d *Decoder) unicode(j int) (rune, int, bool) {
-	c1, ok := hex4(d.b[j+2:])
+	c1, ok := jsonscan.Hex4(d.b[j+2:])
 	if !ok {
 		return 0, 0, false
 	}
@@ -259,33 +259,11 @@ func (d *Decoder) unicode(j int) (rune, int, bool) {
 	if len(d.b)-j < 12 || d.b[j+6] != '\\' || d.b[j+7] != 'u' {
 		return 0, 0, false
 	}
-	c2, ok := hex4(d.b[j+8:])
+	c2, ok := jsonscan.Hex4(d.b[j+8:])
 	if r := utf16.DecodeRune(c1, c2); ok && r != utf8.RuneError {
 		return r, 12, true
 	}
 	return 0, 0, false
-}
-
-// hex4 reads the four hex digits of a \u escape.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var v rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		v = v<<4 | rune(c)
-	}
-	return v, true
 }
 
 // str reads a string into *dst, or a null that leaves it, as

@@ -179,7 +179,7 @@ func SkipString(b []byte, i int) (int, error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+				if _, ok := Hex4(b[i+2:]); !ok {
 					return 0, syntaxErr(i, "invalid \\u escape")
 				}
 				i += 6
@@ -194,8 +194,26 @@ func SkipString(b []byte, i int) (int, error) {
 	}
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f'
+// Hex4 decodes the four hex digits at the start of b (those of a \u
+// escape), either case; ok is false when b holds fewer or another byte.
+func Hex4(b []byte) (r rune, ok bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // SkipNumber passes over the number that starts at b[i] and returns the

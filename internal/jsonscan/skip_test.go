@@ -70,3 +70,18 @@ func FuzzSkip(f *testing.F) {
 		}
 	})
 }
+
+func TestHex4(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want rune
+		ok   bool
+	}{
+		{"00e9", 0xe9, true}, {"FFFD", 0xfffd, true}, {"d83Dx", 0xd83d, true}, {"abcf", 0xabcf, true},
+		{"00e", 0, false}, {"", 0, false}, {"00g0", 0, false}, {"0 12", 0, false}, {"+123", 0, false},
+	} {
+		if r, ok := Hex4([]byte(tc.in)); r != tc.want || ok != tc.ok {
+			t.Errorf("Hex4(%q) = %#x, %v; want %#x, %v", tc.in, r, ok, tc.want, tc.ok)
+		}
+	}
+}
