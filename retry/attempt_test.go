@@ -311,6 +311,15 @@ func TestTimeoutEndsTheExchange(t *testing.T) {
 // Timeout bounds the exchange until the headers, not the body: a slow
 // stream that has started goes on.
 func TestTimeoutDoesNotCutBody(t *testing.T) {
+	checkBodyOutlivesTimeout(t, func(base http.RoundTripper) Config {
+		return Config{Base: base, Timeout: 20 * time.Millisecond}
+	})
+}
+
+// checkBodyOutlivesTimeout checks that a stream whose headers arrived in
+// time goes on after the 20 ms timeout that config sets has passed.
+func checkBodyOutlivesTimeout(t *testing.T, config func(base http.RoundTripper) Config) {
+	t.Helper()
 	next := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -320,7 +329,7 @@ func TestTimeoutDoesNotCutBody(t *testing.T) {
 		_, _ = io.WriteString(w, "data: 2\n\n")
 	}))
 	defer srv.Close()
-	tr := New(Config{Base: srv.Client().Transport, Timeout: 20 * time.Millisecond})
+	tr := New(config(srv.Client().Transport))
 	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil).WithContext(context.Background()))
 	if err != nil {
 		t.Fatal(err)

@@ -231,33 +231,9 @@ func TestAttemptTimeout(t *testing.T) {
 // The attempt timeout bounds the wait for headers, not the body: a slow
 // stream that has started goes on.
 func TestAttemptTimeoutDoesNotCutBody(t *testing.T) {
-	next := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: 1\n\n")
-		http.NewResponseController(w).Flush()
-		<-next
-		io.WriteString(w, "data: 2\n\n")
-	}))
-	defer srv.Close()
-	tr := New(Config{Base: srv.Client().Transport, AttemptTimeout: 20 * time.Millisecond})
-	resp, err := tr.RoundTrip(httptest.NewRequest("GET", srv.URL, nil).WithContext(context.Background()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 9)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		t.Fatal(err)
-	}
-	// Wait well past the attempt timeout before letting the stream go on.
-	timer := time.NewTimer(60 * time.Millisecond)
-	<-timer.C
-	close(next)
-	rest, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(rest) != "data: 2\n\n" {
-		t.Errorf("rest %q err %v", rest, err)
-	}
+	checkBodyOutlivesTimeout(t, func(base http.RoundTripper) Config {
+		return Config{Base: base, AttemptTimeout: 20 * time.Millisecond}
+	})
 }
 
 func TestCallerCancelStopsWaiting(t *testing.T) {
