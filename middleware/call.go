@@ -183,7 +183,10 @@ type Observer struct {
 	// it was written to the client. The Chunk and its fields are valid only
 	// during the call.
 	OnChunk func(ch *Chunk)
-	// OnEnd is called once, after the handler returned.
+	// OnEnd is called once, after the handler returned. A response whose
+	// end the client can tell (no body, or a Content-Length) has been
+	// flushed to the client by then, so slow work here (a Redis round
+	// trip) does not delay it; it still holds the connection.
 	OnEnd func(res *Response)
 }
 

@@ -89,6 +89,9 @@ type tap struct {
 //     Response.Err is ErrHandlerPanicked (unless a write had already
 //     failed), Response.Status is 0 if next had sent no status, and the
 //     panic continues after OnEnd (to Recover, or net/http).
+//   - Before OnEnd, a response the client can tell is complete (no body,
+//     or a Content-Length header) is flushed, so that the client has it
+//     while the observers settle and store.
 func serveTapped(next http.Handler, w http.ResponseWriter, r *http.Request, c *Call) {
 	t := &tap{w: w, c: c, st: tapPool.Get().(*tapState), head: r.Method == http.MethodHead}
 	completed := false
@@ -313,11 +316,42 @@ func (t *tap) finish(r *http.Request, panicked bool) {
 	}
 	t.ended = true
 	t.release()
+	if !panicked && t.res.Err == nil && t.hasOnEnd() && t.delimited() {
+		// The response is whole and the client can tell: send it now
+		// rather than when the handler returns, so that the client does
+		// not wait for the observers' bookkeeping (on Redis, the limiter's
+		// and the ledger's settles and the cache's store are a round trip
+		// each). A failure here changes nothing: the answer is complete
+		// and is settled and stored as such.
+		_ = http.NewResponseController(t.w).Flush()
+	}
 	for _, o := range t.c.observers {
 		if o.OnEnd != nil {
 			o.OnEnd(&t.res)
 		}
 	}
+}
+
+// hasOnEnd reports whether an observer of the call has an OnEnd.
+func (t *tap) hasOnEnd() bool {
+	for _, o := range t.c.observers {
+		if o.OnEnd != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// delimited reports whether the client can tell that the response is
+// complete before the handler returns: it has no body, or its header
+// declares the body's length. (A chunked body ends only with the
+// terminator net/http writes when the handler returns; a stream's client
+// stops at its [DONE] event, which the tap flushed already.)
+func (t *tap) delimited() bool {
+	if t.head || t.res.Status == http.StatusNoContent || t.res.Status == http.StatusNotModified {
+		return true
+	}
+	return !t.res.Stream && t.w.Header().Get("Content-Length") != ""
 }
 
 // release returns the pooled state, dropping buffers that grew unusually

@@ -257,3 +257,86 @@ func TestTapClientGoesAway(t *testing.T) {
 		t.Fatalf("observer saw %d chunks", len(log.chunks))
 	}
 }
+
+// TestTapFlushesBeforeOnEnd checks that a client has a whole response
+// whose length it knows (or that has no body) while OnEnd is still
+// running: an observer's bookkeeping, such as a settle on Redis, must not
+// delay the answer. The observer waits for the client to have read the
+// body; were the response held until the handler returned, neither could
+// go on and the test would fail at its deadline. A body of unknown length
+// is not flushed early (the client would still wait for the end of the
+// chunked body), so net/http still sends it with a Content-Length.
+func TestTapFlushesBeforeOnEnd(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const body = `{"id":"c","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`
+	cases := []struct {
+		name, method string
+		status       int
+		length       bool // set Content-Length
+		early        bool // the response is flushed before OnEnd
+	}{
+		{"json with content-length", http.MethodPost, http.StatusOK, true, true},
+		{"error with content-length", http.MethodPost, http.StatusTooManyRequests, true, true},
+		{"no content", http.MethodPost, http.StatusNoContent, false, true},
+		{"head", http.MethodHead, http.StatusOK, false, true},
+		{"json of unknown length", http.MethodPost, http.StatusOK, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			read := make(chan struct{})
+			var ended *Response
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c := &Call{Endpoint: EndpointChatCompletions}
+				c.Observe(Observer{OnEnd: func(res *Response) {
+					if tc.early {
+						select {
+						case <-read:
+						case <-ctx.Done():
+							t.Error("the client did not have the response while OnEnd ran")
+						}
+					}
+					ended = res
+				}})
+				serveTapped(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					if tc.length {
+						w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+					}
+					w.WriteHeader(tc.status)
+					if tc.status != http.StatusNoContent {
+						_, _ = io.WriteString(w, body)
+					}
+				}), w, r, c)
+			}))
+			defer srv.Close()
+
+			req, _ := http.NewRequestWithContext(ctx, tc.method, srv.URL, strings.NewReader("{}"))
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			close(read)
+			resp.Body.Close()
+			srv.Close() // waits for the handler, and so for OnEnd
+			want := body
+			if tc.method == http.MethodHead || tc.status == http.StatusNoContent {
+				want = ""
+			}
+			if err != nil || string(got) != want || resp.StatusCode != tc.status {
+				t.Fatalf("client got %d %q (%v)", resp.StatusCode, got, err)
+			}
+			if !tc.early && resp.ContentLength != int64(len(body)) {
+				t.Fatalf("Content-Length %d, want %d: flushed early, so sent chunked", resp.ContentLength, len(body))
+			}
+			if ended == nil || ended.Err != nil || ended.Status != tc.status {
+				t.Fatalf("OnEnd saw %+v", ended)
+			}
+			if want != "" && (ended.Usage == nil || ended.Usage.TotalTokens != 3) {
+				t.Fatalf("OnEnd saw usage %+v", ended.Usage)
+			}
+		})
+	}
+}
