@@ -37,6 +37,12 @@ type Config struct {
 	// this duration instead of starting them together, so that many
 	// long streams open at the rate a server admits them. Default: 0.
 	RampUp time.Duration
+	// Think is each connection's pause after an answer before its next
+	// request, as a client with something else to do between requests
+	// has. With none, a connection's next request waits on the server
+	// for whatever the previous one still does after its answer was sent
+	// (net/http serves one request at a time per connection). Default: 0.
+	Think time.Duration
 	// Warmup is the number of requests each connection sends before the
 	// measured run starts; they are not recorded. Default: 0.
 	Warmup int
@@ -243,6 +249,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				w.do(ctx, seq.Add(1)-1, true)
+				if cfg.Think > 0 {
+					select {
+					case <-time.After(cfg.Think):
+					case <-ctx.Done():
+						return
+					}
+				}
 			}
 		})
 	}

@@ -27,6 +27,7 @@ func main() {
 	flag.IntVar(&cfg.Requests, "n", 0, "measured requests (0: bounded by -d only)")
 	flag.DurationVar(&cfg.Duration, "d", 0, "measured duration (0: bounded by -n only)")
 	flag.DurationVar(&cfg.RampUp, "ramp", 0, "spread the connections' first requests over this duration")
+	flag.DurationVar(&cfg.Think, "think", 0, "pause on each connection between an answer and the next request")
 	flag.IntVar(&cfg.Warmup, "warmup", 10, "unmeasured requests per connection before the run")
 	flag.BoolVar(&cfg.Stream, "stream", false, "ask for streamed answers")
 	flag.IntVar(&cfg.BodySize, "body", 1024, "request body size in bytes")
