@@ -167,6 +167,17 @@ func (g *Group) waiting(k Key) int {
 	return 0
 }
 
+// Waiting returns how many callers wait for a leader, over all keys.
+func (g *Group) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, f := range g.m {
+		n += f.waiters
+	}
+	return n
+}
+
 // InFlight returns the number of keys whose leader is running.
 func (g *Group) InFlight() int {
 	g.mu.Lock()

@@ -436,7 +436,9 @@ func (cc *Cache) serveHit(w http.ResponseWriter, r *http.Request, c *Call, e *ca
 		// A write error is the client going away; the tap reports it.
 		_ = cache.Replay(r.Context(), w, rc.Flush, events, cc.pacing)
 	} else {
-		h["Content-Type"] = hitHeader.json
+		// The length lets the client tell the answer is whole before the
+		// handler returns (see Observer.OnEnd).
+		h["Content-Type"], h["Content-Length"] = hitHeader.json, []string{strconv.Itoa(len(body))}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	}
@@ -499,7 +501,13 @@ func (cc *Cache) miss(next http.Handler, w http.ResponseWriter, r *http.Request,
 	if lead != nil {
 		// The leader's client going away (or an OnEnd that never comes)
 		// must not keep the followers waiting: they elect a new leader.
-		m.stop = context.AfterFunc(m.ctx, func() { lead.Finish(nil, m.ctx.Err()) })
+		// A client that closes once it has the whole answer has not gone
+		// away: OnEnd is on its way and hands the answer over.
+		m.stop = context.AfterFunc(m.ctx, func() {
+			if !c.wasAnswered() {
+				lead.Finish(nil, m.ctx.Err())
+			}
+		})
 	}
 	c.Observe(Observer{OnHeader: m.onHeader, OnChunk: m.onChunk, OnEnd: m.onEnd})
 	next.ServeHTTP(w, r)
@@ -539,7 +547,10 @@ func (m *cacheMiss) onEnd(res *Response) {
 	// Store first, then wake the followers: a request arriving in between
 	// then finds the entry in the store (see serve's second lookup).
 	if err == nil && m.plan.Store {
-		if err := m.cc.store.Set(m.ctx, m.key, e, m.cc.ttl); err != nil && !errors.Is(err, cache.ErrTooLarge) {
+		// Not bound to the client: it may close once it has the answer
+		// (see Call.answered), and the answer is still worth keeping.
+		ctx := context.WithoutCancel(m.ctx)
+		if err := m.cc.store.Set(ctx, m.key, e, m.cc.ttl); err != nil && !errors.Is(err, cache.ErrTooLarge) {
 			m.cc.logger.WarnContext(m.ctx, "middleware: cache: store set failed", "request_id", m.c.RequestID, "err", err)
 		}
 	}

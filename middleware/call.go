@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/models"
@@ -125,6 +126,14 @@ type Call struct {
 	SavedCost billing.Money
 
 	observers []Observer
+	// answered is set by the tap once the client has the whole answer
+	// (its [DONE] event, or the complete response flushed before OnEnd).
+	// A client may then close the connection, ending the request's
+	// context, while the observers still settle and store: they must not
+	// take that for a client that went away. Read and written with
+	// sync/atomic, from any goroutine (a plain word, not an atomic.Bool,
+	// so that a Call stays copyable before the chain uses it).
+	answered uint32
 	// tally counts a streamed completion for Count and Budget; set by
 	// Count, nil without it.
 	tally *streamTally
@@ -232,3 +241,9 @@ type Response struct {
 	// panicked (the panic goes on after the observers ran).
 	Err error
 }
+
+// markAnswered records that the client has the whole answer (see answered).
+func (c *Call) markAnswered() { atomic.StoreUint32(&c.answered, 1) }
+
+// wasAnswered reports whether markAnswered was called, from any goroutine.
+func (c *Call) wasAnswered() bool { return atomic.LoadUint32(&c.answered) != 0 }

@@ -495,12 +495,10 @@ func (lc *limitCall) onHeader(_ int, h http.Header) { lc.hdr.reassert(h) }
 // onEnd settles the reservation to what the response cost.
 func (lc *limitCall) onEnd(res *Response) {
 	c := lc.c
-	ctx := lc.r.Context()
-	if ctx.Err() != nil {
-		// The client went away: its usage must still be settled.
-		ctx = context.WithoutCancel(ctx)
-	}
-	ctx, cancel := lc.l.bound(ctx)
+	// Not bound to the client, which may close the connection as soon as
+	// it has the answer (or go away earlier): its usage is settled all
+	// the same.
+	ctx, cancel := lc.l.bound(context.WithoutCancel(lc.r.Context()))
 	defer cancel()
 	usage := c.Usage
 	if usage == nil {

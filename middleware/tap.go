@@ -228,6 +228,9 @@ func (t *tap) observeStream(b []byte) {
 		case ev.IsDone():
 			ch.Data, ch.Done = ev.Data, true
 			t.res.Done = true
+			if t.res.Err == nil {
+				t.c.markAnswered() // flushed just above
+			}
 		default:
 			ch.Data = ev.Data
 			t.res.Events++
@@ -323,6 +326,7 @@ func (t *tap) finish(r *http.Request, panicked bool) {
 		// and the ledger's settles and the cache's store are a round trip
 		// each). A failure here changes nothing: the answer is complete
 		// and is settled and stored as such.
+		t.c.markAnswered()
 		_ = http.NewResponseController(t.w).Flush()
 	}
 	for _, o := range t.c.observers {
