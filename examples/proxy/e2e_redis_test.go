@@ -137,4 +137,41 @@ redis: {url: %q, prefix: %q, replicas: 2}
 			t.Errorf("texts differ: %q", texts)
 		}
 	})
+
+	// openai-go stops reading a stream at [DONE] and closes it, which can
+	// end the request's context on the proxy while it still settles and
+	// stores (middleware's TestCacheClientClosesAfterAnswer makes that
+	// happen every time): the streamed answer is stored all the same, and
+	// replayed by the other replica.
+	t.Run("a stream read to [DONE] is cached", func(t *testing.T) {
+		params := openai.ChatCompletionNewParams{Model: "llmtest-1", Messages: userMsg("Stream me once"),
+			MaxTokens: openai.Int(8), Temperature: openai.Float(0)}
+		var texts []string
+		for i, step := range []struct {
+			p    *proxyProc
+			want string
+		}{{a, "MISS"}, {b, "HIT"}, {a, "HIT"}} {
+			var httpRes *http.Response
+			c := step.p.client("sk-cached")
+			stream := c.Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(&httpRes))
+			var acc openai.ChatCompletionAccumulator
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			stream.Close()
+			if got := httpRes.Header.Get("x-cache"); got != step.want {
+				t.Errorf("request %d: x-cache %q, want %q", i, got, step.want)
+			}
+			if len(acc.Choices) != 1 {
+				t.Fatalf("request %d: %d choices", i, len(acc.Choices))
+			}
+			texts = append(texts, acc.Choices[0].Message.Content)
+		}
+		if texts[0] == "" || texts[0] != texts[1] || texts[1] != texts[2] {
+			t.Errorf("texts differ: %q", texts)
+		}
+	})
 }
