@@ -194,8 +194,13 @@ type Observer struct {
 	OnChunk func(ch *Chunk)
 	// OnEnd is called once, after the handler returned. A response whose
 	// end the client can tell (no body, or a Content-Length) has been
-	// flushed to the client by then, so slow work here (a Redis round
-	// trip) does not delay it; it still holds the connection.
+	// flushed to the client by then, as a stream has up to its [DONE], so
+	// slow work here (a Redis round trip) does not delay the answer. It
+	// still holds the connection: the next request on it is read when
+	// OnEnd is done. A request on another connection may arrive sooner,
+	// and see the settles and stores of OnEnd not done yet. The client may
+	// also close the connection, which ends the request's context: work
+	// here must not depend on it (context.WithoutCancel).
 	OnEnd func(res *Response)
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -114,6 +115,9 @@ orgs:
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "insufficient_quota" {
 			t.Fatalf("err %v", err)
 		}
+		// The client has its answer before the proxy counts it (see
+		// middleware.Observer.OnEnd), so the count is awaited.
+		waitFor(t, "the 429 in /metrics", func() bool { return countRequests(t, p.URL, "broke", "429") > before })
 		if got := countRequests(t, p.URL, "broke", "429") - before; got != 1 {
 			t.Errorf("the client sent %v requests; insufficient_quota must not be retried", got)
 		}
@@ -150,7 +154,16 @@ orgs:
 		}
 		sum += billing.Cost(prices, wire.Usage{PromptTokens: int(acc.Usage.PromptTokens), CompletionTokens: int(acc.Usage.CompletionTokens)})
 
-		spent := adminSpent(t, p.URL, "rich")
+		// The client has its answer before the proxy settles its cost (see
+		// middleware.Observer.OnEnd): the spend is awaited.
+		spent := 0.0
+		settled := func() bool {
+			spent = adminSpent(t, p.URL, "rich")
+			return math.Abs(spent-sum.USD()) <= 1e-9
+		}
+		for deadline := time.Now().Add(10 * time.Second); !settled() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if math.Abs(spent-sum.USD()) > 1e-9 || spent == 0 {
 			t.Errorf("/admin/usage spent %.9f USD, sum of request costs %.9f", spent, sum.USD())
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -88,7 +89,14 @@ redis: {url: %q, prefix: %q, replicas: 2}
 		if res := rawChat(t, a.URL, "sk-budgeted", small); res.StatusCode != 200 {
 			t.Fatalf("first request on A: %d", res.StatusCode)
 		}
-		spentA, spentB := adminSpent(t, a.URL, "budgeted"), adminSpent(t, b.URL, "budgeted")
+		// The client has its answer before A settles its cost (see
+		// middleware.Observer.OnEnd): the spend is awaited.
+		var spentA, spentB float64
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if spentA, spentB = adminSpent(t, a.URL, "budgeted"), adminSpent(t, b.URL, "budgeted"); spentA != 0 && spentA == spentB {
+				break
+			}
+		}
 		if spentA == 0 || spentA != spentB {
 			t.Fatalf("spent %.9f USD on A's view, %.9f on B's; want the same, non-zero", spentA, spentB)
 		}
