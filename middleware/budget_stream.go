@@ -83,9 +83,12 @@ func (s *budgetCall) onEnd(res *Response) {
 	case budgetNoOutput(res):
 		c.Cost = 0
 		if s.reserved {
-			if err := s.res.Cancel(s.ctx); err != nil {
-				s.b.logger.ErrorContext(s.ctx, "middleware: budget cancel failed", "request_id", c.RequestID, "err", err)
-			}
+			id := c.RequestID
+			c.Go(func() {
+				if err := s.res.Cancel(s.ctx); err != nil {
+					s.b.logger.ErrorContext(s.ctx, "middleware: budget cancel failed", "request_id", id, "err", err)
+				}
+			})
 		}
 		return
 	default:
@@ -93,9 +96,12 @@ func (s *budgetCall) onEnd(res *Response) {
 	}
 	c.Cost = cost
 	if s.reserved {
-		if err := s.res.Settle(s.ctx, cost); err != nil {
-			s.b.logger.ErrorContext(s.ctx, "middleware: budget settle failed", "request_id", c.RequestID, "cost", cost.String(), "err", err)
-		}
+		id := c.RequestID
+		c.Go(func() {
+			if err := s.res.Settle(s.ctx, cost); err != nil {
+				s.b.logger.ErrorContext(s.ctx, "middleware: budget settle failed", "request_id", id, "cost", cost.String(), "err", err)
+			}
+		})
 	}
 }
 

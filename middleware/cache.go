@@ -544,19 +544,26 @@ func (m *cacheMiss) onEnd(res *Response) {
 		m.stop()
 	}
 	e, err := m.entry(res)
-	// Store first, then wake the followers: a request arriving in between
-	// then finds the entry in the store (see serve's second lookup).
-	if err == nil && m.plan.Store {
-		// Not bound to the client: it may close once it has the answer
-		// (see Call.answered), and the answer is still worth keeping.
+	if err != nil || !m.plan.Store {
+		if m.lead != nil {
+			m.lead.Finish(e, err)
+		}
+		return
+	}
+	id := m.c.RequestID
+	m.c.Go(func() {
+		// Store first, then wake the followers: a request arriving in
+		// between then finds the entry in the store (see serve's second
+		// lookup). Not bound to the client: it may close once it has the
+		// answer (see Call.answered), and the answer is still worth keeping.
 		ctx := context.WithoutCancel(m.ctx)
 		if err := m.cc.store.Set(ctx, m.key, e, m.cc.ttl); err != nil && !errors.Is(err, cache.ErrTooLarge) {
-			m.cc.logger.WarnContext(m.ctx, "middleware: cache: store set failed", "request_id", m.c.RequestID, "err", err)
+			m.cc.logger.WarnContext(ctx, "middleware: cache: store set failed", "request_id", id, "err", err)
 		}
-	}
-	if m.lead != nil {
-		m.lead.Finish(e, err)
-	}
+		if m.lead != nil {
+			m.lead.Finish(e, nil)
+		}
+	})
 }
 
 // entry returns the entry that stores res, or why it cannot be stored.

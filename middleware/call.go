@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/llmgate/llmgate/billing"
@@ -134,6 +135,10 @@ type Call struct {
 	// sync/atomic, from any goroutine (a plain word, not an atomic.Bool,
 	// so that a Call stays copyable before the chain uses it).
 	answered uint32
+	// ending is set while the tap calls the OnEnd observers, and end
+	// holds the work they handed to Go.
+	ending bool
+	end    *endWork
 	// tally counts a streamed completion for Count and Budget; set by
 	// Count, nil without it.
 	tally *streamTally
@@ -252,3 +257,56 @@ func (c *Call) markAnswered() { atomic.StoreUint32(&c.answered, 1) }
 
 // wasAnswered reports whether markAnswered was called, from any goroutine.
 func (c *Call) wasAnswered() bool { return atomic.LoadUint32(&c.answered) != 0 }
+
+// Go runs f on a goroutine of its own when called from an OnEnd observer,
+// so that the end-of-request work of several layers overlaps instead of
+// adding up: Limit, Budget and Cache each hand it their settle or store,
+// which on Redis is a round trip. The tap waits for every f before the
+// handler returns, and a panic in f goes on from there. f must not touch
+// the Call's fields (another observer may be writing them): it works on
+// what the observer read before. Called anywhere else, Go runs f at once.
+func (c *Call) Go(f func()) {
+	if !c.ending {
+		f()
+		return
+	}
+	if c.end == nil {
+		c.end = new(endWork)
+	}
+	e := c.end
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				e.mu.Lock()
+				if e.panicked == nil {
+					e.panicked = v
+				}
+				e.mu.Unlock()
+			}
+		}()
+		f()
+	}()
+}
+
+// endWork is the work handed to Call.Go during one request's OnEnd.
+type endWork struct {
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	panicked any // the first panic of the work, if any
+}
+
+// waitEnd waits for the work handed to Go; when reraise is set, a panic
+// of that work goes on here, on the handler's goroutine.
+func (c *Call) waitEnd(reraise bool) {
+	e := c.end
+	if e == nil {
+		return
+	}
+	c.end = nil
+	e.wg.Wait()
+	if v := e.panicked; v != nil && reraise {
+		panic(v)
+	}
+}

@@ -495,33 +495,45 @@ func (lc *limitCall) onHeader(_ int, h http.Header) { lc.hdr.reassert(h) }
 // onEnd settles the reservation to what the response cost.
 func (lc *limitCall) onEnd(res *Response) {
 	c := lc.c
-	// Not bound to the client, which may close the connection as soon as
-	// it has the answer (or go away earlier): its usage is settled all
-	// the same.
-	ctx, cancel := lc.l.bound(context.WithoutCancel(lc.r.Context()))
-	defer cancel()
 	usage := c.Usage
 	if usage == nil {
 		usage = res.Usage
 	}
-	var err error
+	tokens := -1 // settle to this many tokens; -1: cancel the reservation
 	switch {
 	case c.CacheStatus == "HIT" && lc.l.cacheHit == LimitCacheHitFree:
-		err = lc.res.Cancel(ctx)
+		// cancelled: a free hit
 	case c.CacheStatus == "HIT" && lc.l.cacheHit == LimitCacheHitRequest:
-		err = lc.res.Settle(ctx, 0)
+		tokens = 0
 	case res.Usage == nil && (res.Status >= 500 ||
 		(res.Written == 0 && (res.Status == 0 || errors.Is(res.Err, ErrHandlerPanicked)))):
-		err = lc.res.Cancel(ctx)
+		// cancelled: the upstream failed, or nothing was produced
 	case usage != nil:
-		err = lc.res.Settle(ctx, max(0, usage.TotalTokens))
+		tokens = max(0, usage.TotalTokens)
 	case res.Status < 200 || res.Status > 299:
-		err = lc.res.Settle(ctx, 0)
+		tokens = 0
+	default:
+		return // a success whose usage nobody knows keeps its reservation
 	}
-	if err != nil {
-		lc.l.logger.WarnContext(ctx, "middleware: limit: settling the reservation failed",
-			slog.String("request_id", c.RequestID), slog.Any("error", err))
-	}
+	// Not bound to the client, which may close the connection as soon as
+	// it has the answer (or go away earlier): its usage is settled all
+	// the same.
+	ctx := context.WithoutCancel(lc.r.Context())
+	id := c.RequestID
+	c.Go(func() {
+		ctx, stop := lc.l.bound(ctx)
+		defer stop()
+		var err error
+		if tokens >= 0 {
+			err = lc.res.Settle(ctx, tokens)
+		} else {
+			err = lc.res.Cancel(ctx)
+		}
+		if err != nil {
+			lc.l.logger.WarnContext(ctx, "middleware: limit: settling the reservation failed",
+				slog.String("request_id", id), slog.Any("error", err))
+		}
+	})
 }
 
 // unavailable answers a request the store could not decide.

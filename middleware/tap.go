@@ -329,11 +329,23 @@ func (t *tap) finish(r *http.Request, panicked bool) {
 		t.c.markAnswered()
 		_ = http.NewResponseController(t.w).Flush()
 	}
-	for _, o := range t.c.observers {
+	c := t.c
+	done := false
+	defer func() {
+		c.ending = false
+		if !done { // an observer panicked: its panic goes on, after the rest of the work
+			c.waitEnd(false)
+		}
+	}()
+	c.ending = true
+	for _, o := range c.observers {
 		if o.OnEnd != nil {
 			o.OnEnd(&t.res)
 		}
 	}
+	c.ending = false
+	done = true
+	c.waitEnd(!panicked) // a panic of the handler goes on in any case
 }
 
 // hasOnEnd reports whether an observer of the call has an OnEnd.
