@@ -77,31 +77,36 @@ func (s *budgetCall) onChunk(ch *Chunk) {
 // cancelling for a response without output, else to the cost of its usage.
 func (s *budgetCall) onEnd(res *Response) {
 	c := s.c
-	var cost billing.Money
+	var cost billing.Money // what the reservation settles to; -1 cancels it
 	switch {
 	case c.CacheStatus == "HIT" && !s.b.chargeCacheHits:
-	case budgetNoOutput(res):
 		c.Cost = 0
-		if s.reserved {
-			id := c.RequestID
-			c.Go(func() {
-				if err := s.res.Cancel(s.ctx); err != nil {
-					s.b.logger.ErrorContext(s.ctx, "middleware: budget cancel failed", "request_id", id, "err", err)
-				}
-			})
-		}
-		return
+	case budgetNoOutput(res):
+		c.Cost, cost = 0, -1
 	default:
 		cost = min(s.cost(res), billing.MaxAmount)
+		c.Cost = cost
 	}
-	c.Cost = cost
-	if s.reserved {
-		id := c.RequestID
-		c.Go(func() {
-			if err := s.res.Settle(s.ctx, cost); err != nil {
-				s.b.logger.ErrorContext(s.ctx, "middleware: budget settle failed", "request_id", id, "cost", cost.String(), "err", err)
-			}
-		})
+	switch {
+	case !s.reserved:
+	case inProcess(s.b.ledger):
+		s.settle(cost)
+	default:
+		c.Go(func() { s.settle(cost) })
+	}
+}
+
+// settle settles the reservation to cost, or cancels it when cost is
+// negative.
+func (s *budgetCall) settle(cost billing.Money) {
+	if cost < 0 {
+		if err := s.res.Cancel(s.ctx); err != nil {
+			s.b.logger.ErrorContext(s.ctx, "middleware: budget cancel failed", "request_id", s.c.RequestID, "err", err)
+		}
+		return
+	}
+	if err := s.res.Settle(s.ctx, cost); err != nil {
+		s.b.logger.ErrorContext(s.ctx, "middleware: budget settle failed", "request_id", s.c.RequestID, "cost", cost.String(), "err", err)
 	}
 }
 

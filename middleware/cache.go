@@ -550,20 +550,25 @@ func (m *cacheMiss) onEnd(res *Response) {
 		}
 		return
 	}
-	id := m.c.RequestID
-	m.c.Go(func() {
-		// Store first, then wake the followers: a request arriving in
-		// between then finds the entry in the store (see serve's second
-		// lookup). Not bound to the client: it may close once it has the
-		// answer (see Call.answered), and the answer is still worth keeping.
-		ctx := context.WithoutCancel(m.ctx)
-		if err := m.cc.store.Set(ctx, m.key, e, m.cc.ttl); err != nil && !errors.Is(err, cache.ErrTooLarge) {
-			m.cc.logger.WarnContext(ctx, "middleware: cache: store set failed", "request_id", id, "err", err)
-		}
-		if m.lead != nil {
-			m.lead.Finish(e, nil)
-		}
-	})
+	if inProcess(m.cc.store) {
+		m.store(e)
+	} else {
+		m.c.Go(func() { m.store(e) })
+	}
+}
+
+// store stores e, then wakes the followers: a request arriving in between
+// then finds the entry in the store (see serve's second lookup). The
+// context is not bound to the client: it may close once it has the answer
+// (see Call.answered), and the answer is still worth keeping.
+func (m *cacheMiss) store(e *cache.Entry) {
+	ctx := context.WithoutCancel(m.ctx)
+	if err := m.cc.store.Set(ctx, m.key, e, m.cc.ttl); err != nil && !errors.Is(err, cache.ErrTooLarge) {
+		m.cc.logger.WarnContext(ctx, "middleware: cache: store set failed", "request_id", m.c.RequestID, "err", err)
+	}
+	if m.lead != nil {
+		m.lead.Finish(e, nil)
+	}
 }
 
 // entry returns the entry that stores res, or why it cannot be stored.

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/llmgate/llmgate/billing"
+	"github.com/llmgate/llmgate/cache"
+	"github.com/llmgate/llmgate/limiter"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/policy"
 	"github.com/llmgate/llmgate/tokens"
@@ -288,6 +290,18 @@ func (c *Call) Go(f func()) {
 		}()
 		f()
 	}()
+}
+
+// inProcess reports a store that lives in this process (one of
+// llmgate's memory stores): its settle or store takes microseconds, less
+// than a goroutine for Call.Go costs, so layers run it in line. Any
+// other store (Redis, or a wrapper) is taken to wait on I/O.
+func inProcess(store any) bool {
+	switch store.(type) {
+	case *limiter.MemoryStore, *billing.MemoryLedger, *cache.MemoryStore:
+		return true
+	}
+	return false
 }
 
 // endWork is the work handed to Call.Go during one request's OnEnd.

@@ -515,25 +515,30 @@ func (lc *limitCall) onEnd(res *Response) {
 	default:
 		return // a success whose usage nobody knows keeps its reservation
 	}
-	// Not bound to the client, which may close the connection as soon as
-	// it has the answer (or go away earlier): its usage is settled all
-	// the same.
-	ctx := context.WithoutCancel(lc.r.Context())
-	id := c.RequestID
-	c.Go(func() {
-		ctx, stop := lc.l.bound(ctx)
-		defer stop()
-		var err error
-		if tokens >= 0 {
-			err = lc.res.Settle(ctx, tokens)
-		} else {
-			err = lc.res.Cancel(ctx)
-		}
-		if err != nil {
-			lc.l.logger.WarnContext(ctx, "middleware: limit: settling the reservation failed",
-				slog.String("request_id", id), slog.Any("error", err))
-		}
-	})
+	if inProcess(lc.l.store) {
+		lc.settle(tokens)
+	} else {
+		c.Go(func() { lc.settle(tokens) })
+	}
+}
+
+// settle settles the reservation to tokens, or cancels it when tokens is
+// negative. The context is not bound to the client, which may close the
+// connection as soon as it has the answer (or go away earlier): its usage
+// is settled all the same.
+func (lc *limitCall) settle(tokens int) {
+	ctx, stop := lc.l.bound(context.WithoutCancel(lc.r.Context()))
+	defer stop()
+	var err error
+	if tokens >= 0 {
+		err = lc.res.Settle(ctx, tokens)
+	} else {
+		err = lc.res.Cancel(ctx)
+	}
+	if err != nil {
+		lc.l.logger.WarnContext(ctx, "middleware: limit: settling the reservation failed",
+			slog.String("request_id", lc.c.RequestID), slog.Any("error", err))
+	}
 }
 
 // unavailable answers a request the store could not decide.
