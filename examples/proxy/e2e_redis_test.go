@@ -122,64 +122,52 @@ redis: {url: %q, prefix: %q, replicas: 2}
 		}
 	})
 
-	t.Run("cached by A is a hit on B", func(t *testing.T) {
-		params := openai.ChatCompletionNewParams{Model: "llmtest-1", Messages: userMsg("Cache me across replicas"),
-			MaxTokens: openai.Int(8), Temperature: openai.Float(0)}
-		var texts []string
-		for i, step := range []struct {
-			p    *proxyProc
-			want string
-		}{{a, "MISS"}, {b, "HIT"}, {a, "HIT"}} {
-			var httpRes *http.Response
-			c := step.p.client("sk-cached")
-			resp, err := c.Chat.Completions.New(ctx, params, option.WithResponseInto(&httpRes))
-			if err != nil {
-				t.Fatal(err)
+	// A streamed answer is cached too. openai-go stops reading a stream at
+	// [DONE] and closes it, which can end the request's context on the
+	// proxy while it still settles and stores (middleware's
+	// TestCacheClientClosesAfterAnswer makes that happen every time): the
+	// answer is stored all the same, and replayed by the other replica.
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cached by A is a hit on B (stream=%v)", stream), func(t *testing.T) {
+			params := openai.ChatCompletionNewParams{Model: "llmtest-1", Messages: userMsg(fmt.Sprintf("Cache me across replicas (%v)", stream)),
+				MaxTokens: openai.Int(8), Temperature: openai.Float(0)}
+			var texts []string
+			for i, step := range []struct {
+				p    *proxyProc
+				want string
+			}{{a, "MISS"}, {b, "HIT"}, {a, "HIT"}} {
+				var httpRes *http.Response
+				c := step.p.client("sk-cached")
+				var text string
+				if stream {
+					s := c.Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(&httpRes))
+					var acc openai.ChatCompletionAccumulator
+					for s.Next() {
+						acc.AddChunk(s.Current())
+					}
+					if err := s.Err(); err != nil {
+						t.Fatal(err)
+					}
+					s.Close()
+					if len(acc.Choices) != 1 {
+						t.Fatalf("request %d: %d choices", i, len(acc.Choices))
+					}
+					text = acc.Choices[0].Message.Content
+				} else {
+					resp, err := c.Chat.Completions.New(ctx, params, option.WithResponseInto(&httpRes))
+					if err != nil {
+						t.Fatal(err)
+					}
+					text = resp.Choices[0].Message.Content
+				}
+				if got := httpRes.Header.Get("x-cache"); got != step.want {
+					t.Errorf("request %d: x-cache %q, want %q", i, got, step.want)
+				}
+				texts = append(texts, text)
 			}
-			if got := httpRes.Header.Get("x-cache"); got != step.want {
-				t.Errorf("request %d: x-cache %q, want %q", i, got, step.want)
+			if texts[0] == "" || texts[0] != texts[1] || texts[1] != texts[2] {
+				t.Errorf("texts differ: %q", texts)
 			}
-			texts = append(texts, resp.Choices[0].Message.Content)
-		}
-		if texts[0] == "" || texts[0] != texts[1] || texts[1] != texts[2] {
-			t.Errorf("texts differ: %q", texts)
-		}
-	})
-
-	// openai-go stops reading a stream at [DONE] and closes it, which can
-	// end the request's context on the proxy while it still settles and
-	// stores (middleware's TestCacheClientClosesAfterAnswer makes that
-	// happen every time): the streamed answer is stored all the same, and
-	// replayed by the other replica.
-	t.Run("a stream read to [DONE] is cached", func(t *testing.T) {
-		params := openai.ChatCompletionNewParams{Model: "llmtest-1", Messages: userMsg("Stream me once"),
-			MaxTokens: openai.Int(8), Temperature: openai.Float(0)}
-		var texts []string
-		for i, step := range []struct {
-			p    *proxyProc
-			want string
-		}{{a, "MISS"}, {b, "HIT"}, {a, "HIT"}} {
-			var httpRes *http.Response
-			c := step.p.client("sk-cached")
-			stream := c.Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(&httpRes))
-			var acc openai.ChatCompletionAccumulator
-			for stream.Next() {
-				acc.AddChunk(stream.Current())
-			}
-			if err := stream.Err(); err != nil {
-				t.Fatal(err)
-			}
-			stream.Close()
-			if got := httpRes.Header.Get("x-cache"); got != step.want {
-				t.Errorf("request %d: x-cache %q, want %q", i, got, step.want)
-			}
-			if len(acc.Choices) != 1 {
-				t.Fatalf("request %d: %d choices", i, len(acc.Choices))
-			}
-			texts = append(texts, acc.Choices[0].Message.Content)
-		}
-		if texts[0] == "" || texts[0] != texts[1] || texts[1] != texts[2] {
-			t.Errorf("texts differ: %q", texts)
-		}
-	})
+		})
+	}
 }
