@@ -264,9 +264,10 @@ func (c *Call) wasAnswered() bool { return atomic.LoadUint32(&c.answered) != 0 }
 // so that the end-of-request work of several layers overlaps instead of
 // adding up: Limit, Budget and Cache each hand it their settle or store,
 // which on Redis is a round trip. The tap waits for every f before the
-// handler returns, and a panic in f goes on from there. f must not touch
-// the Call's fields (another observer may be writing them): it works on
-// what the observer read before. Called anywhere else, Go runs f at once.
+// handler returns, and a panic in f goes on from there. f must not write
+// the Call, nor read what later observers write (Usage, Cost): it works on
+// what its observer read before (RequestID, which nothing writes, is fine).
+// Called anywhere else, Go runs f at once.
 func (c *Call) Go(f func()) {
 	if !c.ending {
 		f()
