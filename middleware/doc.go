@@ -25,7 +25,10 @@
 // and the observers of the response tap, which parses what the handler
 // writes — a JSON body or an SSE stream — once, and tells every subscribed
 // layer about chunks and usage, so limits and budgets settle to what was
-// really generated, even when the client went away mid-stream.
+// really generated, even when the client went away mid-stream. A complete
+// answer is sent before that end-of-request work, and on Redis the layers'
+// settles and store run side by side (Call.Go), so the client does not
+// wait for them.
 //
 // Every denial is an OpenAI error envelope (package wire) with the status
 // OpenAI itself uses.
