@@ -118,12 +118,6 @@ func CountTools(enc *Encoding, tools []wire.Tool) int {
 	return countFunctions(enc, defs)
 }
 
-type schemaProperty struct {
-	Type        json.RawMessage   `json:"type"`
-	Description string            `json:"description"`
-	Enum        []json.RawMessage `json:"enum"`
-}
-
 func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
 	if len(defs) == 0 {
 		return 0
@@ -133,16 +127,18 @@ func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
 		funcInit = 10
 	}
 	n := funcEnd
+	var props []namedProperty
 	for _, f := range defs {
 		n += funcInit + enc.Count(f.Name+":"+strings.TrimSuffix(f.Description, "."))
-		var params struct {
-			Properties map[string]schemaProperty `json:"properties"`
+		if len(f.Parameters) == 0 {
+			continue
 		}
-		if len(f.Parameters) == 0 || json.Unmarshal(f.Parameters, &params) != nil || len(params.Properties) == 0 {
+		var ok bool
+		if props, ok = readProperties(f.Parameters, props); !ok {
 			continue
 		}
 		n += propInit
-		for key, p := range params.Properties {
+		for _, p := range props {
 			n += propKey
 			if len(p.Enum) > 0 {
 				n += enumInit
@@ -150,7 +146,7 @@ func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
 					n += enumItem + enc.Count(jsonText(item))
 				}
 			}
-			n += enc.Count(key + ":" + jsonText(p.Type) + ":" + strings.TrimSuffix(p.Description, "."))
+			n += enc.Count(p.name + ":" + jsonText(p.Type) + ":" + strings.TrimSuffix(p.Description, "."))
 		}
 	}
 	return n
@@ -159,6 +155,11 @@ func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
 // jsonText returns a JSON string's value, or other JSON as written
 // (e.g. a type list ["string","null"]).
 func jsonText(raw json.RawMessage) string {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if s, ok := plainString(raw); ok {
+			return s
+		}
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
