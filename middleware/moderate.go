@@ -255,6 +255,27 @@ func moderateAll(ctx context.Context, mod moderation.Moderator, inputs []moderat
 	return res, nil
 }
 
+// moderateEach moderates each input for a verdict of its own, as
+// moderateAll, except that the result of an unflagged input may be only
+// {Flagged: false}: the built-in moderator scores each text and builds a
+// whole result (three maps of every category) only for a flagged one.
+func moderateEach(ctx context.Context, mod moderation.Moderator, inputs []moderation.Input) ([]wire.ModerationResult, error) {
+	b, ok := mod.(*moderation.Builtin)
+	if !ok || len(inputs) == 0 {
+		return moderateAll(ctx, mod, inputs)
+	}
+	res := make([]wire.ModerationResult, len(inputs))
+	for i, in := range inputs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("middleware: moderate: %w", err)
+		}
+		if s := b.Score(in.Text); b.Flagged(&s) {
+			res[i] = b.Result(&s)
+		}
+	}
+	return res, nil
+}
+
 // moderateMerged moderates inputs and merges the verdicts into one: flagged
 // if any input is, the highest score per category. It returns the indexes
 // of the flagged inputs. The built-in moderator is asked for scores only,

@@ -192,7 +192,7 @@ func (mw *modWriter) finishBody() {
 			which = append(which, i)
 		}
 	}
-	res, err := moderateAll(mw.r.Context(), mw.m.cfg.Moderator, inputs)
+	res, err := moderateEach(mw.r.Context(), mw.m.cfg.Moderator, inputs)
 	if err != nil {
 		mw.writeError(moderationUnavailable(c))
 		return

@@ -299,8 +299,8 @@ func TestModerateOutputJSON(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0
 			cfg := ModerateConfig{Input: InputOff, OnOutputFlagged: func(r *http.Request, res wire.ModerationResult) {
-				if !res.Flagged || r == nil {
-					t.Errorf("hook got %+v", res)
+				if !res.Flagged || r == nil || len(res.Categories) != int(moderation.NumCategories) || len(res.CategoryScores) != int(moderation.NumCategories) {
+					t.Errorf("hook got %+v, want a whole flagged result", res)
 				}
 				calls++
 			}}
