@@ -260,7 +260,18 @@ var chatRequest1K = func() []byte {
 	return b
 }()
 
+// chatRequestPlain1K is a chat request of about 1 KiB without tools: four
+// messages of prose, so fewer and longer strings than chatRequest1K.
+var chatRequestPlain1K = []byte(`{"model":"gpt-4o-mini","temperature":0,"max_tokens":300,"messages":[` +
+	`{"role":"system","content":"You are a support assistant for an online bookshop. Answer briefly and politely. If you do not know an order's status, say so and offer to open a ticket; never invent tracking numbers or delivery dates. Keep answers under 120 words."},` +
+	`{"role":"user","content":"Hi, I ordered two paperbacks last Tuesday (order 88213) and the site still says 'processing'. Is that normal? I need them by the 14th for a book club."},` +
+	`{"role":"assistant","content":"Hello! Orders usually leave our warehouse within three working days, so 'processing' after a week is longer than usual. I cannot see live order status, but I can open a ticket so the team checks order 88213 today and replies by email."},` +
+	`{"role":"user","content":"Yes please, open a ticket. And can you tell me whether express shipping would still get them to me on time if I upgrade now?"}]}`)
+
 func TestFixtureSize(t *testing.T) {
+	if n := len(chatRequestPlain1K); n < 900 || n > 1200 || !json.Valid(chatRequestPlain1K) {
+		t.Errorf("plain fixture is %d bytes (valid %v), want about 1 KiB", n, json.Valid(chatRequestPlain1K))
+	}
 	if n := len(chatRequest1K); n < 900 || n > 1200 {
 		t.Errorf("fixture is %d bytes, want about 1 KiB", n)
 	}
@@ -279,6 +290,25 @@ func BenchmarkKey(b *testing.B) {
 			}
 		}
 		reportCPU(b, cpu)
+	})
+	b.Run("plain-chat", func(b *testing.B) { // about 1 KiB of messages, no tools
+		in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}, Body: chatRequestPlain1K}
+		b.SetBytes(int64(len(chatRequestPlain1K)))
+		b.ReportAllocs()
+		cpu := cpuTime()
+		for b.Loop() {
+			if _, err := ComputeKey(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, cpu)
+	})
+	b.Run("plain-chat/baseline=sha256-raw", func(b *testing.B) {
+		b.SetBytes(int64(len(chatRequestPlain1K)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = sha256.Sum256(chatRequestPlain1K)
+		}
 	})
 	b.Run("form-only", func(b *testing.B) { // the canonicaliser without the hash
 		c := new(canon)
