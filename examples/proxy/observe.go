@@ -67,7 +67,9 @@ func observe(log *slog.Logger, m *metrics, logPrompts bool) middleware.Middlewar
 			c := &middleware.Call{RequestID: middleware.RequestIDFrom(r.Context())}
 			rw := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(rw, r.WithContext(middleware.WithCall(r.Context(), c)))
-			elapsed := time.Since(start)
+			// The latency is the client's: to when the whole response was
+			// sent, which may be before the end-of-request work was done.
+			elapsed := rw.sent(time.Now()).Sub(start)
 
 			keyID := ""
 			if c.Principal != nil {
@@ -131,14 +133,27 @@ func observe(log *slog.Logger, m *metrics, logPrompts bool) middleware.Middlewar
 	}
 }
 
-// recordingWriter notes the status, the body size and when the first body
-// byte was written.
+// recordingWriter notes the status, the body size, when the first body
+// byte was written and when the last write and the last flush were.
 type recordingWriter struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
 	bytes       int64
 	first       time.Time
+	lastWrite   time.Time
+	lastFlush   time.Time
+}
+
+// sent returns when the whole response was sent, given that the handler
+// returned at returned: at the last flush when nothing was written after
+// it (the middleware flushes a complete answer before settling), else
+// when the handler returned and net/http sent the rest.
+func (w *recordingWriter) sent(returned time.Time) time.Time {
+	if !w.lastFlush.IsZero() && !w.lastWrite.After(w.lastFlush) {
+		return w.lastFlush
+	}
+	return returned
 }
 
 func (w *recordingWriter) WriteHeader(code int) {
@@ -150,14 +165,19 @@ func (w *recordingWriter) WriteHeader(code int) {
 
 func (w *recordingWriter) Write(p []byte) (int, error) {
 	w.wroteHeader = true
+	now := time.Now()
 	if w.first.IsZero() {
-		w.first = time.Now()
+		w.first = now
 	}
+	w.lastWrite = now
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
 }
 
-func (w *recordingWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *recordingWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	w.lastFlush = time.Now()
+}
 
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
