@@ -279,30 +279,22 @@ func TestFixtureSize(t *testing.T) {
 
 func BenchmarkKey(b *testing.B) {
 	body := chatRequest1K
-	b.Run("canonical", func(b *testing.B) {
-		in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}, Body: body}
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		cpu := cpuTime()
-		for b.Loop() {
-			if _, err := ComputeKey(in); err != nil {
-				b.Fatal(err)
+	key := func(body []byte) func(*testing.B) {
+		return func(b *testing.B) {
+			in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}, Body: body}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				if _, err := ComputeKey(in); err != nil {
+					b.Fatal(err)
+				}
 			}
+			reportCPU(b, cpu)
 		}
-		reportCPU(b, cpu)
-	})
-	b.Run("plain-chat", func(b *testing.B) { // about 1 KiB of messages, no tools
-		in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}, Body: chatRequestPlain1K}
-		b.SetBytes(int64(len(chatRequestPlain1K)))
-		b.ReportAllocs()
-		cpu := cpuTime()
-		for b.Loop() {
-			if _, err := ComputeKey(in); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportCPU(b, cpu)
-	})
+	}
+	b.Run("canonical", key(body))
+	b.Run("plain-chat", key(chatRequestPlain1K)) // about 1 KiB of messages, no tools
 	b.Run("plain-chat/baseline=sha256-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(chatRequestPlain1K)))
 		b.ReportAllocs()
