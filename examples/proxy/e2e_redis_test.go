@@ -14,6 +14,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/redis/go-redis/v9"
 )
 
 // redisURL returns LLMGATE_REDIS_URL; without it the test is skipped,
@@ -127,11 +128,29 @@ redis: {url: %q, prefix: %q, replicas: 2}
 	// proxy while it still settles and stores (middleware's
 	// TestCacheClientClosesAfterAnswer makes that happen every time): the
 	// answer is stored all the same, and replayed by the other replica.
+	//
+	// The client has its answer before A stores it (see
+	// middleware.Observer.OnEnd): a request to B in that moment would miss.
+	// So the test waits for the entry to be in Redis before asking B.
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	cached := func() int {
+		keys, err := rdb.Keys(ctx, prefix+"cache:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
 	for _, stream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("cached by A is a hit on B (stream=%v)", stream), func(t *testing.T) {
 			params := openai.ChatCompletionNewParams{Model: "llmtest-1", Messages: userMsg(fmt.Sprintf("Cache me across replicas (%v)", stream)),
 				MaxTokens: openai.Int(8), Temperature: openai.Float(0)}
 			var texts []string
+			before := cached()
 			for i, step := range []struct {
 				p    *proxyProc
 				want string
@@ -162,6 +181,9 @@ redis: {url: %q, prefix: %q, replicas: 2}
 				}
 				if got := httpRes.Header.Get("x-cache"); got != step.want {
 					t.Errorf("request %d: x-cache %q, want %q", i, got, step.want)
+				}
+				if i == 0 {
+					waitFor(t, "A's answer in Redis", func() bool { return cached() > before })
 				}
 				texts = append(texts, text)
 			}
