@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -51,46 +50,16 @@ func (c *canon) unescape(start, end int) ([]byte, error) {
 				c.pos = r
 				return nil, c.errorf("invalid escape")
 			}
-			switch e := s[r+1]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-				r += 2
-			case 'b':
-				out, r = append(out, '\b'), r+2
-			case 'f':
-				out, r = append(out, '\f'), r+2
-			case 'n':
-				out, r = append(out, '\n'), r+2
-			case 'r':
-				out, r = append(out, '\r'), r+2
-			case 't':
-				out, r = append(out, '\t'), r+2
-			case 'u':
-				rr, ok := jsonscan.Hex4(s[r+2:])
-				if !ok {
-					c.pos = r
+			rr, n, ok := jsonscan.Unescape(s[r:])
+			if !ok {
+				c.pos = r
+				if s[r+1] == 'u' {
 					return nil, c.errorf("invalid \\u escape")
 				}
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					rr1 := rune(-1)
-					if r+1 < end && s[r] == '\\' && s[r+1] == 'u' {
-						if v, ok := jsonscan.Hex4(s[r+2:]); ok {
-							rr1 = v
-						}
-					}
-					if dec := utf16.DecodeRune(rr, rr1); dec != utf8.RuneError {
-						out = utf8.AppendRune(out, dec)
-						r += 6
-						break
-					}
-					rr = utf8.RuneError
-				}
-				out = utf8.AppendRune(out, rr)
-			default:
-				c.pos = r
-				return nil, c.errorf("invalid escape character %q", e)
+				return nil, c.errorf("invalid escape character %q", s[r+1])
 			}
+			out = utf8.AppendRune(out, rr)
+			r += n
 		case ch < utf8.RuneSelf:
 			out = append(out, ch)
 			r++

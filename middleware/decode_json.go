@@ -14,7 +14,6 @@ package middleware
 
 import (
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 
@@ -237,45 +236,17 @@ func (d *scanner) strSlow(start int) (string, error) {
 				d.i = len(d.b)
 				return "", d.unexpected("in string escape code")
 			}
-			j++
-			switch e := d.b[j]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := jsonscan.Hex4(d.b[j+1:])
-				if !ok {
-					d.i = j + 1
+			r, n, ok := jsonscan.Unescape(d.b[j:])
+			if !ok {
+				if d.b[j+1] == 'u' {
+					d.i = j + 2
 					return "", d.unexpected("in \\u hexadecimal character escape")
 				}
-				j += 4
-				if utf16.IsSurrogate(r) {
-					r2, ok := rune(-1), false
-					if j+6 < len(d.b) && d.b[j+1] == '\\' && d.b[j+2] == 'u' {
-						r2, ok = jsonscan.Hex4(d.b[j+3:])
-					}
-					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-						r = dec
-						j += 6
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				out = utf8.AppendRune(out, r)
-			default:
-				d.i = j
+				d.i = j + 1
 				return "", d.unexpected("in string escape code")
 			}
-			j++
+			out = utf8.AppendRune(out, r)
+			j += n
 		case c < utf8.RuneSelf:
 			// Copy the run of plain ASCII up to the next quote, escape,
 			// control or non-ASCII byte at once.

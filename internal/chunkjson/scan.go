@@ -211,30 +211,11 @@ func (d *Decoder) escaped(start int) ([]byte, bool) {
 			out = append(out, c)
 			j++
 			continue
-		case j+1 >= len(d.b):
 		default:
-			n, ok := 2, true
-			switch e := d.b[j+1]; e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				var r rune
-				r, n, ok = d.unicode(j)
+			// A lone surrogate, which json.Unmarshal turns into U+FFFD,
+			// is left to it.
+			if r, n, ok := jsonscan.Unescape(d.b[j:]); ok && (r != utf8.RuneError || !loneSurrogate(d.b[j:])) {
 				out = utf8.AppendRune(out, r)
-			default:
-				ok = false
-			}
-			if ok {
 				j += n
 				continue
 			}
@@ -245,25 +226,12 @@ func (d *Decoder) escaped(start int) ([]byte, bool) {
 	return nil, false
 }
 
-// unicode decodes the \u escape at d.b[j], or a surrogate pair of two,
-// and returns the rune and the length of the escape. A lone surrogate,
-// which json.Unmarshal turns into U+FFFD, is left to it.
-func (d *Decoder) unicode(j int) (rune, int, bool) {
-	c1, ok := jsonscan.Hex4(d.b[j+2:])
-	if !ok {
-		return 0, 0, false
-	}
-	if !utf16.IsSurrogate(c1) {
-		return c1, 6, true
-	}
-	if len(d.b)-j < 12 || d.b[j+6] != '\\' || d.b[j+7] != 'u' {
-		return 0, 0, false
-	}
-	c2, ok := jsonscan.Hex4(d.b[j+8:])
-	if r := utf16.DecodeRune(c1, c2); ok && r != utf8.RuneError {
-		return r, 12, true
-	}
-	return 0, 0, false
+// loneSurrogate reports whether the escape at the start of b is a \u
+// escape of a UTF-16 surrogate (which jsonscan.Unescape decodes to U+FFFD
+// when no other half follows).
+func loneSurrogate(b []byte) bool {
+	c, _ := jsonscan.Hex4(b[2:])
+	return b[1] == 'u' && utf16.IsSurrogate(c)
 }
 
 // str reads a string into *dst, or a null that leaves it, as

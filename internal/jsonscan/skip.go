@@ -3,6 +3,8 @@ package jsonscan
 import (
 	"errors"
 	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // MaxDepth is the nesting limit of encoding/json's scanner, which Skip
@@ -192,6 +194,48 @@ func SkipString(b []byte, i int) (int, error) {
 			i++
 		}
 	}
+}
+
+// Unescape decodes the escape sequence that starts b (b[0] is the
+// backslash) as encoding/json does, and returns its rune and its length;
+// ok is false when b holds none: no byte or an unknown one after the
+// backslash, or a \u without four hex digits. A \u escape of a UTF-16
+// surrogate takes the \u escape after it along when the two make a pair
+// (length 12); alone it is U+FFFD (length 6), as encoding/json has it.
+func Unescape(b []byte) (r rune, n int, ok bool) {
+	if len(b) < 2 {
+		return 0, 0, false
+	}
+	switch e := b[1]; e {
+	case '"', '\\', '/':
+		return rune(e), 2, true
+	case 'b':
+		return '\b', 2, true
+	case 'f':
+		return '\f', 2, true
+	case 'n':
+		return '\n', 2, true
+	case 'r':
+		return '\r', 2, true
+	case 't':
+		return '\t', 2, true
+	case 'u':
+		if r, ok = Hex4(b[2:]); !ok {
+			return 0, 0, false
+		}
+		if !utf16.IsSurrogate(r) {
+			return r, 6, true
+		}
+		if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+			if r2, ok := Hex4(b[8:]); ok {
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					return dec, 12, true
+				}
+			}
+		}
+		return utf8.RuneError, 6, true
+	}
+	return 0, 0, false
 }
 
 // Hex4 decodes the four hex digits at the start of b (those of a \u

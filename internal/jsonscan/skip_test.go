@@ -85,3 +85,32 @@ func TestHex4(t *testing.T) {
 		}
 	}
 }
+
+// TestUnescape holds Unescape to the string json.Unmarshal decodes: each
+// escape, followed by text, is decoded on its own and then the rest.
+func TestUnescape(t *testing.T) {
+	for _, esc := range []string{`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\u0041`, `\u00e9`, `\uFFFD`,
+		`\ud83d\ude00`, `\ud800`, `\udc00`, `\ud800\u0041`, `\ud800\udbff`, `\udc00\ud800`, `\ud800\u00e9`, `\ud83d\uDE00`} {
+		body := esc + "x"
+		var want string
+		if err := json.Unmarshal([]byte(`"`+body+`"`), &want); err != nil {
+			t.Fatalf("%s: %v", esc, err)
+		}
+		r, n, ok := Unescape([]byte(body))
+		if !ok {
+			t.Fatalf("%s: not an escape", esc)
+		}
+		var rest string
+		if err := json.Unmarshal([]byte(`"`+body[n:]+`"`), &rest); err != nil {
+			t.Fatalf("%s: rest %q: %v", esc, body[n:], err)
+		}
+		if got := string(r) + rest; got != want {
+			t.Errorf("%s: %q + %q, json.Unmarshal %q", esc, string(r), rest, want)
+		}
+	}
+	for _, bad := range []string{``, `\`, `\x`, `\u12`, `\u12g4`, `\U0041`, `\'`} {
+		if _, _, ok := Unescape([]byte(bad)); ok {
+			t.Errorf("%q: taken for an escape", bad)
+		}
+	}
+}
