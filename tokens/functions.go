@@ -63,32 +63,49 @@ func readPropertiesFast(b []byte, props []namedProperty) (_ []namedProperty, ok,
 		return props, false, true
 	}
 	seen := false
-	for i = jsonscan.SkipWS(b, i+1); b[i] != '}'; {
-		name, j, plain := plainName(b, i)
-		if !plain {
-			return nil, false, false
-		}
-		i = jsonscan.SkipWS(b, jsonscan.SkipWS(b, j)+1) // past the ':'
+	_, sure = members(b, i, func(name string, v int) (int, bool) {
 		switch {
 		case name == "properties":
 			if seen {
-				return nil, false, false // decoded into the same map: a merge
+				return 0, false // decoded into the same map: a merge
 			}
 			seen = true
-			var sure bool
-			if props, i, sure = readPropertyMap(b, i, props); !sure {
-				return nil, false, false
-			}
+			var end int
+			var ok bool
+			props, end, ok = readPropertyMap(b, v, props)
+			return end, ok
 		case foldsTo(name, "properties"):
-			return nil, false, false
-		default:
-			i, _ = jsonscan.Skip(b, i)
+			return 0, false
+		}
+		end, _ := jsonscan.Skip(b, v)
+		return end, true
+	})
+	if !sure {
+		return nil, false, false
+	}
+	return props, len(props) > 0, true
+}
+
+// members calls member for each member of the object that opens at b[i]
+// (b is valid JSON) with the member's name and where its value starts;
+// member returns where the value ends. members returns where the object
+// ends, and false, as soon as a name is not plain ASCII or member returns
+// false: something left to encoding/json.
+func members(b []byte, i int, member func(name string, v int) (end int, sure bool)) (int, bool) {
+	for i = jsonscan.SkipWS(b, i+1); b[i] != '}'; {
+		name, j, plain := plainName(b, i)
+		if !plain {
+			return 0, false
+		}
+		var sure bool
+		if i, sure = member(name, jsonscan.SkipWS(b, jsonscan.SkipWS(b, j)+1)); !sure { // past the ':'
+			return 0, false
 		}
 		if i = jsonscan.SkipWS(b, i); b[i] == ',' {
 			i = jsonscan.SkipWS(b, i+1)
 		}
 	}
-	return props, len(props) > 0, true
+	return i + 1, true
 }
 
 // readPropertyMap reads the "properties" value at b[i] into props and
@@ -100,28 +117,23 @@ func readPropertyMap(b []byte, i int, props []namedProperty) ([]namedProperty, i
 	if b[i] != '{' {
 		return nil, 0, false
 	}
-	for i = jsonscan.SkipWS(b, i+1); b[i] != '}'; {
-		name, j, plain := plainName(b, i)
-		if !plain {
-			return nil, 0, false
-		}
+	end, sure := members(b, i, func(name string, v int) (int, bool) {
 		for k := range props {
 			if props[k].name == name {
-				return nil, 0, false // a map keeps the last: rare enough to leave
+				return 0, false // a map keeps the last: rare enough to leave
 			}
 		}
-		i = jsonscan.SkipWS(b, jsonscan.SkipWS(b, j)+1)
-		var p schemaProperty
-		var sure bool
-		if p, i, sure = readProperty(b, i); !sure {
-			return nil, 0, false
+		p, end, sure := readProperty(b, v)
+		if !sure {
+			return 0, false
 		}
 		props = append(props, namedProperty{name, p})
-		if i = jsonscan.SkipWS(b, i); b[i] == ',' {
-			i = jsonscan.SkipWS(b, i+1)
-		}
+		return end, true
+	})
+	if !sure {
+		return nil, 0, false
 	}
-	return props, i + 1, true
+	return props, end, true
 }
 
 // readProperty reads one property's schema at b[i] and returns where it
@@ -133,15 +145,9 @@ func readProperty(b []byte, i int) (p schemaProperty, end int, sure bool) {
 	if b[i] != '{' {
 		return p, 0, false // a type error
 	}
-	for i = jsonscan.SkipWS(b, i+1); b[i] != '}'; {
-		name, j, plain := plainName(b, i)
-		if !plain {
-			return p, 0, false
-		}
-		i = jsonscan.SkipWS(b, jsonscan.SkipWS(b, j)+1)
-		start := i
-		i, _ = jsonscan.Skip(b, i)
-		v := b[start:i]
+	end, sure = members(b, i, func(name string, at int) (int, bool) {
+		vend, _ := jsonscan.Skip(b, at)
+		v := b[at:vend]
 		switch name {
 		case "type":
 			p.Type = json.RawMessage(v)
@@ -149,11 +155,11 @@ func readProperty(b []byte, i int) (p schemaProperty, end int, sure bool) {
 			switch {
 			case v[0] == 'n': // null leaves it as it was
 			case v[0] != '"':
-				return p, 0, false // a type error
+				return 0, false // a type error
 			default:
 				s, ok := plainString(v)
 				if !ok {
-					return p, 0, false
+					return 0, false
 				}
 				p.Description = s
 			}
@@ -164,18 +170,16 @@ func readProperty(b []byte, i int) (p schemaProperty, end int, sure bool) {
 			case '[':
 				p.Enum = rawItems(v, p.Enum[:0])
 			default:
-				return p, 0, false // a type error
+				return 0, false // a type error
 			}
 		default:
 			if foldsTo(name, "type") || foldsTo(name, "description") || foldsTo(name, "enum") {
-				return p, 0, false
+				return 0, false
 			}
 		}
-		if i = jsonscan.SkipWS(b, i); b[i] == ',' {
-			i = jsonscan.SkipWS(b, i+1)
-		}
-	}
-	return p, i + 1, true
+		return vend, true
+	})
+	return p, end, sure
 }
 
 // rawItems appends the items of the valid JSON array a, as written, to
