@@ -215,7 +215,7 @@ value:
 	}
 	switch ch := s[i]; ch {
 	case '"':
-		j := jsonscan.PlainRun(s, i+1)
+		j := jsonscan.PlainText(s, i+1)
 		if j < len(s) && s[j] == '"' {
 			i = j + 1
 			goto next

@@ -15,7 +15,7 @@ import (
 // multi-byte rune.
 func plainString(s []byte, i int) int {
 	for {
-		if i = jsonscan.PlainRun(s, i); i >= len(s) {
+		if i = jsonscan.PlainText(s, i); i >= len(s) {
 			return -1
 		}
 		ch := s[i]
@@ -101,7 +101,7 @@ func (c *canon) strSlow(start int) (dec []byte, k0, k1 int, err error) {
 scan:
 	for i < len(s) {
 		if i+8 <= len(s) && strClass[s[i]] == 0 {
-			if i = jsonscan.PlainRun(s, i); i >= len(s) {
+			if i = jsonscan.PlainText(s, i); i >= len(s) {
 				break
 			}
 		}

@@ -198,7 +198,7 @@ func decodeString(v []byte, dst *string) error {
 // isPlain reports whether a string body holds only bytes that decode to
 // themselves: ASCII other than control bytes, quotes and backslashes.
 func isPlain(body []byte) bool {
-	for _, c := range body[jsonscan.PlainRun(body, 0):] {
+	for _, c := range body[jsonscan.PlainText(body, 0):] {
 		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
 			return false
 		}

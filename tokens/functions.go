@@ -208,7 +208,7 @@ func plainName(b []byte, i int) (string, int, bool) {
 // plain ASCII, which is what it decodes to.
 func plainString(q []byte) (string, bool) {
 	body := q[1 : len(q)-1]
-	for i := jsonscan.PlainRun(body, 0); i < len(body); i++ {
+	for i := jsonscan.PlainText(body, 0); i < len(body); i++ {
 		if c := body[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
 			return "", false
 		}

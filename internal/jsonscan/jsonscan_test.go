@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -67,9 +68,104 @@ func TestPlainRun(t *testing.T) {
 	}
 }
 
+// TestPlainText checks PlainText, and on amd64 its vector loop, against
+// PlainRun for every start and length up to 80 bytes with a special byte
+// (of each class) at every place after the start, or none: the two must
+// agree exactly, as both test the bytes in whole words from the start.
+func TestPlainText(t *testing.T) {
+	specials := []byte{'"', '\\', 0x00, 0x1f, 0x7f + 1, 0xff}
+	plain := []byte("az AZ09 !#[]~\x7f")
+	buf := make([]byte, 80)
+	for n := 0; n <= len(buf); n++ {
+		s := buf[:n]
+		for i := range s {
+			s[i] = plain[i%len(plain)]
+		}
+		for i := 0; i <= n; i++ {
+			for p := i - 1; p < n; p++ { // p = i-1: no special byte
+				ch := specials[(n+i+p+1)%len(specials)]
+				if p >= i {
+					s[p] = ch
+				}
+				want := PlainRun(s, i)
+				if got := PlainText(s, i); got != want {
+					t.Fatalf("%q from %d: PlainText = %d, PlainRun = %d", s, i, got, want)
+				}
+				if got := plainRunVec(s, i); got < i || got > n || got+16 <= n && (p < i || got != p) {
+					t.Fatalf("%q from %d: plainRunVec = %d (special at %d)", s, i, got, p)
+				}
+				if p >= i {
+					s[p] = plain[p%len(plain)]
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("PlainText from -1 did not panic, as PlainRun does")
+		}
+	}()
+	PlainText([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), -1)
+}
+
 func ExamplePlainRun() {
 	s := []byte(`"a plain run, then an \"escape\""`)
 	i := PlainRun(s, 1)
 	fmt.Printf("%d %q\n", i, s[i])
 	// Output: 22 '\\'
+}
+
+func ExamplePlainText() {
+	s := []byte(`"The quick brown fox jumps over the lazy dog, then naps."`)
+	fmt.Println(PlainText(s, 1) == len(s)-1)
+	// Output: true
+}
+
+// FuzzPlainText holds PlainText to PlainRun, and PlainRun to a byte-by-byte
+// scan, on any bytes from any start.
+func FuzzPlainText(f *testing.F) {
+	f.Add([]byte(`"a plain run, then an \"escape\""`), 1)
+	f.Add([]byte("0123456789abcdef0123456789abcdef0123456789\x00"), 3)
+	f.Add([]byte("caf\xc3\xa9 au lait, sixteen bytes and more"), 0)
+	f.Fuzz(func(t *testing.T, s []byte, i int) {
+		if i < 0 || i > len(s) {
+			i = 0
+		}
+		got := PlainRun(s, i)
+		if pt := PlainText(s, i); pt != got {
+			t.Fatalf("%q from %d: PlainText = %d, PlainRun = %d", s, i, pt, got)
+		}
+		for j := i; j < got; j++ {
+			if special(s[j]) {
+				t.Fatalf("%q from %d: PlainRun = %d passes special byte %d", s, i, got, j)
+			}
+		}
+		if got < len(s) && !special(s[got]) && got+8 <= len(s) {
+			t.Fatalf("%q from %d: PlainRun = %d stops at a plain byte with a word left", s, i, got)
+		}
+	})
+}
+
+// BenchmarkPlainText scans plain runs of several lengths ending in a quote,
+// against PlainRun on the same bytes.
+func BenchmarkPlainText(b *testing.B) {
+	for _, n := range []int{8, 24, 40, 100, 1000} {
+		s := append(bytes.Repeat([]byte("lorem ipsum "), n/12+1)[:n], `","next":"member"}`...)
+		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				if PlainText(s, 0) != n {
+					b.Fatal("wrong end")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%d/baseline=PlainRun", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				if PlainRun(s, 0) != n {
+					b.Fatal("wrong end")
+				}
+			}
+		})
+	}
 }

@@ -163,11 +163,10 @@ func hasLit(b []byte, i int, lit string) bool {
 
 // SkipString passes over the string whose opening quote is b[i] and
 // returns the index just after its closing quote, checking its escapes
-// and that it holds no control byte. Plain runs go eight bytes at a time.
+// and that it holds no control byte.
 func SkipString(b []byte, i int) (int, error) {
-	i++
-	for {
-		if i = PlainRun(b, i); i >= len(b) {
+	for i = PlainText(b, i+1); ; i = PlainText(b, i) {
+		if i >= len(b) {
 			return 0, syntaxErr(len(b), "unexpected end of JSON input in string")
 		}
 		switch ch := b[i]; {
