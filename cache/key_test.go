@@ -260,6 +260,32 @@ var chatRequest1K = func() []byte {
 	return b
 }()
 
+// chatRequestGo1K is the request of chatRequest1K as openai-go v3.98.0
+// marshals it (ChatCompletionNewParams; without stream, with the same
+// user): its struct fields and maps come out almost in the canonical
+// order, where chatRequest1K has almost every object out of order.
+var chatRequestGo1K = []byte(`{"messages":[{"content":"You are a concise assistant. Answer in one short paragraph and cite no sources.","role":"system"},` +
+	`{"content":"What is the capital of France, and why did it become the capital? Please keep it short.","role":"user"},` +
+	`{"content":"Paris. It grew around the Île de la Cité, was the seat of the Capetian kings from the 10th century, and stayed the centre of administration, trade and culture.","role":"assistant"},` +
+	`{"content":"And what about Germany? Give the year the capital moved, and the city it moved from.","role":"user"}],` +
+	`"model":"gpt-4o-mini","max_tokens":256,"seed":42,"temperature":0,"user":"user-1234","tool_choice":"auto",` +
+	`"tools":[{"function":{"name":"lookup_capital","description":"Look up the capital city of a country.",` +
+	`"parameters":{"additionalProperties":false,"properties":{"as_of_year":{"maximum":2100,"minimum":1000,"type":"integer"},` +
+	`"country":{"description":"Country name in English","type":"string"}},"required":["country"],"type":"object"}},"type":"function"}]}`)
+
+// TestKeySameRequestTwoClients: the same request written by hand in one
+// member order and by openai-go in another (and streamed or not) has one
+// key.
+func TestKeySameRequestTwoClients(t *testing.T) {
+	in := KeyInput{Endpoint: chatPath, Model: "gpt-4o-mini", Scope: Scope{ID: "alice"}}
+	in.Body = chatRequest1K
+	a := mustKey(t, in)
+	in.Body = chatRequestGo1K
+	if b := mustKey(t, in); a != b {
+		t.Errorf("keys differ: %x, %x", a.Sum, b.Sum)
+	}
+}
+
 // chatRequestPlain1K is a chat request of about 1 KiB without tools: four
 // messages of prose, so fewer and longer strings than chatRequest1K.
 var chatRequestPlain1K = []byte(`{"model":"gpt-4o-mini","temperature":0,"max_tokens":300,"messages":[` +
@@ -294,6 +320,7 @@ func BenchmarkKey(b *testing.B) {
 		}
 	}
 	b.Run("canonical", key(body))
+	b.Run("openai-go", key(chatRequestGo1K))     // the same request in openai-go's member order
 	b.Run("plain-chat", key(chatRequestPlain1K)) // about 1 KiB of messages, no tools
 	b.Run("plain-chat/baseline=sha256-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(chatRequestPlain1K)))
