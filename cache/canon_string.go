@@ -10,9 +10,9 @@ import (
 // body starts at s[i], or -1 if the body needs decoding (it holds an
 // escape or invalid UTF-8) or is not valid (a control byte, no closing
 // quote), which strSlow sorts out. A plain body decodes to itself. The
-// scan goes eight bytes at a time and stops only at bytes that need a
-// look: a quote, a backslash, a control byte or the first byte of a
-// multi-byte rune.
+// scan (jsonscan.PlainText) stops only at bytes that need a look: a
+// quote, a backslash, a control byte or the first byte of a multi-byte
+// rune.
 func plainString(s []byte, i int) int {
 	for {
 		if i = jsonscan.PlainText(s, i); i >= len(s) {

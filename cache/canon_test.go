@@ -204,6 +204,11 @@ func FuzzCanonicalForm(f *testing.F) {
 	for _, s := range canonCases {
 		f.Add([]byte(s))
 	}
+	// Long strings, for the vector scan: plain, then an escape, a control
+	// byte or a multi-byte rune after the first sixteen bytes.
+	f.Add(chatRequest1K)
+	f.Add([]byte(`{"b":"0123456789abcdef0123456789abcdef\u00e9 and more","a":"0123456789abcdef0123\n456789"}`))
+	f.Add([]byte("{\"s\":\"0123456789abcdef0123456789abcdef caf\xc3\xa9 0123456789abcdef\t\"}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		want, ok := referenceForm(t, body, true)
 		if !ok {

@@ -52,23 +52,26 @@ func PlainRun(s []byte, i int) int {
 	return i
 }
 
-// PlainText is PlainRun for runs that are often long, such as the text of
-// a message. It tests the first sixteen bytes as two words, which ends
-// strings a little longer than a name, and goes on sixteen bytes at a time
-// with vector instructions where the platform has them (SSE2 on amd64;
-// the build tag purego turns them off). It is not inlined: a call costs
-// about what two words of PlainRun do.
+// PlainText returns exactly what PlainRun(s, i) does, faster when the run
+// is long, such as the text of a message. It tests the first sixteen bytes
+// as two words in Go, then goes on sixteen bytes at a time with vector
+// instructions where the platform has them (SSE2 on amd64; the build tag
+// purego turns them off), and ends a word at a time. It is not inlined: a
+// call costs about what two words of PlainRun do, so PlainRun is the one
+// for short strings.
 func PlainText(s []byte, i int) int {
-	if i >= 0 && i+16 <= len(s) {
+	if i >= 0 && i <= len(s)-16 {
 		if m := SpecialMask(binary.LittleEndian.Uint64(s[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		if m := SpecialMask(binary.LittleEndian.Uint64(s[i+8:])); m != 0 {
 			return i + 8 + bits.TrailingZeros64(m)>>3
 		}
-		if i = plainRunVec(s, i+16); i+16 <= len(s) {
-			return i // plainRunVec found one
+		if i = plainRunVec(s, i+16); i <= len(s)-16 {
+			return i // a byte that needs a look, with a block left after it
 		}
+		// Fewer than sixteen bytes are left, or a byte that needs a look
+		// is in the last sixteen: PlainRun finds it again.
 	}
 	return PlainRun(s, i)
 }
