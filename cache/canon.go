@@ -220,7 +220,7 @@ value:
 			i = j + 1
 			goto next
 		}
-		j, _, err := c.str(i, j)
+		j, _, err := c.str(i, j, false)
 		if err != nil {
 			return err
 		}
@@ -436,16 +436,20 @@ func (c *canon) space(i int) int {
 }
 
 // str reads the string that opens at src[i], one that is not plain ASCII
-// (src[i+1:from] is), and returns where it ends and its decoded value
-// (valid until the next call). When it is not canonical as written, its canonical text goes to
-// aux with an evReplace.
-func (c *canon) str(i, from int) (end int, dec []byte, err error) {
+// (src[i+1:from] is), and returns where it ends and, when decode is set,
+// its decoded value (valid until the next call). When it is not canonical
+// as written, its canonical text goes to aux with an evReplace.
+func (c *canon) str(i, from int, decode bool) (end int, dec []byte, err error) {
 	if j := plainString(c.src, from); j >= 0 {
 		return j + 1, c.src[i+1 : j], nil
 	}
 	a := len(c.aux)
-	if dec, _, _, err = c.strSlow(i + 1); err != nil {
+	dec, asWritten, _, _, err := c.strSlow(i+1, decode)
+	if err != nil {
 		return 0, nil, err
+	}
+	if asWritten {
+		return c.pos, dec, nil
 	}
 	e := c.event()
 	e.kind, e.start, e.end, e.a, e.b = evReplace, i, c.pos, a, len(c.aux)
@@ -456,7 +460,7 @@ func (c *canon) str(i, from int) (end int, dec []byte, err error) {
 // from src[i] on, and returns where it ends.
 func (c *canon) keySlow(f *frame, m *member, i int) (int, error) {
 	ev := len(c.events)
-	end, dec, err := c.str(i, i+1)
+	end, dec, err := c.str(i, i+1, true)
 	if err != nil {
 		return 0, err
 	}

@@ -88,16 +88,19 @@ var strClass = func() (t [256]uint8) {
 	return t
 }()
 
-// strSlow canonicalises the string whose body starts at c.src[start], one
-// that plainString did not pass: it holds an escape or a byte that is not
-// valid UTF-8, or it is not valid at all. It appends the string's
-// canonical form (see appendCanonString) to c.aux, sets c.pos after the
-// closing quote and returns the decoded string (valid until the next call)
-// and where the canonical body, between the quotes, is in c.aux.
-func (c *canon) strSlow(start int) (dec []byte, k0, k1 int, err error) {
+// strSlow reads the string whose body starts at c.src[start], one that
+// plainString did not pass: it holds an escape or a byte that is not
+// valid UTF-8, or it is not valid at all. It sets c.pos after the closing
+// quote. A body that is canonical as written (valid UTF-8 whose escapes
+// are all ones appendCanonString writes, such as \n and \") is left where
+// it is: asWritten is true and nothing is written. Otherwise the string's
+// canonical form goes to c.aux, between k0 and k1 without its quotes. dec
+// is the decoded string (valid until the next call) when decode is set or
+// the body had to be decoded anyway; nil otherwise.
+func (c *canon) strSlow(start int, decode bool) (dec []byte, asWritten bool, k0, k1 int, err error) {
 	s := c.src
 	i := start
-	escaped := false
+	escaped, rewrite, ascii := false, false, true
 scan:
 	for i < len(s) {
 		if i+8 <= len(s) && strClass[s[i]] == 0 {
@@ -112,38 +115,56 @@ scan:
 			break scan
 		case ch == '\\':
 			escaped = true
+			if i+1 < len(s) && !canonEscape[s[i+1]] {
+				rewrite = true // \/, \uXXXX, or not valid: unescape decides
+			}
 			i += 2 // the escaped byte cannot close the string
 		case ch < 0x20:
 			c.pos = i
-			return nil, 0, 0, c.errorf("invalid control character in string")
+			return nil, false, 0, 0, c.errorf("invalid control character in string")
 		default: // not ASCII
+			ascii = false
 			i++
 		}
 	}
 	if i >= len(s) {
 		c.pos = len(s)
-		return nil, 0, 0, c.errorf("unexpected end of input in string")
+		return nil, false, 0, 0, c.errorf("unexpected end of input in string")
 	}
-	dec = s[start:i]
-	if escaped || !utf8.Valid(dec) {
+	body := s[start:i]
+	rewrite = rewrite || !ascii && !utf8.Valid(body)
+	if rewrite || escaped && decode {
 		if dec, err = c.unescape(start, i); err != nil {
-			return nil, 0, 0, err
+			return nil, false, 0, 0, err
 		}
+	} else if decode {
+		dec = body
+	}
+	c.pos = i + 1
+	if !rewrite {
+		return dec, true, 0, 0, nil
 	}
 	buf := append(c.aux, '"')
 	k0 = len(buf)
 	buf = appendCanonString(buf, dec)
 	k1 = len(buf)
 	c.aux = append(buf, '"')
-	c.pos = i + 1
-	return dec, k0, k1, nil
+	return dec, false, k0, k1, nil
 }
 
+// canonEscape marks the characters that follow a backslash in the escapes
+// appendCanonString writes.
+var canonEscape = [256]bool{'"': true, '\\': true, 'b': true, 'f': true, 'n': true, 'r': true, 't': true}
+
 // appendCanonString appends the canonical body of the decoded string dec
-// (valid UTF-8): a quote and a backslash are escaped with a backslash,
-// control bytes as \u00XX, everything else is itself. A string that needs
-// no escape is therefore its own canonical form, which is what lets most
-// of a request's bytes pass through the canonicaliser untouched.
+// (valid UTF-8): a quote and a backslash are escaped with a backslash, the
+// five control bytes that have one (\b \f \n \r \t) with their short
+// escape, as encoding/json, Python's json and JavaScript's JSON.stringify
+// all write them, other control bytes as \u00XX, and everything else is
+// itself. A string that needs no escape is therefore its own canonical
+// form, and so is one written by those encoders unless they escaped more
+// (non-ASCII as \uXXXX, or <, > and & as Go does), which is what lets
+// most of a request's bytes pass through the canonicaliser untouched.
 func appendCanonString(buf, dec []byte) []byte {
 	const hexDigits = "0123456789abcdef"
 	for _, ch := range dec {
@@ -151,10 +172,17 @@ func appendCanonString(buf, dec []byte) []byte {
 		case ch == '"' || ch == '\\':
 			buf = append(buf, '\\', ch)
 		case ch < 0x20:
-			buf = append(buf, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&15])
+			if e := shortEscape[ch]; e != 0 {
+				buf = append(buf, '\\', e)
+			} else {
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&15])
+			}
 		default:
 			buf = append(buf, ch)
 		}
 	}
 	return buf
 }
+
+// shortEscape is the letter of a control byte's short escape, or 0.
+var shortEscape = [0x20]byte{'\b': 'b', '\f': 'f', '\n': 'n', '\r': 'r', '\t': 't'}

@@ -100,13 +100,23 @@ func referenceForm(t *testing.T, body []byte, skipModel bool) (form []byte, ok b
 }
 
 // refString quotes s, escaping only a quote, a backslash and control bytes
-// (these as \u00XX).
+// (\b \f \n \r \t short, the others as \u00XX).
 func refString(b []byte, s string) []byte {
 	b = append(b, '"')
 	for _, r := range []byte(s) {
 		switch {
 		case r == '"' || r == '\\':
 			b = append(b, '\\', r)
+		case r == '\b':
+			b = append(b, `\b`...)
+		case r == '\f':
+			b = append(b, `\f`...)
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
 		case r < 0x20:
 			b = append(b, `\u00`...)
 			b = append(b, "0123456789abcdef"[r>>4], "0123456789abcdef"[r&15])
@@ -169,6 +179,36 @@ var canonCases = []string{
 	"\"\xff\xfe\"", "{\"\xff\":1,\"\\ufffd\":2}", `"\ud83d\ude00\ud800 \u00e9\t"`, `{"a":"b\u0000"}`,
 	`{"aaaaaaaa1":1,"aaaaaaaa0":2,"aaaaaaa":3,"aaaaaaaa":4}`, `{"":1,"a":2,"":3}`,
 	string(chatRequest1K), manyMembers,
+	`{"a\nb":1,"a\u000ab":2}`, `{"a\u000Ab":1,"a\nb":2}`, `{"x\b":1,"x\u0008":2,"x\t":3,"x\u001f":4}`,
+	`["line one\nline \"two\"\t\\ end","\/\r\f","\u000d\u000C\u0009 tab"]`,
+}
+
+// TestCanonicalFormAsWritten: strings whose escapes are the short ones
+// that encoding/json, Python and JavaScript write (\" \\ \b \f \n \r \t)
+// are canonical as written; other spellings of the same characters are
+// rewritten to them.
+func TestCanonicalFormAsWritten(t *testing.T) {
+	for _, body := range []string{
+		`"line one\nline \"two\"\t\\ end"`,
+		`{"a":"x\by\fz\r\n","b\n":"\u001f stays"}`,
+		`["é\n","\"é\""]`,
+	} {
+		got, err := canonicalForm([]byte(body), false)
+		if err != nil || string(got) != body {
+			t.Errorf("%s: canonical form %s (%v), want it as written", body, got, err)
+		}
+	}
+	for body, want := range map[string]string{
+		`"\u000a\u000D\u0009\u0008\u000c"`: `"\n\r\t\b\f"`,
+		`"\/ \u0022 \u005c"`:               `"/ \" \\"`,
+		`"\u00e9\n"`:                       `"é\n"`,
+		"\"\xff\\n\"":                      "\"\ufffd\\n\"",
+	} {
+		got, err := canonicalForm([]byte(body), false)
+		if err != nil || string(got) != want {
+			t.Errorf("%s: canonical form %s (%v), want %s", body, got, err, want)
+		}
+	}
 }
 
 // manyMembers is an object too large for the insertion sort: 20 members

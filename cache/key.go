@@ -197,7 +197,7 @@ var defaultIgnore = NewKeyer(nil).ignore
 
 // keyVersion changes whenever the canonical encoding changes, so that
 // entries written by an older llmgate are never read as current.
-const keyVersion = 2
+const keyVersion = 3
 
 var canonPool = sync.Pool{New: func() any { return new(canon) }}
 

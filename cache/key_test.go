@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -294,9 +295,28 @@ var chatRequestPlain1K = []byte(`{"model":"gpt-4o-mini","temperature":0,"max_tok
 	`{"role":"assistant","content":"Hello! Orders usually leave our warehouse within three working days, so 'processing' after a week is longer than usual. I cannot see live order status, but I can open a ticket so the team checks order 88213 today and replies by email."},` +
 	`{"role":"user","content":"Yes please, open a ticket. And can you tell me whether express shipping would still get them to me on time if I upgrade now?"}]}`)
 
+// chatRequestTurns1K is middleware's BenchmarkDecodeChat1KiB request: a
+// system prompt and short user and assistant turns, the answers with a
+// newline and quotes, escaped as every JSON encoder writes them.
+var chatRequestTurns1K = func() []byte {
+	b := []byte(`{"model":"gpt-4o-mini","temperature":0.7,"max_tokens":512,"messages":[` +
+		`{"role":"system","content":"You are a helpful assistant. Answer briefly and cite sources when you can."}`)
+	for turn := 0; len(b) < 1024-120; turn++ {
+		if turn%2 == 0 {
+			b = fmt.Appendf(b, `,{"role":"user","content":"Question %d: what is the capital of France, and why is it there?"}`, turn)
+		} else {
+			b = fmt.Appendf(b, `,{"role":"assistant","content":"Paris.\nIt grew on the Seine, a \"natural\" trade route (turn %d)."}`, turn)
+		}
+	}
+	return append(b, "]}"...)
+}()
+
 func TestFixtureSize(t *testing.T) {
 	if n := len(chatRequestPlain1K); n < 900 || n > 1200 || !json.Valid(chatRequestPlain1K) {
 		t.Errorf("plain fixture is %d bytes (valid %v), want about 1 KiB", n, json.Valid(chatRequestPlain1K))
+	}
+	if n := len(chatRequestTurns1K); n < 900 || n > 1200 || !json.Valid(chatRequestTurns1K) {
+		t.Errorf("short-turns fixture is %d bytes (valid %v), want about 1 KiB", n, json.Valid(chatRequestTurns1K))
 	}
 	if n := len(chatRequest1K); n < 900 || n > 1200 {
 		t.Errorf("fixture is %d bytes, want about 1 KiB", n)
@@ -320,8 +340,9 @@ func BenchmarkKey(b *testing.B) {
 		}
 	}
 	b.Run("canonical", key(body))
-	b.Run("openai-go", key(chatRequestGo1K))     // the same request in openai-go's member order
-	b.Run("plain-chat", key(chatRequestPlain1K)) // about 1 KiB of messages, no tools
+	b.Run("openai-go", key(chatRequestGo1K))      // the same request in openai-go's member order
+	b.Run("plain-chat", key(chatRequestPlain1K))  // about 1 KiB of messages, no tools
+	b.Run("short-turns", key(chatRequestTurns1K)) // 13 short messages, escapes
 	b.Run("plain-chat/baseline=sha256-raw", func(b *testing.B) {
 		b.SetBytes(int64(len(chatRequestPlain1K)))
 		b.ReportAllocs()
