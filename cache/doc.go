@@ -46,6 +46,10 @@
 // members resolved last-wins, and the top-level DefaultIgnoredFields
 // dropped. The Scope is part of the Key value and of its String form
 // (length-prefixed), so tenants cannot collide even through the hash.
+// The hash covers a version of this form too: an llmgate release that
+// changes the form (as writing \n and \t as short escapes did) changes
+// every key, so entries an older release stored, in Redis say, are no
+// longer found and expire by their TTL; none is ever misread.
 //
 // # Cacheability
 //
