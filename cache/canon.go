@@ -197,10 +197,11 @@ func (c *canon) event() *event {
 
 // parse validates the input and records its events (see canon). It is one
 // loop with an explicit stack of open containers that keeps only the input
-// and the position in locals and calls out only for what is rare
-// (whitespace, strings that are not plain ASCII, numbers that are not
-// plain integers, closing an object): every call costs the spilling of
-// every live register.
+// and the position in locals and calls out only for string values
+// (jsonscan.PlainText, whose vector loop repays the call on long text) and
+// for what is rare (whitespace, strings that are not plain ASCII, numbers
+// that are not plain integers, closing an object): every call costs the
+// spilling of every live register. Names are scanned in line.
 func (c *canon) parse() error {
 	s := c.src
 	c.events, c.mem, c.kept, c.stack, c.aux = c.events[:0], c.mem[:0], c.kept[:0], c.stack[:0], c.aux[:0]
