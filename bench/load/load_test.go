@@ -70,6 +70,20 @@ func TestStubAnswers(t *testing.T) {
 	if ct != "text/event-stream" || len(events) != 5 || events[4] != "data: [DONE]" || !strings.Contains(events[3], `"usage":{"prompt_tokens":300,"completion_tokens":3`) {
 		t.Errorf("streamed: %s, %d events:\n%s", ct, len(events), body)
 	}
+
+	// Chunked: the same JSON answer, without a Content-Length.
+	chunked := httptest.NewServer(Stub(StubConfig{Chunks: 3, Chunked: true}))
+	defer chunked.Close()
+	b, _ := Body(Config{})
+	resp, err := http.Post(chunked.URL+"/v1/chat/completions", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if _, want := post(false); resp.ContentLength != -1 || string(got) != want {
+		t.Errorf("chunked: Content-Length %d, body %s, want none and %s", resp.ContentLength, got, want)
+	}
 }
 
 // TestSmoke runs the stub, the bare proxy in front of it and the load

@@ -23,6 +23,10 @@ type StubConfig struct {
 	// as a model's time per token: it keeps streams open, for measuring
 	// many concurrent streams. Default: 0, no pause.
 	Interval time.Duration
+	// Chunked sends the JSON answer without a Content-Length, in two
+	// flushed writes, as an upstream does that writes its encoder's output
+	// as it comes (Ollama, past 2 KiB). Default: false, a Content-Length.
+	Chunked bool
 }
 
 // Stub returns a minimal OpenAI-compatible upstream: every POST is read to
@@ -41,7 +45,7 @@ func Stub(cfg StubConfig) http.Handler {
 	if cfg.PromptTokens <= 0 {
 		cfg.PromptTokens = 300
 	}
-	s := &stub{interval: cfg.Interval}
+	s := &stub{interval: cfg.Interval, chunked: cfg.Chunked}
 	var content bytes.Buffer
 	for i := range cfg.Chunks {
 		word := fmt.Sprintf("word%d ", i)
@@ -76,6 +80,7 @@ type stub struct {
 	bodyLen  []string
 	events   [][]byte
 	interval time.Duration
+	chunked  bool
 }
 
 var (
@@ -100,6 +105,13 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if !stream {
 		h["Content-Type"] = []string{"application/json"}
+		if s.chunked {
+			half := len(s.body) / 2
+			_, _ = w.Write(s.body[:half])
+			_ = http.NewResponseController(w).Flush()
+			_, _ = w.Write(s.body[half:])
+			return
+		}
 		h["Content-Length"] = s.bodyLen
 		_, _ = w.Write(s.body)
 		return

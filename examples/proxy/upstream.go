@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -70,8 +71,13 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 			MaxAttempts:    *cfg.Retries + 1,
 			AttemptTimeout: time.Duration(cfg.Timeout),
 		}),
-		ModifyResponse: envelopeErrors,
-		BufferPool:     copyBuffers{},
+		ModifyResponse: func(resp *http.Response) error {
+			if err := envelopeErrors(resp); err != nil {
+				return err
+			}
+			return delimitJSON(resp)
+		},
+		BufferPool: copyBuffers{},
 		// FlushInterval 0: ReverseProxy itself flushes every write of a
 		// text/event-stream or unknown-length answer, and copies a JSON body
 		// of known length without a flush per write (50–68k instructions
@@ -121,6 +127,48 @@ func envelopeErrors(resp *http.Response) error {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+// maxDelimitedBody bounds the JSON answer of unknown length that
+// delimitJSON reads whole.
+const maxDelimitedBody = 8 << 20
+
+// delimitJSON gives a JSON answer that the upstream sent without a length
+// (chunked, as Ollama does once an answer passes 2 KiB) a Content-Length,
+// by reading it whole before it is copied. ReverseProxy then copies it
+// without a flush per write, and the client can tell the answer is
+// complete as soon as it has it: the chain sends it before its
+// end-of-request work (the limiter's and the ledger's settles, the cache's
+// store: a Redis round trip each), where a chunked answer would end only
+// when all of that is done. A client gains nothing from the first bytes
+// of a JSON body before its last. Streams (text/event-stream, NDJSON) and
+// answers of more than maxDelimitedBody pass as they come.
+func delimitJSON(resp *http.Response) error {
+	if resp.ContentLength >= 0 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
+		resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return nil
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1))
+	if err != nil {
+		_ = resp.Body.Close()
+		return err
+	}
+	if len(body) > maxDelimitedBody {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return nil
+	}
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	return nil
 }

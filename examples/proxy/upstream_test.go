@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,9 +58,10 @@ func (u *upstreamRecorder) attempts() int {
 	return len(u.paths)
 }
 
-// serveUpstream starts newUpstream(cfg) in front of rec; prepare, when set,
+// serveUpstream starts newUpstream(cfg) in front of rec (an
+// upstreamRecorder, or any handler); prepare, when set,
 // changes each request before the proxy sees it (as the chain does).
-func serveUpstream(t *testing.T, rec *upstreamRecorder, path string, cfg Upstream, prepare func(*http.Request)) *httptest.Server {
+func serveUpstream(t *testing.T, rec http.Handler, path string, cfg Upstream, prepare func(*http.Request)) *httptest.Server {
 	t.Helper()
 	up := httptest.NewServer(rec)
 	t.Cleanup(func() { up.CloseClientConnections(); up.Close() })
@@ -178,5 +182,79 @@ func TestUpstreamRetryReplaysTheRequest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A JSON answer the upstream sends chunked (no Content-Length) reaches
+// the client with a Content-Length, so that the chain can send it before
+// its end-of-request work; one too big to hold, and streams, pass as they
+// come: the client reads a stream's first line while the upstream still
+// waits to send the second.
+func TestUpstreamDelimitsJSON(t *testing.T) {
+	streams := []string{"text/event-stream", "application/x-ndjson"}
+	release := map[string]chan struct{}{} // per stream type, until the client has the first line
+	for _, ct := range streams {
+		release[ct] = make(chan struct{})
+	}
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", r.URL.Query().Get("ct"))
+		if n, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil {
+			body := `{"pad":"` + strings.Repeat("x", n-10) + `"}`
+			_, _ = io.WriteString(w, body[:n/2])
+			http.NewResponseController(w).Flush() // now it is chunked
+			_, _ = io.WriteString(w, body[n/2:])
+			return
+		}
+		_, _ = io.WriteString(w, "first\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release[r.URL.Query().Get("ct")]:
+		case <-r.Context().Done():
+		}
+		_, _ = io.WriteString(w, "second\n")
+	})
+	gw := serveUpstream(t, up, "/v1", Upstream{Retries: retriesOf(0)}, nil)
+	post := func(query string) *http.Response {
+		t.Helper()
+		resp, err := gw.Client().Post(gw.URL+"/v1/chat/completions?"+query, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		return resp
+	}
+
+	for _, tc := range []struct {
+		size   int
+		length int64
+	}{{10 << 10, 10 << 10}, {maxDelimitedBody + 1<<10, -1}} {
+		resp := post("ct=application%2Fjson%3B+charset%3Dutf-8&size=" + strconv.Itoa(tc.size))
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || len(b) != tc.size || !json.Valid(b) {
+			t.Fatalf("%d-byte answer: read %d bytes (valid %v), %v", tc.size, len(b), json.Valid(b), err)
+		}
+		if resp.ContentLength != tc.length {
+			t.Errorf("%d-byte answer: Content-Length %d, want %d", tc.size, resp.ContentLength, tc.length)
+		}
+	}
+
+	for _, ct := range streams {
+		// Should the proxy hold the stream back (and so its header too),
+		// the guard lets the upstream finish after a while, and the test
+		// fails rather than hangs.
+		var once sync.Once
+		timedOut := false
+		guard := time.AfterFunc(10*time.Second, func() { once.Do(func() { timedOut = true; close(release[ct]) }) })
+		resp := post("ct=" + ct)
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		guard.Stop()
+		once.Do(func() { close(release[ct]) })
+		if timedOut || err != nil || line != "first\n" {
+			t.Fatalf("%s: first line %q, %v: the stream was held back (%v)", ct, line, err, timedOut)
+		}
+		if resp.ContentLength != -1 {
+			t.Errorf("%s: Content-Length %d, want none", ct, resp.ContentLength)
+		}
 	}
 }

@@ -20,6 +20,7 @@ func main() {
 	var cfg load.StubConfig
 	flag.IntVar(&cfg.Chunks, "chunks", 16, "content chunks per streamed answer")
 	flag.DurationVar(&cfg.Interval, "interval", 0, "pause between streamed chunks (0: none)")
+	flag.BoolVar(&cfg.Chunked, "chunked", false, "send the JSON answer chunked, without a Content-Length")
 	flag.Parse()
 	srv := &http.Server{Addr: *listen, Handler: load.Stub(cfg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if err := srv.ListenAndServe(); err != nil {
