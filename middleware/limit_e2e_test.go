@@ -30,6 +30,9 @@ type limitRecorder struct {
 	next     http.RoundTripper
 	mu       sync.Mutex
 	attempts []limitAttempt
+	// served gets a value each time the server's handler returns, its
+	// end-of-request work (the settle) done.
+	served chan struct{}
 }
 
 func (rt *limitRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -64,14 +67,21 @@ func limitOpenAIServer(t *testing.T, cfg LimitConfig) (*httptest.Server, openai.
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Chain(
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	rec := &limitRecorder{next: tr, served: make(chan struct{}, 64)}
+	h := Chain(
 		Auth(AuthConfig{Store: keys}),
 		Decode(DecodeConfig{}),
 		Count(CountConfig{}),
 		lim.Handler,
-	)(llmtest.Handler(llmtest.Config{})))
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	rec := &limitRecorder{next: tr}
+	)(llmtest.Handler(llmtest.Config{}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		select {
+		case rec.served <- struct{}{}:
+		default:
+		}
+	}))
 	t.Cleanup(func() {
 		srv.Close()
 		tr.CloseIdleConnections()
@@ -176,6 +186,10 @@ func TestLimitOpenAIClientStreamSettles(t *testing.T) {
 	if u.TotalTokens == 0 || u.CompletionTokens > 20 {
 		t.Fatalf("usage %+v", u)
 	}
+	// The client has the whole stream at [DONE], which the tap flushes
+	// before the settle; the next request, on a new connection since the
+	// client closed this one early, could come before it. Wait for it.
+	<-rec.served
 	if _, err := client.Chat.Completions.New(ctx, limitChatParams(20)); err != nil {
 		t.Fatal(err)
 	}
