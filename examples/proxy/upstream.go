@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -84,8 +85,11 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 		// less per non-streamed request than -1, BenchmarkGateway).
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, msg := http.StatusBadGateway, "The upstream model server could not be reached."
-			if errors.Is(err, retry.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			switch {
+			case errors.Is(err, retry.ErrAttemptTimeout) || errors.Is(err, context.DeadlineExceeded):
 				status, msg = http.StatusGatewayTimeout, "The upstream model server did not answer in time."
+			case errors.Is(err, errAnswerCut):
+				msg = "The upstream model server broke off its answer."
 			}
 			if r.Context().Err() != nil {
 				return // the client went away; nobody reads an answer
@@ -131,6 +135,10 @@ func envelopeErrors(resp *http.Response) error {
 	return nil
 }
 
+// errAnswerCut is delimitJSON's error when the upstream's answer breaks
+// off before its end.
+var errAnswerCut = errors.New("the upstream's answer broke off")
+
 // maxDelimitedBody bounds the JSON answer of unknown length that
 // delimitJSON reads whole.
 const maxDelimitedBody = 8 << 20
@@ -156,7 +164,7 @@ func delimitJSON(resp *http.Response) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1))
 	if err != nil {
 		_ = resp.Body.Close()
-		return err
+		return fmt.Errorf("%w: %w", errAnswerCut, err)
 	}
 	if len(body) > maxDelimitedBody {
 		resp.Body = struct {

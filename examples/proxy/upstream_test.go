@@ -189,7 +189,7 @@ func TestUpstreamRetryReplaysTheRequest(t *testing.T) {
 // the client with a Content-Length, so that the chain can send it before
 // its end-of-request work; one too big to hold, and streams, pass as they
 // come: the client reads a stream's first line while the upstream still
-// waits to send the second.
+// waits to send the second. A JSON answer cut off midway is a 502.
 func TestUpstreamDelimitsJSON(t *testing.T) {
 	streams := []string{"text/event-stream", "application/x-ndjson"}
 	release := map[string]chan struct{}{} // per stream type, until the client has the first line
@@ -203,6 +203,9 @@ func TestUpstreamDelimitsJSON(t *testing.T) {
 			body := `{"pad":"` + strings.Repeat("x", n-10) + `"}`
 			_, _ = io.WriteString(w, body[:n/2])
 			http.NewResponseController(w).Flush() // now it is chunked
+			if r.URL.Query().Has("cut") {
+				panic(http.ErrAbortHandler) // the connection drops mid-answer
+			}
 			_, _ = io.WriteString(w, body[n/2:])
 			return
 		}
@@ -237,6 +240,14 @@ func TestUpstreamDelimitsJSON(t *testing.T) {
 		if resp.ContentLength != tc.length {
 			t.Errorf("%d-byte answer: Content-Length %d, want %d", tc.size, resp.ContentLength, tc.length)
 		}
+	}
+
+	// An answer that breaks off before its end is a 502 envelope that says so.
+	resp := post("ct=application%2Fjson&size=10000&cut")
+	b, _ := io.ReadAll(resp.Body)
+	if e, ok := wire.DecodeError(resp.StatusCode, b); resp.StatusCode != http.StatusBadGateway || !ok ||
+		e.Code != wire.CodeUpstreamError || !strings.Contains(e.Message, "broke off") {
+		t.Errorf("cut answer: %d %s, want a 502 envelope saying it broke off", resp.StatusCode, b)
 	}
 
 	for _, ct := range streams {
