@@ -49,6 +49,10 @@ const (
 	// kept[a:b], in that order, each from its own span of the input; the
 	// events inside the object are events[ev+1:next] (ev its own).
 	evObject
+	// evSwap writes the object at src[start:end], two members with no
+	// event inside, second member first: {"role":"user","content":"…"}
+	// as most clients write messages. Its second member starts at src[a].
+	evSwap
 )
 
 // event is a place where the canonical form differs from the input.
@@ -519,12 +523,17 @@ func (c *canon) closeObject(f *frame, end int) {
 	if len(ms) == 2 && !ms[0].drop && !ms[1].drop {
 		// The most common case: two members, so out of order (or one
 		// name twice, of which the last wins).
+		e := &c.events[f.ev]
+		if f.ev == len(c.events)-1 && cmpMembers(src, aux, &ms[0], &ms[1]) != 0 {
+			// Nothing inside to rewrite, not even whitespace: swap.
+			e.kind, e.start, e.end, e.a = evSwap, f.start, end, ms[1].start
+			return
+		}
 		k0 := len(c.kept)
 		c.keep(&ms[1])
 		if cmpMembers(src, aux, &ms[0], &ms[1]) != 0 {
 			c.keep(&ms[0])
 		}
-		e := &c.events[f.ev]
 		e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, len(c.kept), len(c.events)
 		return
 	}
@@ -605,6 +614,13 @@ func (c *canon) emit(buf []byte, from, to, ev int) []byte {
 		case evReplace:
 			buf = append(buf, s[from:e.start]...)
 			buf = append(buf, c.aux[e.a:e.b]...)
+			ev++
+		case evSwap: // {first,second} as {second,first}
+			buf = append(buf, s[from:e.start+1]...)
+			buf = append(buf, s[e.a:e.end-1]...)
+			buf = append(buf, ',')
+			buf = append(buf, s[e.start+1:e.a-1]...)
+			buf = append(buf, '}')
 			ev++
 		default: // evObject
 			buf = append(buf, s[from:e.start]...)
