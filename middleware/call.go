@@ -202,7 +202,11 @@ type Observer struct {
 	// OnEnd is called once, after the handler returned. A response whose
 	// end the client can tell (no body, or a Content-Length) has been
 	// flushed to the client by then, as a stream has up to its [DONE], so
-	// slow work here (a Redis round trip) does not delay the answer. It
+	// slow work here (a Redis round trip) does not delay the answer. A body
+	// of unknown length (chunked, as httputil.ReverseProxy passes on an
+	// upstream's chunked answer) ends only when the chain returns to
+	// net/http, after OnEnd: a handler that has the whole body can set its
+	// Content-Length, as examples/proxy does for JSON answers. OnEnd
 	// still holds the connection: the next request on it is read when
 	// OnEnd is done. A request on another connection may arrive sooner,
 	// and see the settles and stores of OnEnd not done yet. The client may
