@@ -129,10 +129,16 @@ func envelopeErrors(resp *http.Response) error {
 		resp.Header.Set("Content-Type", "application/json")
 		resp.Header.Del("Content-Encoding")
 	}
+	setBody(resp, body)
+	return nil
+}
+
+// setBody makes body, read whole, resp's body, of known length.
+func setBody(resp *http.Response, body []byte) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
+	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return nil
 }
 
 // errAnswerCut is delimitJSON's error when the upstream's answer breaks
@@ -174,10 +180,7 @@ func delimitJSON(resp *http.Response) error {
 		return nil
 	}
 	_ = resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.TransferEncoding = nil
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	setBody(resp, body)
 	return nil
 }
 

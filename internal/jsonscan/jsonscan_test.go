@@ -56,15 +56,22 @@ func TestPlainRun(t *testing.T) {
 		if len(s) > 0 {
 			i = rng.IntN(len(s))
 		}
-		got := PlainRun(s, i)
-		for j := i; j < got; j++ {
-			if special(s[j]) {
-				t.Fatalf("%q from %d: PlainRun = %d passes special byte %d", s, i, got, j)
-			}
+		checkPlainRun(t, s, i, PlainRun(s, i))
+	}
+}
+
+// checkPlainRun fails t unless got is what PlainRun(s, i) must be: no
+// special byte before it, and a special byte at it unless fewer than eight
+// bytes are left there.
+func checkPlainRun(t *testing.T, s []byte, i, got int) {
+	t.Helper()
+	for j := i; j < got; j++ {
+		if special(s[j]) {
+			t.Fatalf("%q from %d: PlainRun = %d passes special byte %d", s, i, got, j)
 		}
-		if got < len(s) && !special(s[got]) && got+8 <= len(s) {
-			t.Fatalf("%q from %d: PlainRun = %d stops at a plain byte with a word left", s, i, got)
-		}
+	}
+	if got < len(s) && !special(s[got]) && got+8 <= len(s) {
+		t.Fatalf("%q from %d: PlainRun = %d stops at a plain byte with a word left", s, i, got)
 	}
 }
 
@@ -156,14 +163,7 @@ func FuzzPlainText(f *testing.F) {
 		if pt := PlainText(s, i); pt != got {
 			t.Fatalf("%q from %d: PlainText = %d, PlainRun = %d", s, i, pt, got)
 		}
-		for j := i; j < got; j++ {
-			if special(s[j]) {
-				t.Fatalf("%q from %d: PlainRun = %d passes special byte %d", s, i, got, j)
-			}
-		}
-		if got < len(s) && !special(s[got]) && got+8 <= len(s) {
-			t.Fatalf("%q from %d: PlainRun = %d stops at a plain byte with a word left", s, i, got)
-		}
+		checkPlainRun(t, s, i, got)
 	})
 }
 
