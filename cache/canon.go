@@ -449,7 +449,7 @@ func (c *canon) str(i, from int, decode bool) (end int, dec []byte, err error) {
 		return j + 1, c.src[i+1 : j], nil
 	}
 	a := len(c.aux)
-	dec, asWritten, _, _, err := c.strSlow(i+1, decode)
+	dec, asWritten, err := c.strSlow(i+1, from, decode)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -90,16 +90,17 @@ var strClass = func() (t [256]uint8) {
 
 // strSlow reads the string whose body starts at c.src[start], one that
 // plainString did not pass: it holds an escape or a byte that is not
-// valid UTF-8, or it is not valid at all. It sets c.pos after the closing
-// quote. A body that is canonical as written (valid UTF-8 whose escapes
-// are all ones appendCanonString writes, such as \n and \") is left where
-// it is: asWritten is true and nothing is written. Otherwise the string's
-// canonical form goes to c.aux, between k0 and k1 without its quotes. dec
-// is the decoded string (valid until the next call) when decode is set or
-// the body had to be decoded anyway; nil otherwise.
-func (c *canon) strSlow(start int, decode bool) (dec []byte, asWritten bool, k0, k1 int, err error) {
+// valid UTF-8, or it is not valid at all. c.src[start:from] is known to be
+// plain ASCII. It sets c.pos after the closing quote. A body that is
+// canonical as written (valid UTF-8 whose escapes are all ones
+// appendCanonString writes, such as \n, \" and \u001b) is left where it
+// is: asWritten is true and nothing is written. Otherwise the string's
+// canonical form goes to c.aux with its quotes. dec is the decoded string
+// (valid until the next call) when decode is set or the body had to be
+// decoded anyway; nil otherwise.
+func (c *canon) strSlow(start, from int, decode bool) (dec []byte, asWritten bool, err error) {
 	s := c.src
-	i := start
+	i := from
 	escaped, rewrite, ascii := false, false, true
 scan:
 	for i < len(s) {
@@ -116,12 +117,16 @@ scan:
 		case ch == '\\':
 			escaped = true
 			if i+1 < len(s) && !canonEscape[s[i+1]] {
-				rewrite = true // \/, \uXXXX, or not valid: unescape decides
+				if n := canonUEscape(s[i:]); n > 0 {
+					i += n
+					continue
+				}
+				rewrite = true // \/, another \uXXXX, or not valid: unescape decides
 			}
 			i += 2 // the escaped byte cannot close the string
 		case ch < 0x20:
 			c.pos = i
-			return nil, false, 0, 0, c.errorf("invalid control character in string")
+			return nil, false, c.errorf("invalid control character in string")
 		default: // not ASCII
 			ascii = false
 			i++
@@ -129,27 +134,49 @@ scan:
 	}
 	if i >= len(s) {
 		c.pos = len(s)
-		return nil, false, 0, 0, c.errorf("unexpected end of input in string")
+		return nil, false, c.errorf("unexpected end of input in string")
 	}
 	body := s[start:i]
 	rewrite = rewrite || !ascii && !utf8.Valid(body)
 	if rewrite || escaped && decode {
 		if dec, err = c.unescape(start, i); err != nil {
-			return nil, false, 0, 0, err
+			return nil, false, err
 		}
 	} else if decode {
 		dec = body
 	}
 	c.pos = i + 1
 	if !rewrite {
-		return dec, true, 0, 0, nil
+		return dec, true, nil
 	}
 	buf := append(c.aux, '"')
-	k0 = len(buf)
 	buf = appendCanonString(buf, dec)
-	k1 = len(buf)
 	c.aux = append(buf, '"')
-	return dec, false, k0, k1, nil
+	return dec, false, nil
+}
+
+// canonUEscape returns 6 when s opens with a \u escape that
+// appendCanonString writes as it is: \u00XX in lower-case hex for a control
+// byte without a short escape (\u001b, the escape of terminal colours, as
+// encoding/json and Python write it). It returns 0 otherwise.
+func canonUEscape(s []byte) int {
+	if len(s) < 6 || s[1] != 'u' || s[2] != '0' || s[3] != '0' || s[4] > '1' || s[4] < '0' {
+		return 0
+	}
+	lo := s[5]
+	var v byte
+	switch {
+	case lo >= '0' && lo <= '9':
+		v = lo - '0'
+	case lo >= 'a' && lo <= 'f':
+		v = lo - 'a' + 10
+	default:
+		return 0
+	}
+	if v += (s[4] - '0') << 4; shortEscape[v] != 0 {
+		return 0
+	}
+	return 6
 }
 
 // canonEscape marks the characters that follow a backslash in the escapes

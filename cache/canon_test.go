@@ -192,16 +192,26 @@ func TestCanonicalFormAsWritten(t *testing.T) {
 		`"line one\nline \"two\"\t\\ end"`,
 		`{"a":"x\by\fz\r\n","b\n":"\u001f stays"}`,
 		`["é\n","\"é\""]`,
+		`"\u001b[31mred\u001b[0m"`,
+		`{"k\u0001":"\u0000\u001f\u0010"}`,
 	} {
 		got, err := canonicalForm([]byte(body), false)
 		if err != nil || string(got) != body {
 			t.Errorf("%s: canonical form %s (%v), want it as written", body, got, err)
+		}
+		// As written means passed over: no rewrite and no decode.
+		c := new(canon)
+		c.reset([]byte(body), &defaultIgnore, false)
+		if err := c.parse(); err != nil || len(c.events) != 0 || len(c.aux) != 0 {
+			t.Errorf("%s: %d events, aux %q (%v), want none", body, len(c.events), c.aux, err)
 		}
 	}
 	for body, want := range map[string]string{
 		`"\u000a\u000D\u0009\u0008\u000c"`: `"\n\r\t\b\f"`,
 		`"\/ \u0022 \u005c"`:               `"/ \" \\"`,
 		`"\u00e9\n"`:                       `"é\n"`,
+		`"\u001B\u001A\u0020\u002F"`:       `"\u001b\u001a /"`,
+		`"a\u000Ab\u000ac"`:                `"a\nb\nc"`,
 		"\"\xff\\n\"":                      "\"\ufffd\\n\"",
 	} {
 		got, err := canonicalForm([]byte(body), false)
@@ -249,6 +259,8 @@ func FuzzCanonicalForm(f *testing.F) {
 	f.Add(chatRequest1K)
 	f.Add([]byte(`{"b":"0123456789abcdef0123456789abcdef\u00e9 and more","a":"0123456789abcdef0123\n456789"}`))
 	f.Add([]byte("{\"s\":\"0123456789abcdef0123456789abcdef caf\xc3\xa9 0123456789abcdef\t\"}"))
+	// \u escapes of control bytes, canonical as written or not.
+	f.Add([]byte(`{"\u001b[0m":"\u001b[31m\u001B\u000a\u0000\u001f","b":"\u0020\u00"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		want, ok := referenceForm(t, body, true)
 		if !ok {
