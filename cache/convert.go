@@ -3,11 +3,13 @@ package cache
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/llmgate/llmgate/internal/chunkjson"
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -52,7 +54,17 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		if c.Usage == nil {
 			c.Usage = e.Usage
 		}
-		return marshal(c)
+		b, err := marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		var extras extraSet
+		for n, data := range e.Events {
+			if err := extras.chunkExtras(data); err != nil {
+				return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			}
+		}
+		return spliceMessages(b, extras)
 	}
 }
 
@@ -91,13 +103,23 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if err := json.Unmarshal(e.Body, &c); err != nil {
 				return nil, fmt.Errorf("cache: stored body: %w", err)
 			}
+			if c.Usage == nil {
+				c.Usage = e.Usage // counted by the tap when the body had none
+			}
 			return completionEvents(&c, includeUsage)
 		default:
 			var c wire.ChatCompletion
 			if err := json.Unmarshal(e.Body, &c); err != nil {
 				return nil, fmt.Errorf("cache: stored body: %w", err)
 			}
-			return chatEvents(&c, includeUsage)
+			if c.Usage == nil {
+				c.Usage = e.Usage
+			}
+			extras, err := bodyExtras(e.Body)
+			if err != nil {
+				return nil, fmt.Errorf("cache: stored body: %w", err)
+			}
+			return chatEvents(&c, includeUsage, extras)
 		}
 	}
 	events := e.Events
@@ -181,6 +203,9 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		if err := checkChunk(data, ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)
@@ -283,6 +308,36 @@ func finishToolCalls(calls []wire.ToolCall) {
 	}
 }
 
+// checkChunk refuses a stream event that is not a chunk: one with none of
+// a chunk's members (empty), as the middleware's tap judges it, or one
+// that carries an error, such as the {"error":…} event a server or the
+// Budget layer sends when it stops a stream.
+func checkChunk(data []byte, empty bool) error {
+	if empty {
+		return errors.New("not a chunk")
+	}
+	if !hasFoldError(data) && !bytes.Contains(data, []byte(`\u`)) {
+		return nil // no member named error, in any case or with escapes
+	}
+	_, err := eachMember(data, jsonscan.SkipWS(data, 0), 0, func(name, b []byte, i int) (int, error) {
+		if bytes.EqualFold(name, []byte("error")) && !hasNull(b, i) {
+			return 0, errors.New("the event carries an error")
+		}
+		return -1, nil
+	})
+	return err
+}
+
+// hasFoldError reports whether b holds "error" in any case.
+func hasFoldError(b []byte) bool {
+	for i := 0; i+5 <= len(b); i++ {
+		if b[i]|0x20 == 'e' && b[i+1]|0x20 == 'r' && b[i+2]|0x20 == 'r' && b[i+3]|0x20 == 'o' && b[i+4]|0x20 == 'r' {
+			return true
+		}
+	}
+	return false
+}
+
 func setOnce(dst *string, v string) {
 	if *dst == "" {
 		*dst = v
@@ -304,6 +359,9 @@ func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectTextCompletion {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		if err := checkChunk(data, ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -369,6 +370,14 @@ func TestNotStorable(t *testing.T) {
 		{"garbage event", []string{`not json`}, true, 200, 0},
 		{"too large", chatStream, true, 200, 100},
 		{"empty", nil, true, 200, 0},
+		// A finished stream, then an error event: the Budget layer's cut,
+		// or a server's.
+		{"error event", append(slices.Clone(chatStream), `{"error":{"message":"quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`), true, 200, 0},
+		{"error event, name escaped", append(slices.Clone(chatStream), `{"\u0065rror":{"message":"x"}}`), true, 200, 0},
+		{"moderation cut", append(slices.Clone(chatStream), `{"choices":[],"error":{"message":"flagged","type":"invalid_request_error","code":"content_policy_violation"}}`), true, 200, 0},
+		{"error in a chunk", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}],"ERROR":{"message":"upstream"}}`}, true, 200, 0},
+		{"finish_reason error", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"error"}]}`}, true, 200, 0},
+		{"not a chunk", append(slices.Clone(chatStream), `{"warning":"x"}`), true, 200, 0},
 	}
 	for _, tc := range streamTests {
 		t.Run("stream/"+tc.name, func(t *testing.T) {
@@ -383,6 +392,27 @@ func TestNotStorable(t *testing.T) {
 				t.Errorf("err = %v, want ErrNotStorable", err)
 			}
 		})
+	}
+}
+
+// TestStorableMentionsError: a chunk that only mentions an error, in its
+// text or in a null member, is stored.
+func TestStorableMentionsError(t *testing.T) {
+	for _, kind := range []Kind{KindChat, KindCompletion} {
+		events := []string{
+			`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"An \"error\": ERROR \u0065rror"},"finish_reason":null}],"error":null}`,
+			`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+		}
+		if kind == KindCompletion {
+			events = []string{`{"id":"x","object":"text_completion","choices":[{"index":0,"text":"error: \"error\"","finish_reason":"stop"}],"error":null}`}
+		}
+		r := Recorder{Kind: kind}
+		for _, ev := range append(events, "[DONE]") {
+			r.Add([]byte(ev))
+		}
+		if _, err := r.Finish(200, nil, t0); err != nil {
+			t.Errorf("%v: %v", kind, err)
+		}
 	}
 }
 
@@ -492,5 +522,99 @@ func TestConversionsKept(t *testing.T) {
 				t.Error("second conversion differs")
 			}
 		})
+	}
+}
+
+// extrasStream is a recorded stream whose deltas carry members the wire
+// types do not hold: reasoning_content in pieces (and null beside the
+// content), annotations in two parts, an object member replaced by the
+// next; choice 1 names its index after its delta.
+var extrasStream = []string{
+	`{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"The user greets; "}}]}`,
+	`{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"delta":{"reasoning_content":"reply \"politely\"."},"index":0},{"delta":{"role":"assistant","reasoning":"short"},"index":1}]}`,
+	`{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":"Hello!","reasoning_content":null,"annotations":[{"type":"url_citation","url_citation":{"url":"https://example.com/a"}}],"x_meta":{"v":1}}}]}`,
+	`{"id":"r1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"annotations":[{"type":"url_citation","url_citation":{"url":"https://example.com/b"}}],"x_meta":{"v":2}},"finish_reason":"stop"},{"index":1,"delta":{"content":"Hi"},"finish_reason":"stop"}]}`,
+}
+
+func TestConversionExtras(t *testing.T) {
+	stream := record(t, KindChat, extrasStream)
+	body, err := stream.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Choices []struct {
+			Message map[string]json.RawMessage `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil || len(got.Choices) != 2 {
+		t.Fatalf("merged body %s: %v", body, err)
+	}
+	want := []map[string]string{{
+		"role": `"assistant"`, "content": `"Hello!"`, "reasoning_content": `"The user greets; reply \"politely\"."`,
+		"annotations": `[{"type":"url_citation","url_citation":{"url":"https://example.com/a"}},{"type":"url_citation","url_citation":{"url":"https://example.com/b"}}]`,
+		"x_meta":      `{"v":2}`,
+	}, {"role": `"assistant"`, "content": `"Hi"`, "reasoning": `"short"`}}
+	for i, w := range want {
+		m := got.Choices[i].Message
+		if len(m) != len(w) {
+			t.Errorf("choice %d: message %v, want the members %v", i, m, w)
+		}
+		for k, v := range w {
+			if string(m[k]) != v {
+				t.Errorf("choice %d: %s = %s, want %s", i, k, m[k], v)
+			}
+		}
+	}
+
+	// And back: the body served streamed carries the extras in a delta
+	// after the role, and merges into the same body again.
+	entry, err := NewBodyEntry(KindChat, 200, body, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := entry.StreamEvents(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch struct {
+		Choices []struct {
+			Delta map[string]json.RawMessage `json:"delta"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(events[1], &ch); err != nil || len(ch.Choices) != 1 || string(ch.Choices[0].Delta["reasoning_content"]) != want[0]["reasoning_content"] {
+		t.Errorf("second event %s (%v), want the extras' delta", events[1], err)
+	}
+	var strs []string
+	for _, ev := range events {
+		strs = append(strs, string(ev))
+	}
+	again, err := record(t, KindChat, strs).JSON()
+	if err != nil || !bytes.Equal(again, body) {
+		t.Errorf("body → stream → body:\n%s (%v)\nwant\n%s", again, err, body)
+	}
+}
+
+// TestBodyStreamUsage: a body stored without usage, whose usage the tap
+// counted, is served to include_usage with a usage chunk.
+func TestBodyStreamUsage(t *testing.T) {
+	u := &wire.Usage{PromptTokens: 3, CompletionTokens: 1, TotalTokens: 4}
+	for kind, body := range map[Kind]string{
+		KindChat:       `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}]}`,
+		KindCompletion: `{"id":"c1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"Hi","finish_reason":"stop"}]}`,
+	} {
+		e, err := NewBodyEntry(kind, 200, []byte(body), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Usage = u // as the middleware sets it
+		evs, err := e.StreamEvents(true)
+		if err != nil || !lastIsUsage(evs) {
+			t.Fatalf("%v: events %q (%v), want a usage chunk last", kind, evs, err)
+		}
+		var last struct{ Usage *wire.Usage }
+		if err := json.Unmarshal(evs[len(evs)-1], &last); err != nil || *last.Usage != *u {
+			t.Errorf("%v: usage chunk %s, want %+v", kind, evs[len(evs)-1], *u)
+		}
 	}
 }

@@ -134,8 +134,8 @@ func checkReasons(reasons []wire.FinishReason) error {
 	}
 	for _, r := range reasons {
 		switch r {
-		case wire.FinishContentFilter:
-			return fmt.Errorf("%w: finish_reason content_filter", ErrNotStorable)
+		case wire.FinishContentFilter, "error", "abort": // "error": OpenRouter; "abort": vLLM
+			return fmt.Errorf("%w: finish_reason %s", ErrNotStorable, r)
 		case "":
 			return fmt.Errorf("%w: a choice has no finish_reason", ErrNotStorable)
 		}

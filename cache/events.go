@@ -1,12 +1,14 @@
 package cache
 
 import (
+	"bytes"
+
 	"github.com/llmgate/llmgate/wire"
 )
 
 // chatEvents turns a chat completion into the chunks of the stream that
 // would have carried it.
-func chatEvents(c *wire.ChatCompletion, includeUsage bool) ([][]byte, error) {
+func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][]byte, error) {
 	var events [][]byte
 	emit := func(choices []wire.ChunkChoice, usage *wire.Usage) error {
 		b, err := marshal(wire.ChatCompletionChunk{
@@ -27,6 +29,9 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool) ([][]byte, error) {
 			role = wire.RoleAssistant
 		}
 		if err := one(wire.ChunkChoice{Index: idx, Delta: wire.Delta{Role: role}}); err != nil {
+			return nil, err
+		}
+		if err := extraChunk(c, idx, extras, &events); err != nil {
 			return nil, err
 		}
 		var lpContent, lpRefusal []wire.TokenLogprob
@@ -64,6 +69,36 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool) ([][]byte, error) {
 		}
 	}
 	return events, nil
+}
+
+// extraChunk appends, when the message of choice idx has extra members
+// (reasoning_content, annotations, …), one chunk whose delta holds them
+// all, as it comes before the content in the stream.
+func extraChunk(c *wire.ChatCompletion, idx int, extras extraSet, events *[][]byte) error {
+	for _, cx := range extras {
+		if cx.index != idx || len(cx.extras) == 0 {
+			continue
+		}
+		b, err := marshal(wire.ChatCompletionChunk{
+			ID: c.ID, Object: wire.ObjectChatCompletionChunk, Created: c.Created, Model: c.Model,
+			SystemFingerprint: c.SystemFingerprint, ServiceTier: c.ServiceTier, Choices: []wire.ChunkChoice{{Index: idx}},
+		})
+		if err != nil {
+			return err
+		}
+		var members []byte
+		for _, x := range cx.extras {
+			if members, err = x.appendJSON(members); err != nil {
+				return err
+			}
+		}
+		members[0] = '{' // for the first member's comma
+		delta := append(append([]byte(`"delta":`), members...), '}')
+		// The empty delta is the only place these bytes can be: in a
+		// string a quote is escaped.
+		*events = append(*events, bytes.Replace(b, []byte(`"delta":{}`), delta, 1))
+	}
+	return nil
 }
 
 // textChunks emits text (content, or a refusal) as chunks: one per token
