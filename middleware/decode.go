@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/wire"
 )
@@ -62,7 +63,14 @@ func (c DecodeConfig) withDefaults() DecodeConfig {
 //
 // The wrapped handler receives the body exactly as the client sent it,
 // unknown fields included, as r.Body with r.ContentLength and r.GetBody
-// set. The returned middleware is safe for concurrent use.
+// set. So that the gateway checks the request the upstream will run, two
+// kinds of body are refused although encoding/json would read them: a
+// member whose name differs only in case from one llmgate reads ("Model"
+// beside "model": 400 unknown_parameter, param the member), which an
+// upstream in Go would read as that member and one in Python would not,
+// and a body that is not valid UTF-8 (400 invalid_value), whose bytes
+// llmgate would read as U+FFFD and an upstream in Python could not
+// decode. The returned middleware is safe for concurrent use.
 func Decode(cfg DecodeConfig) func(http.Handler) http.Handler {
 	cfg = cfg.withDefaults()
 	dc := &decoder{max: cfg.MaxBodyBytes, schemas: newSchemaCache(cfg.SchemaCacheEntries, cfg.SchemaCacheBytes)}
@@ -276,7 +284,7 @@ func (dc *decoder) decode(c *Call, ep Endpoint, raw []byte) *wire.Error {
 		}
 	}
 	if err == nil {
-		return nil
+		return checkUTF8(raw)
 	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
@@ -287,6 +295,26 @@ func (dc *decoder) decode(c *Call, ep Endpoint, raw []byte) *wire.Error {
 		return fe.wire()
 	}
 	return invalidJSON(err)
+}
+
+// checkUTF8 refuses a body that is valid JSON but not valid UTF-8. The
+// decoder reads such bytes as U+FFFD, as encoding/json does, but they are
+// forwarded as they are, and an upstream in Python cannot even decode them:
+// the gateway and the upstream would not see the same request.
+func checkUTF8(raw []byte) *wire.Error {
+	if utf8.Valid(raw) {
+		return nil
+	}
+	off := 0
+	for off < len(raw) {
+		r, n := utf8.DecodeRune(raw[off:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		off += n
+	}
+	return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeInvalidValue, "",
+		"The request body is not valid UTF-8 (at byte offset %d). Send JSON text encoded as UTF-8.", off)
 }
 
 func invalidJSON(err error) *wire.Error {

@@ -108,7 +108,7 @@ func decodeChat(d *scanner) (*wire.ChatCompletionRequest, presence, error) {
 		case "metadata":
 			r.Metadata, err = d.getMetadata()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, seen, at(err, key)
@@ -211,7 +211,7 @@ func decodeMessage(d *scanner, m *wire.Message) error {
 			m.FunctionCall = &wire.FunctionCall{}
 			err = decodeFunctionCall(d, m.FunctionCall)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -304,7 +304,7 @@ func decodePart(d *scanner, p *wire.ContentPart) error {
 			p.File = &wire.File{}
 			err = decodeFile(d, p.File)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -379,7 +379,7 @@ func decodeImageURL(d *scanner, u *wire.ImageURL) error {
 		case "detail":
 			u.Detail, err = d.getString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -402,7 +402,7 @@ func decodeInputAudio(d *scanner, a *wire.InputAudio) error {
 		case "format":
 			a.Format, err = d.reqString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -427,7 +427,7 @@ func decodeFile(d *scanner, f *wire.File) error {
 		case "file_data":
 			f.FileData, err = d.getString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -475,7 +475,7 @@ func decodeToolCall(d *scanner, c *wire.ToolCall) error {
 		case "function":
 			err = decodeFunctionCall(d, &c.Function)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -498,7 +498,7 @@ func decodeFunctionCall(d *scanner, f *wire.FunctionCall) error {
 		case "arguments":
 			f.Arguments, err = d.reqString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -303,3 +304,72 @@ func (d *scanner) getMetadata() (map[string]string, error) {
 		m[k] = v
 	}
 }
+
+// other passes over the value of a member the decoder does not read. It
+// refuses one whose name differs only in case from a member of the
+// request llmgate reads ("Model" beside "model"): an upstream written with
+// encoding/json reads it as that member, the last of the two winning, one
+// in Python does not, so the gateway could check one model, one message or
+// one max_tokens while the upstream uses another.
+func (d *scanner) other(key string) error {
+	if twin, ok := caseTwin(key); ok {
+		return newFieldError(wire.CodeUnknownParameter, func(p string) string {
+			return fmt.Sprintf("Unrecognized request argument supplied: %s. Parameter names are case-sensitive: did you mean '%s'?", p, twin)
+		})
+	}
+	return d.skip()
+}
+
+// caseTwin returns the request member name that key equals without
+// regard to case (as encoding/json matches names, Unicode folding
+// included), when key is not that name itself.
+func caseTwin(key string) (string, bool) {
+	if isLowerASCII(key) {
+		return "", false // the names are lower-case ASCII: key is one or none
+	}
+	for _, name := range requestNames {
+		if strings.EqualFold(key, name) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+func isLowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// requestNames are the member names of the request types the decoder
+// fills, taken from their json tags.
+var requestNames = func() []string {
+	seen := map[string]bool{}
+	var names []string
+	var walk func(t reflect.Type)
+	visited := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || visited[t] {
+			return
+		}
+		visited[t] = true
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+			walk(f.Type)
+		}
+	}
+	for _, v := range []any{wire.ChatCompletionRequest{}, wire.CompletionRequest{}, wire.ModerationRequest{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return names
+}()

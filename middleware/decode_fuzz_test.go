@@ -32,6 +32,7 @@ func FuzzDecode(f *testing.F) {
 		`{"input":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"u"}}]}`,
 		`{"model":"e","input":"x"}`,
 		`{"model":`, `[]`, ``, `{"a":[1,2,{"b":null}]}`, `{"model":"m"} x`, "{\"model\":\"\xff\"}",
+		chatWith(`"Model":"x","messages":[{"role":"user","content":"a","CONTENT":"b"}]`),
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))

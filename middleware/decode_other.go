@@ -72,7 +72,7 @@ func decodeCompletion(d *scanner) (*wire.CompletionRequest, presence, error) {
 		case "user":
 			r.User, err = d.getString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, seen, at(err, key)
@@ -190,7 +190,7 @@ func decodeModeration(d *scanner) (*wire.ModerationRequest, presence, error) {
 			seen.input = d.peek() != 'n'
 			r.Input, err = decodeModerationInput(d)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, seen, at(err, key)
@@ -270,7 +270,7 @@ func decodeModerationPart(d *scanner, p *wire.ModerationPart) error {
 			p.ImageURL = &wire.ImageURL{}
 			err = decodeImageURL(d, p.ImageURL)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -309,7 +309,7 @@ func decodeEmbedding(d *scanner) (model string, seen presence, err error) {
 			seen.model = true
 			model, err = d.reqString()
 		} else {
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return "", seen, at(err, key)

@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/wire"
 )
@@ -380,5 +382,77 @@ func TestMessagesPresizeBounded(t *testing.T) {
 	}
 	if len(msgs) != 1 || cap(msgs) > len(body)/minMessageBytes {
 		t.Fatalf("len %d cap %d for a %d-byte body", len(msgs), cap(msgs), len(body))
+	}
+}
+
+// TestDecodeCaseTwins: a member whose name differs only in case from one
+// the decoder reads is refused, at any depth, so that the gateway and an
+// upstream that matches names without regard to case (encoding/json) see
+// the same request. Other unknown members pass, whatever their case.
+func TestDecodeCaseTwins(t *testing.T) {
+	msg := `[{"role":"user","content":"hi"}]`
+	for _, tc := range []struct{ path, body, param string }{
+		{chatPath, `{"model":"llmtest-1","Model":"gpt-4o","messages":` + msg + `}`, "Model"},
+		{chatPath, `{"model":"m","messages":` + msg + `,"MAX_TOKENS":300,"max_tokens":3}`, "MAX_TOKENS"},
+		{chatPath, `{"model":"m","messages":` + msg + `,"Messages":[{"role":"user","content":"x"}]}`, "Messages"},
+		{chatPath, `{"model":"m","messages":[{"role":"user","content":"hi","Content":"x"}]}`, "messages[0].Content"},
+		{chatPath, `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a","TEXT":"b"}]}]}`, "messages[0].content[0].TEXT"},
+		{chatPath, `{"model":"m","messages":` + msg + `,"tools":[{"type":"function","function":{"name":"f","Name":"g"}}]}`, "tools[0].function.Name"},
+		{chatPath, `{"model":"m","messages":` + msg + `,"max_to` + "\u212a" + `ens":9}`, "max_to\u212aens"}, // KELVIN SIGN folds to k
+		{complPath, `{"model":"m","prompt":"a","Prompt":"b"}`, "Prompt"},
+		{modPath, `{"input":"a","INPUT":"b"}`, "INPUT"},
+		{embPath, `{"model":"e","MODEL":"x","input":"a"}`, "MODEL"},
+	} {
+		res := serveDecode(t, DecodeConfig{}, post(tc.path, tc.body))
+		if res.rec.Code != 400 || res.reached {
+			t.Errorf("%s: status %d (reached %v): %s", tc.body, res.rec.Code, res.reached, res.rec.Body)
+			continue
+		}
+		if e := res.envelope(t); e.Code != wire.CodeUnknownParameter || e.Param != tc.param || !strings.Contains(e.Message, "case-sensitive") {
+			t.Errorf("%s: envelope %+v, want unknown_parameter at %s", tc.body, e, tc.param)
+		}
+	}
+	for _, body := range []string{
+		`{"model":"m","messages":` + msg + `,"top_k":40,"Top_K":40,"chat_template_kwargs":{"Model":1}}`,
+		`{"model":"m","messages":` + msg + `,"metadata":{"Model":"x"},"logit_bias":{"50256":-100}}`,
+		`{"model":"m","messages":` + msg + `,"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object","properties":{"Model":{"type":"string"}}}}}}`,
+	} {
+		if res := serveDecode(t, DecodeConfig{}, post(chatPath, body)); !res.reached {
+			t.Errorf("%s: refused: %s", body, res.rec.Body)
+		}
+	}
+}
+
+func TestRequestNamesLowerASCII(t *testing.T) {
+	if len(requestNames) < 40 {
+		t.Fatalf("only %d request names: %v", len(requestNames), requestNames)
+	}
+	for _, n := range requestNames {
+		if !isLowerASCII(n) {
+			t.Errorf("request name %q is not lower-case ASCII: caseTwin's fast path would miss its twins", n)
+		}
+	}
+}
+
+// TestDecodeInvalidUTF8: a body that is JSON but not UTF-8 is refused
+// with the offset of the first bad byte, wherever it is; a body that is
+// not JSON either is still invalid_json.
+func TestDecodeInvalidUTF8(t *testing.T) {
+	for _, body := range []string{
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9 \xff\"}]}",
+		"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"ok\"}],\"x_extra\":\"\xc3\"}",
+	} {
+		res := serveDecode(t, DecodeConfig{}, post(chatPath, body))
+		if res.rec.Code != 400 || res.reached {
+			t.Fatalf("%q: status %d (reached %v)", body, res.rec.Code, res.reached)
+		}
+		want := fmt.Sprintf("byte offset %d", strings.IndexFunc(body, func(r rune) bool { return r == utf8.RuneError }))
+		if e := res.envelope(t); e.Code != wire.CodeInvalidValue || !strings.Contains(e.Message, "UTF-8") || !strings.Contains(e.Message, want) {
+			t.Errorf("%q: envelope %+v, want invalid_value at %s", body, e, want)
+		}
+	}
+	res := serveDecode(t, DecodeConfig{}, post(chatPath, "{\"model\":\"\xff\""))
+	if e := res.envelope(t); e.Code != wire.CodeInvalidJSON {
+		t.Errorf("truncated and not UTF-8: %+v, want invalid_json", e)
 	}
 }

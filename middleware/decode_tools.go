@@ -22,7 +22,7 @@ func decodeStreamOptions(d *scanner, so *wire.StreamOptions) (*wire.StreamOption
 		case "include_usage":
 			so.IncludeUsage, _, err = d.getBool()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, at(err, key)
@@ -59,7 +59,7 @@ func decodeResponseFormat(d *scanner, rf *wire.ResponseFormat) (*wire.ResponseFo
 			rf.JSONSchema = &wire.JSONSchema{}
 			err = decodeJSONSchema(d, rf.JSONSchema)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, at(err, key)
@@ -93,7 +93,7 @@ func decodeJSONSchema(d *scanner, js *wire.JSONSchema) error {
 				js.Strict = &v
 			}
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -158,7 +158,7 @@ func decodeTool(d *scanner, t *wire.Tool) error {
 			hasFunc = true
 			err = decodeFunctionDef(d, &t.Function)
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -229,7 +229,7 @@ func decodeFunctionDef(d *scanner, f *wire.FunctionDefinition) error {
 				f.Strict = &v
 			}
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)
@@ -273,7 +273,7 @@ func decodeToolChoice(d *scanner, tc *wire.ToolChoice) (*wire.ToolChoice, error)
 			err = decodeNamed(d, &fc)
 			tc.Function = fc.Name
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return nil, at(err, key)
@@ -328,7 +328,7 @@ func decodeNamed(d *scanner, fc *wire.FunctionCallChoice) error {
 		case "name":
 			fc.Name, err = d.reqString()
 		default:
-			err = d.skip()
+			err = d.other(key)
 		}
 		if err != nil {
 			return at(err, key)

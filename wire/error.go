@@ -18,6 +18,7 @@ const (
 	TypeTokens            = "tokens"   // rate limit on tokens
 
 	CodeInvalidValue           = "invalid_value"
+	CodeUnknownParameter       = "unknown_parameter"
 	CodeInvalidType            = "invalid_type"
 	CodeMissingRequired        = "missing_required_parameter"
 	CodeInvalidJSON            = "invalid_json"
