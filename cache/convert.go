@@ -25,12 +25,16 @@ func (e *Entry) JSON() ([]byte, error) {
 	if !e.Stream {
 		return e.Body, nil
 	}
-	if m := e.memoJSON.Load(); m != nil {
-		return m.b, m.err
+	m := e.memoJSON.Load()
+	if m == nil {
+		b, err := e.mergeJSON()
+		if m = (&memoBody{b: b, err: err}); e.memoJSON.CompareAndSwap(nil, m) {
+			e.grew(48 + len(b))
+		} else {
+			m = e.memoJSON.Load() // made at the same time by another hit
+		}
 	}
-	b, err := e.mergeJSON()
-	e.memoJSON.Store(&memoBody{b: b, err: err})
-	return b, err
+	return m.b, m.err
 }
 
 // mergeJSON merges a recorded stream into the body of a non-streamed
@@ -87,12 +91,16 @@ func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
 	if includeUsage {
 		i = 1
 	}
-	if m := e.memoEvents[i].Load(); m != nil {
-		return m.events, m.err
+	m := e.memoEvents[i].Load()
+	if m == nil {
+		events, err := e.streamEvents(includeUsage)
+		if m = (&memoStream{events: events, err: err}); e.memoEvents[i].CompareAndSwap(nil, m) {
+			e.grew(m.size())
+		} else {
+			m = e.memoEvents[i].Load()
+		}
 	}
-	events, err := e.streamEvents(includeUsage)
-	e.memoEvents[i].Store(&memoStream{events: events, err: err})
-	return events, err
+	return m.events, m.err
 }
 
 func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {

@@ -66,6 +66,25 @@ type Entry struct {
 	// plain slice of Events.
 	memoJSON   atomic.Pointer[memoBody]
 	memoEvents [2]atomic.Pointer[memoStream]
+	// onGrow, when set, is told the bytes each kept conversion adds: a
+	// MemoryStore counts them towards its bound.
+	onGrow atomic.Pointer[func(int64)]
+}
+
+// grew tells onGrow that a conversion of n bytes is now kept.
+func (e *Entry) grew(n int) {
+	if f := e.onGrow.Load(); f != nil {
+		(*f)(int64(n))
+	}
+}
+
+// size is what a kept conversion accounts for, as Size counts events.
+func (m *memoStream) size() int {
+	n := 48
+	for _, ev := range m.events {
+		n += 24 + len(ev)
+	}
+	return n
 }
 
 type memoBody struct {
@@ -79,7 +98,9 @@ type memoStream struct {
 }
 
 // Size is the number of bytes the entry accounts for in a byte-bounded
-// store: its payload plus a fixed overhead per entry and per event.
+// store: its payload plus a fixed overhead per entry and per event. The
+// conversions JSON and StreamEvents keep are counted as they are made
+// (a MemoryStore adds them to the entry's share).
 func (e *Entry) Size() int {
 	n := 160 + len(e.Body) + len(e.Model)
 	for _, ev := range e.Events {

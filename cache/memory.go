@@ -12,8 +12,10 @@ import (
 
 // MemoryConfig configures a MemoryStore. The zero value is usable.
 type MemoryConfig struct {
-	// MaxBytes bounds the sum of the stored entries' Size. The least
-	// recently used entries are evicted to make room. Default: 64 MiB.
+	// MaxBytes bounds the sum of the stored entries' Size and of the
+	// conversions they keep (Entry.JSON, Entry.StreamEvents), counted as
+	// they are made. The least recently used entries are evicted to make
+	// room. Default: 64 MiB.
 	MaxBytes int64
 	// TTL is how long an entry lives when Set gets no ttl. Default: 10m.
 	TTL time.Duration
@@ -126,14 +128,36 @@ func (s *MemoryStore) SetAt(_ context.Context, now time.Time, k Key, e *Entry, t
 		return ErrClosed
 	}
 	s.lru.Remove(k) // a replaced entry gives its bytes back
-	for s.bytes+size > s.maxBytes {
+	s.evict(size)
+	grow := func(n int64) { s.grow(k, e, n) }
+	e.onGrow.Store(&grow)
+	s.lru.Add(k, memItem{e: e, size: size, expires: now.Add(ttl)})
+	s.bytes += size
+	return nil
+}
+
+// evict removes the least recently used entries until n more bytes fit.
+func (s *MemoryStore) evict(n int64) {
+	for s.bytes+n > s.maxBytes {
 		if _, _, ok := s.lru.RemoveOldest(); !ok {
 			break
 		}
 	}
-	s.lru.Add(k, memItem{e: e, size: size, expires: now.Add(ttl)})
-	s.bytes += size
-	return nil
+}
+
+// grow adds n bytes to the share of entry e under k, a conversion it now
+// keeps, and evicts the least recently used entries to stay in bounds.
+func (s *MemoryStore) grow(k Key, e *Entry, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.lru.Peek(k)
+	if s.closed || !ok || it.e != e {
+		return // gone or replaced: its bytes are not counted any more
+	}
+	it.size += n
+	s.lru.Add(k, it) // the entry was just served: most recently used
+	s.bytes += n
+	s.evict(0)
 }
 
 // Delete removes the entry under k.
@@ -155,7 +179,7 @@ func (s *MemoryStore) Len() int {
 	return s.lru.Len()
 }
 
-// Bytes returns the sum of the held entries' Size.
+// Bytes returns the sum of the held entries' Size and kept conversions.
 func (s *MemoryStore) Bytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

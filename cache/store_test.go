@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -182,8 +183,10 @@ func TestMemoryConcurrent(t *testing.T) {
 				k := keyN((g*31 + i) % 200)
 				if i%3 == 0 {
 					_ = s.Set(ctx, k, bodyEntry(100), 0)
-				} else if _, _, err := s.Get(ctx, k); err != nil {
+				} else if e, ok, err := s.Get(ctx, k); err != nil {
 					t.Error(err)
+				} else if ok {
+					_, _ = e.StreamEvents(i%2 == 0) // counted by the store as it is kept
 				}
 			}
 		})
@@ -191,6 +194,16 @@ func TestMemoryConcurrent(t *testing.T) {
 	wg.Wait()
 	if s.Bytes() > 50*int64(bodyEntry(100).Size()) {
 		t.Errorf("bound exceeded: %d", s.Bytes())
+	}
+	var sum int64
+	s.mu.Lock()
+	for _, k := range s.lru.Keys() {
+		it, _ := s.lru.Peek(k)
+		sum += it.size
+	}
+	s.mu.Unlock()
+	if sum != s.Bytes() {
+		t.Errorf("bytes %d, but the entries' shares add up to %d", s.Bytes(), sum)
 	}
 }
 
@@ -249,4 +262,105 @@ func FuzzUnmarshalBinary(f *testing.F) {
 			t.Fatalf("re-encoding does not decode: %v", err)
 		}
 	})
+}
+
+// TestMemoryBoundCountsConversions: the conversions an entry keeps
+// (JSON to stream, stream to JSON) count towards MaxBytes as they are
+// made, evicting the least recently used entries; a conversion made after
+// the entry left the store counts nowhere.
+func TestMemoryBoundCountsConversions(t *testing.T) {
+	entry := func(i int) *Entry {
+		body := fmt.Appendf(nil, `{"id":"c%d","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":%q},"finish_reason":"stop"}]}`,
+			i, strings.Repeat("word ", 200))
+		e, err := NewBodyEntry(KindChat, 200, body, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	one := int64(entry(0).Size())
+	s, err := NewMemoryStore(MemoryConfig{MaxBytes: 4 * one, MaxEntryBytes: one, Clock: &fakeClock{now: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	entries := make([]*Entry, 5)
+	for i := 1; i <= 4; i++ {
+		entries[i] = entry(i)
+		if err := s.Set(ctx, keyN(i), entries[i], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, err := entries[2].StreamEvents(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memo := int64((&memoStream{events: events}).size())
+	want := int64(s.Len())*one + memo
+	if got := s.Bytes(); got > 4*one || got != want || s.Len() > 3 {
+		t.Errorf("after a conversion of %d bytes: %d bytes in %d entries of %d, want %d, ≤ %d", memo, got, s.Len(), one, want, 4*one)
+	}
+	if _, ok, _ := s.Get(ctx, keyN(1)); ok {
+		t.Error("the least recently used entry was kept")
+	}
+	if _, ok, _ := s.Get(ctx, keyN(2)); !ok {
+		t.Error("the converted entry was evicted: it was just served")
+	}
+	_, _ = entries[2].StreamEvents(true) // kept: not counted again
+	if s.Bytes() != want {
+		t.Errorf("bytes %d after converting again, want %d", s.Bytes(), want)
+	}
+	_, _ = entries[1].StreamEvents(false) // no longer stored
+	if s.Bytes() != want {
+		t.Errorf("bytes %d after converting an evicted entry, want %d", s.Bytes(), want)
+	}
+}
+
+// TestMemoryHeapBounded: with every entry converted both ways, the heap a
+// bounded store keeps stays near its bound (it was 11 times over when
+// conversions were not counted: logprobs make one chunk per token).
+func TestMemoryHeapBounded(t *testing.T) {
+	const maxBytes = 1 << 20
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	base := heap()
+	s, err := NewMemoryStore(MemoryConfig{MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 300 {
+		e, err := NewBodyEntry(KindChat, 200, logprobBody(i), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Set(context.Background(), keyN(i), e, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = e.StreamEvents(true)
+		_, _ = e.StreamEvents(false)
+	}
+	if used := heap() - base; used > 2*maxBytes {
+		t.Errorf("a store bounded to %d MiB keeps %.1f MiB of heap", maxBytes>>20, float64(used)/(1<<20))
+	}
+	runtime.KeepAlive(s)
+}
+
+// logprobBody is a 200-token answer with a logprob per token.
+func logprobBody(i int) []byte {
+	var content strings.Builder
+	var lps []string
+	for j := range 200 {
+		tok := fmt.Sprintf(" w%d", j%10)
+		content.WriteString(tok)
+		lps = append(lps, fmt.Sprintf(`{"token":%q,"logprob":-0.5,"bytes":null,"top_logprobs":[]}`, tok))
+	}
+	return fmt.Appendf(nil, `{"id":"chatcmpl-%08d","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":%q},"logprobs":{"content":[%s]},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":200,"total_tokens":210}}`,
+		i, content.String(), strings.Join(lps, ","))
 }
