@@ -51,7 +51,7 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		}
 		return marshal(c)
 	default:
-		c, err := mergeChatEvents(e.Events)
+		c, extras, err := mergeChatEvents(e.Events)
 		if err != nil {
 			return nil, err
 		}
@@ -61,12 +61,6 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		b, err := marshal(c)
 		if err != nil {
 			return nil, err
-		}
-		var extras extraSet
-		for n, data := range e.Events {
-			if err := extras.chunkExtras(data); err != nil {
-				return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
-			}
 		}
 		return spliceMessages(b, extras)
 	}
@@ -186,11 +180,14 @@ type chatState struct {
 }
 
 // mergeChatEvents merges the chunks of a chat stream into the completion
-// a non-streamed request would have received. The chunks are read with a
-// chunkjson.Decoder, which gives what json.Unmarshal gives; strings of the
-// result other than its ID, Model, SystemFingerprint and ServiceTier may
-// point into events, which must not change while the result is used.
-func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
+// a non-streamed request would have received, and the members of its
+// deltas that the wire types do not hold into extras. The chunks are read
+// with a chunkjson.Decoder, which gives what json.Unmarshal gives; strings
+// of the result other than its ID, Model, SystemFingerprint and
+// ServiceTier may point into events, which must not change while the
+// result is used. An event that is not a chunk, or that carries an error,
+// is refused.
+func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, extraSet, error) {
 	out := &wire.ChatCompletion{Object: wire.ObjectChatCompletion}
 	var states []*chatState
 	state := func(i int) *chatState {
@@ -203,17 +200,21 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		states = append(states, s)
 		return s
 	}
-	dec := chunkjson.Decoder{Alias: true} // an Entry never modifies its events
+	dec := chunkjson.Decoder{Alias: true, KeepUnknown: true} // an Entry never modifies its events
 	var ch wire.ChatCompletionChunk
+	var extras extraSet
 	for n, data := range events {
 		if err := dec.Decode(data, &ch); err != nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
-			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+			return nil, nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
 		}
-		if err := checkChunk(data, ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil); err != nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
+			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
+		}
+		if err := extras.chunk(&dec, data, ch.Choices); err != nil {
+			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)
@@ -273,7 +274,7 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		}
 		out.Choices[i] = wire.ChatChoice{Index: s.index, Message: m, FinishReason: s.finish, Logprobs: s.logprobs}
 	}
-	return out, nil
+	return out, extras, nil
 }
 
 // addToolCall merges one tool call fragment: by its index, or, when a
@@ -316,34 +317,25 @@ func finishToolCalls(calls []wire.ToolCall) {
 	}
 }
 
-// checkChunk refuses a stream event that is not a chunk: one with none of
-// a chunk's members (empty), as the middleware's tap judges it, or one
-// that carries an error, such as the {"error":…} event a server or the
-// Budget layer sends when it stops a stream.
-func checkChunk(data []byte, empty bool) error {
-	if empty {
-		return errors.New("not a chunk")
-	}
-	if !hasFoldError(data) && !bytes.Contains(data, []byte(`\u`)) {
-		return nil // no member named error, in any case or with escapes
-	}
+// errNotChunk and errChunkError refuse a stream event that is not a
+// chunk: one with none of a chunk's members, as the middleware's tap
+// judges it, or one that carries an error, such as the {"error":…} event
+// a server or the Budget layer sends when it stops a stream.
+var (
+	errNotChunk   = errors.New("not a chunk")
+	errChunkError = errors.New("the event carries an error")
+)
+
+// chunkError returns errChunkError when the event data has a member named
+// error (in any case, as encoding/json matches names) that is not null.
+func chunkError(data []byte) error {
 	_, err := eachMember(data, jsonscan.SkipWS(data, 0), 0, func(name, b []byte, i int) (int, error) {
 		if bytes.EqualFold(name, []byte("error")) && !hasNull(b, i) {
-			return 0, errors.New("the event carries an error")
+			return 0, errChunkError
 		}
 		return -1, nil
 	})
 	return err
-}
-
-// hasFoldError reports whether b holds "error" in any case.
-func hasFoldError(b []byte) bool {
-	for i := 0; i+5 <= len(b); i++ {
-		if b[i]|0x20 == 'e' && b[i+1]|0x20 == 'r' && b[i+2]|0x20 == 'r' && b[i+3]|0x20 == 'o' && b[i+4]|0x20 == 'r' {
-			return true
-		}
-	}
-	return false
 }
 
 func setOnce(dst *string, v string) {
@@ -368,7 +360,10 @@ func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
 		if ch.Object != "" && ch.Object != wire.ObjectTextCompletion {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
 		}
-		if err := checkChunk(data, ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil); err != nil {
+		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
+		}
+		if err := chunkError(data); err != nil {
 			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)

@@ -375,6 +375,7 @@ func TestNotStorable(t *testing.T) {
 		{"error event", append(slices.Clone(chatStream), `{"error":{"message":"quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`), true, 200, 0},
 		{"error event, name escaped", append(slices.Clone(chatStream), `{"\u0065rror":{"message":"x"}}`), true, 200, 0},
 		{"moderation cut", append(slices.Clone(chatStream), `{"choices":[],"error":{"message":"flagged","type":"invalid_request_error","code":"content_policy_violation"}}`), true, 200, 0},
+		{"error beside the choices", append(slices.Clone(chatStream), `{"id":"x","object":"chat.completion.chunk","choices":[],"error":{"message":"upstream"}}`), true, 200, 0},
 		{"error in a chunk", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}],"ERROR":{"message":"upstream"}}`}, true, 200, 0},
 		{"finish_reason error", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"error"}]}`}, true, 200, 0},
 		{"not a chunk", append(slices.Clone(chatStream), `{"warning":"x"}`), true, 200, 0},

@@ -233,7 +233,7 @@ func (r *Recorder) Finish(status int, usage *wire.Usage, now time.Time) (*Entry,
 		}
 	default:
 		var c *wire.ChatCompletion
-		if c, err = mergeChatEvents(e.Events); err == nil {
+		if c, _, err = mergeChatEvents(e.Events); err == nil {
 			e.Model, e.Usage = c.Model, c.Usage
 			err = checkChatReasons(c)
 		}

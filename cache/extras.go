@@ -3,9 +3,10 @@ package cache
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 
+	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/wire"
 )
 
 // Servers add members to a message that the wire types do not hold:
@@ -136,32 +137,48 @@ func (x *extra) appendJSON(b []byte) ([]byte, error) {
 	return append(b, x.value...), nil
 }
 
-// chunkExtras adds the extra members of the deltas of the chunk data to s.
-func (s *extraSet) chunkExtras(data []byte) error {
-	return choicesOf(data, "delta", func(index int, name, v []byte) error {
-		if isKnown(name, deltaKnown) {
-			return nil
+// chunk adds to s the extra members of the deltas of the chunk data,
+// just decoded by dec (with KeepUnknown) into choices, and refuses a
+// chunk that carries an error. The decoder noted the members; when it
+// left the chunk to json.Unmarshal, the chunk is walked again.
+func (s *extraSet) chunk(dec *chunkjson.Decoder, data []byte, choices []wire.ChunkChoice) error {
+	members, ok := dec.Unknown()
+	if !ok {
+		if err := chunkError(data); err != nil {
+			return err
 		}
-		return s.choice(index).add(name, v)
-	})
+		return choicesOf(data, "delta", deltaKnown, func(index int, name, v []byte) error {
+			return s.choice(index).add(name, v)
+		})
+	}
+	for _, m := range members {
+		if m.Choice < 0 {
+			if bytes.EqualFold(m.Name, []byte("error")) && !hasNull(m.Value, 0) {
+				return errChunkError
+			}
+			continue
+		}
+		if err := s.choice(choices[m.Choice].Index).add(m.Name, m.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bodyExtras returns the extra members of the messages of a stored body.
 func bodyExtras(body []byte) (extraSet, error) {
 	var s extraSet
-	err := choicesOf(body, "message", func(index int, name, v []byte) error {
-		if isKnown(name, messageKnown) {
-			return nil
-		}
+	err := choicesOf(body, "message", messageKnown, func(index int, name, v []byte) error {
 		return s.choice(index).add(name, v)
 	})
 	return s, err
 }
 
-// choicesOf calls f for each member of the object named field ("delta" or
-// "message") of each choice of the response data, with the choice's
-// index: name decoded, v the member's JSON value.
-func choicesOf(data []byte, field string, f func(index int, name, v []byte) error) error {
+// choicesOf calls f for each member not in known of the object named
+// field ("delta" or "message") of each choice of the response data, with
+// the choice's index: name decoded, v the member's JSON value. Most
+// chunks have none, and cost one pass that allocates nothing.
+func choicesOf(data []byte, field string, known []string, f func(index int, name, v []byte) error) error {
 	type member struct{ name, v []byte }
 	var members []member
 	_, err := eachMember(data, jsonscan.SkipWS(data, 0), 0, func(name, b []byte, i int) (int, error) {
@@ -174,16 +191,15 @@ func choicesOf(data []byte, field string, f func(index int, name, v []byte) erro
 			end, err := eachMember(b, i, 2, func(name, b []byte, i int) (int, error) {
 				switch {
 				case bytes.EqualFold(name, []byte("index")):
-					j, err := jsonscan.SkipIn(b, i, 3)
-					if err != nil {
-						return 0, err
-					}
-					return j, json.Unmarshal(b[i:j], &index)
+					return readIndex(b, i, &index)
 				case bytes.EqualFold(name, []byte(field)):
 					return eachMember(b, i, 3, func(name, b []byte, i int) (int, error) {
+						if isKnown(name, known) {
+							return -1, nil
+						}
 						j, err := jsonscan.SkipIn(b, i, 4)
 						if err == nil {
-							members = append(members, member{name: slices.Clone(name), v: b[i:j]})
+							members = append(members, member{name: name, v: b[i:j]})
 						}
 						return j, err
 					})
@@ -199,6 +215,28 @@ func choicesOf(data []byte, field string, f func(index int, name, v []byte) erro
 		})
 	})
 	return err
+}
+
+// readIndex reads a choice index at b[i] as json.Unmarshal into an int
+// does, and returns the index just after it.
+func readIndex(b []byte, i int, dst *int) (int, error) {
+	j := i
+	for j < len(b) && j-i < 9 && '0' <= b[j] && b[j] <= '9' {
+		j++
+	}
+	if j > i && (j == i+1 || b[i] != '0') && j < len(b) && (b[j] == ',' || b[j] == '}' || b[j] <= ' ') {
+		n := 0
+		for _, c := range b[i:j] {
+			n = n*10 + int(c-'0')
+		}
+		*dst = n
+		return j, nil // a plain small integer, as every server writes it
+	}
+	j, err := jsonscan.SkipIn(b, i, 3)
+	if err != nil {
+		return 0, err
+	}
+	return j, json.Unmarshal(b[i:j], dst)
 }
 
 // spliceMessages inserts the extras of each choice into the "message"
@@ -218,11 +256,7 @@ func spliceMessages(body []byte, extras extraSet) ([]byte, error) {
 			j, err := eachMember(b, i, 2, func(name, b []byte, i int) (int, error) {
 				switch string(name) {
 				case "index":
-					j, err := jsonscan.SkipIn(b, i, 3)
-					if err == nil {
-						err = json.Unmarshal(b[i:j], &index)
-					}
-					return j, err
+					return readIndex(b, i, &index)
 				case "message":
 					j, err := jsonscan.SkipIn(b, i, 3)
 					end = j - 1

@@ -21,8 +21,16 @@ func TestMergeChatEventsSameAsJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for i := range 300 {
 		events := genChatStream(rng)
-		got, gotErr := mergeChatEvents(events)
+		got, gotExtras, gotErr := mergeChatEvents(events)
 		want, wantErr := refMergeChatEvents(events)
+		var wantExtras extraSet
+		for _, data := range events { // the slow walk, for every chunk
+			if wantErr == nil {
+				wantErr = choicesOf(data, "delta", deltaKnown, func(index int, name, v []byte) error {
+					return wantExtras.choice(index).add(name, v)
+				})
+			}
+		}
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
 			t.Fatalf("stream %d: error %v, reference %v\n%s", i, gotErr, wantErr, slices.Concat(events...))
 		}
@@ -31,6 +39,10 @@ func TestMergeChatEventsSameAsJSON(t *testing.T) {
 		}
 		gb, err1 := marshal(got)
 		wb, err2 := marshal(want)
+		if err1 == nil && err2 == nil {
+			gb, err1 = spliceMessages(gb, gotExtras)
+			wb, err2 = spliceMessages(wb, wantExtras)
+		}
 		if err1 != nil || err2 != nil || string(gb) != string(wb) {
 			t.Fatalf("stream %d:\n got %s\nwant %s\nevents:\n%s", i, gb, wb, slices.Concat(events...))
 		}
@@ -56,6 +68,9 @@ func genChatStream(rng *rand.Rand) [][]byte {
 	if rng.IntN(3) == 0 {
 		head += `,"obfuscation":"Zx9q","x_unknown":{"a":[1,2.5e-3,true,null,{"b":"c"}]}`
 	}
+	if rng.IntN(4) == 0 {
+		head += `,"error":null`
+	}
 	choices := 1 + rng.IntN(3)
 	var events [][]byte
 	chunk := func(body string) {
@@ -68,7 +83,7 @@ func genChatStream(rng *rand.Rand) [][]byte {
 	for range 3 + rng.IntN(10) {
 		c := rng.IntN(choices)
 		var delta, extra string
-		switch rng.IntN(7) {
+		switch rng.IntN(9) {
 		case 0, 1:
 			delta = `"content":` + str()
 		case 2:
@@ -90,6 +105,10 @@ func genChatStream(rng *rand.Rand) [][]byte {
 			delta = fmt.Sprintf(`"function_call":{"name":%q,"arguments":%s}`, pick("f", ""), pick(`"{\"a\":"`, `"1}"`))
 		case 6:
 			delta = `"content":null,"x_delta":[]`
+		case 7: // members the wire types do not hold, merged by the cache
+			delta = `"reasoning_content":` + str() + pick(``, `,"content":`+str())
+		case 8:
+			delta = pick(`"annotations":[{"type":"url_citation","url_citation":{"url":"https://a"}}]`, `"annotations":[]`, `"x_obj":{"v":`+pick("1", "2")+`}`)
 		}
 		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{%s}%s,"finish_reason":null}]`, c, delta, extra))
 	}
@@ -98,6 +117,9 @@ func genChatStream(rng *rand.Rand) [][]byte {
 	}
 	if rng.IntN(2) == 0 {
 		chunk(`"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":0}}`)
+	}
+	if rng.IntN(20) == 0 { // an error event after the answer
+		events = append(events, []byte(`{"error":{"message":"stopped","type":"insufficient_quota"}}`))
 	}
 	if rng.IntN(10) == 0 { // a chunk only json.Unmarshal reads, or an invalid one
 		i := rng.IntN(len(events))
@@ -129,6 +151,12 @@ func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+		}
+		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
+		}
+		if err := chunkError(data); err != nil {
+			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)

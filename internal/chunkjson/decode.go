@@ -3,6 +3,7 @@ package chunkjson
 import (
 	"encoding/json"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -20,6 +21,15 @@ type Decoder struct {
 	// chunk's strings are in use. The chunk-level strings are copies
 	// either way. Default: false.
 	Alias bool
+	// KeepUnknown makes Decode note the members of the chunk and of its
+	// deltas that no field of wire.ChatCompletionChunk holds (an error
+	// beside the choices, reasoning_content in a delta), for Unknown.
+	// Default: false.
+	KeepUnknown bool
+
+	unknowns   []Member
+	unknownsOK bool
+	pos        int // the position of the choice being read
 
 	b   []byte // the chunk being read
 	i   int    // the offset of the next byte to read in b
@@ -69,9 +79,11 @@ func (d *Decoder) Decode(data []byte, dst *wire.ChatCompletionChunk) error {
 	choices := dst.Choices[:cap(dst.Choices)]
 	clear(choices)
 	*dst = wire.ChatCompletionChunk{Choices: choices[:0]}
-	if d.fast(data, dst) {
+	d.unknowns = d.unknowns[:0]
+	if d.unknownsOK = d.fast(data, dst); d.unknownsOK {
 		return nil
 	}
+	d.unknowns = d.unknowns[:0]
 	clear(choices)
 	if c := dst.Choices; cap(c) > cap(choices) {
 		choices = c[:cap(c)] // the fast path grew it: keep the larger array
@@ -79,6 +91,35 @@ func (d *Decoder) Decode(data []byte, dst *wire.ChatCompletionChunk) error {
 	}
 	*dst = wire.ChatCompletionChunk{Choices: choices[:0]}
 	return json.Unmarshal(data, dst)
+}
+
+// Member is a member that no field of wire.ChatCompletionChunk holds.
+type Member struct {
+	// Choice is the position in Choices of the choice whose delta holds
+	// the member, or -1 for a member of the chunk itself.
+	Choice int
+	// Name and Value are the member's name (without its quotes; it has
+	// no escape) and JSON value, inside the data given to Decode.
+	Name, Value []byte
+}
+
+// Unknown returns, with KeepUnknown, the unknown members of the chunk
+// and of its deltas that the last Decode noted, in order. ok is false
+// when Decode left the chunk to json.Unmarshal, which notes nothing: the
+// caller must then find them itself. The slice is reused by the next
+// Decode.
+func (d *Decoder) Unknown() (members []Member, ok bool) {
+	return d.unknowns, d.unknownsOK
+}
+
+// extra passes over an unknown member, as unknown does, and with
+// KeepUnknown notes it for the choice at position choice (-1: the chunk).
+func (d *Decoder) extra(depth, choice int) {
+	start := d.i
+	d.unknown(depth)
+	if d.KeepUnknown && !d.bad {
+		d.unknowns = append(d.unknowns, Member{Choice: choice, Name: d.key(), Value: d.b[jsonscan.SkipWS(d.b, start):d.i]})
+	}
 }
 
 // fast reads data into dst by hand and reports whether it could.
@@ -123,7 +164,7 @@ func (d *Decoder) chunk(c *wire.ChatCompletionChunk) {
 			d.once(&seen, keyUsage)
 			d.usage(&c.Usage)
 		default:
-			d.unknown(1)
+			d.extra(1, -1)
 		}
 	}
 }
@@ -141,6 +182,7 @@ func (d *Decoder) choices(c *wire.ChatCompletionChunk) {
 	for n := 0; d.elem(n); n++ {
 		cs = append(cs, wire.ChunkChoice{})
 		if !d.null() {
+			d.pos = len(cs) - 1
 			d.choice(&cs[len(cs)-1])
 		}
 	}
@@ -208,7 +250,7 @@ func (d *Decoder) delta(dl *wire.Delta) {
 			d.function(dl.FunctionCall, 5)
 		default:
 			// reasoning_content and the like: no field of wire.Delta
-			d.unknown(4)
+			d.extra(4, d.pos)
 		}
 	}
 }

@@ -267,3 +267,40 @@ func TestExactFloat(t *testing.T) {
 		t.Errorf("only %d of %d numbers converted", exact, len(nums))
 	}
 }
+
+// TestDecodeUnknown: with KeepUnknown, the members of the chunk and of
+// its deltas that no field holds are noted with the position of their
+// choice, in order; members elsewhere (a choice's own, logprobs') are not.
+// A chunk json.Unmarshal reads notes nothing and says so.
+func TestDecodeUnknown(t *testing.T) {
+	d := Decoder{KeepUnknown: true}
+	var ch wire.ChatCompletionChunk
+	data := []byte(`{"id":"c","error":null,"choices":[` +
+		`{"index":1,"delta":{"reasoning_content":"Think.","content":"a","annotations": [1, 2]},"stop_reason":null},` +
+		`{"delta":{"x":{"y":[true]}},"index":0,"logprobs":{"content":[],"z":1}}],"obfuscation":"Zx"}`)
+	if err := d.Decode(data, &ch); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := d.Unknown()
+	var s []string
+	for _, m := range got {
+		s = append(s, fmt.Sprintf("%d %s=%s", m.Choice, m.Name, m.Value))
+	}
+	want := []string{"-1 error=null", `0 reasoning_content="Think."`, "0 annotations=[1, 2]", `1 x={"y":[true]}`, `-1 obfuscation="Zx"`}
+	if !ok || !reflect.DeepEqual(s, want) {
+		t.Errorf("Unknown() = %q, %v; want %q", s, ok, want)
+	}
+	if err := d.Decode([]byte(`{"id":"c","Model":"m","choices":[{"index":0,"delta":{"reasoning":"r"}}]}`), &ch); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := d.Unknown(); ok || len(got) != 0 {
+		t.Errorf("after json.Unmarshal: Unknown() = %v, %v; want none, false", got, ok)
+	}
+	d.KeepUnknown = false
+	if err := d.Decode(data, &ch); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := d.Unknown(); !ok || len(got) != 0 {
+		t.Errorf("without KeepUnknown: Unknown() = %v, %v; want none, true", got, ok)
+	}
+}
