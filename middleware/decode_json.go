@@ -269,8 +269,10 @@ func (d *scanner) strSlow(start int) (string, error) {
 	return "", d.unexpected("in string literal")
 }
 
-// num reads a number literal at d.i and returns its text.
+// num reads a number literal after optional whitespace and returns its
+// text.
 func (d *scanner) num() (string, error) {
+	d.ws()
 	start, j := d.i, d.i
 	b := d.b
 	if j < len(b) && b[j] == '-' {

@@ -256,10 +256,18 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 	d := newScanner(body)
 	var out []bodyChoice
 	value := func(ch *bodyChoice) error {
+		if ch.textEnd > 0 {
+			// Clients disagree on which of two contents counts.
+			return errModDuplicate
+		}
 		d.ws()
 		start := d.i
-		if d.peek() != '"' {
+		switch d.peek() {
+		case 'n':
 			return d.skip()
+		case '"':
+		default:
+			return errModContent
 		}
 		s, err := d.str()
 		if err != nil {

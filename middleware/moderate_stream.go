@@ -138,8 +138,21 @@ func (s *modStream) send(err error) {
 // event filters one data event.
 func (s *modStream) event(ev wire.Event) {
 	ch := &s.chunk
-	if (ev.Type != "" && ev.Type != "message") || s.parseChunk(ev.Data) != nil || ch.err {
-		// Not a chunk (an upstream error event, say): nothing to moderate.
+	if ev.Type != "" && ev.Type != "message" {
+		// Not a chunk: OpenAI's clients do not read other event types as
+		// chunks. Nothing to moderate.
+		s.send(s.sw.WriteEvent(wire.Event{Type: ev.Type, Data: ev.Data}))
+		return
+	}
+	if err := s.parseChunk(ev.Data); err != nil {
+		// Fail closed: a client's parser may read text in data the filter
+		// cannot (Python's json.loads takes NaN, say), so data that is not
+		// a chunk the filter could check is never forwarded.
+		s.cutWith(nil, err)
+		return
+	}
+	if ch.err && len(ch.choices) == 0 {
+		// An upstream error event: nothing to moderate.
 		s.send(s.sw.WriteEvent(wire.Event{Type: ev.Type, Data: ev.Data}))
 		return
 	}
@@ -359,6 +372,18 @@ func (s *modStream) appendCutChoice(b []byte, index, n int) []byte {
 // errModChunk marks data that is not a JSON object.
 var errModChunk = errors.New("middleware: moderate: stream event is not a JSON object")
 
+// errModDuplicate marks a choice with a member the filter reads (index,
+// delta, text, content, logprobs) twice: clients disagree on which one
+// counts (the first or the last), so the filter does not guess.
+var errModDuplicate = errors.New("middleware: moderate: a choice has a member twice")
+
+// errModContent marks content (or text) that is neither a string nor
+// null: the filter cannot judge it, and some client may show it.
+var errModContent = errors.New("middleware: moderate: content is neither a string nor null")
+
+// errModIndex marks a choice index that is not an integer literal.
+var errModIndex = errors.New("middleware: moderate: choice index is not an integer")
+
 // parseChunk reads data into s.chunk, remembering the chunk's identity.
 func (s *modStream) parseChunk(data []byte) error {
 	ch := &s.chunk
@@ -402,7 +427,7 @@ func (s *modStream) parseChunk(data []byte) error {
 		case "choices":
 			err = s.parseChoices(&d)
 		case "error":
-			ch.err = true
+			ch.err = ch.err || d.peek() != 'n'
 			err = d.skip()
 		case "usage":
 			ch.keep = ch.keep || d.peek() != 'n'
@@ -434,6 +459,7 @@ func (s *modStream) parseChoices(d *scanner) error {
 		}
 		var cc modChunkChoice
 		members := 0
+		var seen uint8 // the members read below, to refuse duplicates
 		for m := 0; ; m++ {
 			key, more, err := d.obj(m)
 			if err != nil {
@@ -443,11 +469,23 @@ func (s *modStream) parseChoices(d *scanner) error {
 				break
 			}
 			members++
+			if bit := modChoiceMember(key, s.chat); bit != 0 {
+				if seen&bit != 0 {
+					return errModDuplicate
+				}
+				seen |= bit
+			}
 			switch {
 			case key == "index":
+				// d.peek, not d.num at once: whitespace may come first.
+				if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+					return errModIndex
+				}
 				var num string
 				if num, err = d.num(); err == nil {
-					cc.index, err = strconv.Atoi(num)
+					if cc.index, err = strconv.Atoi(num); err != nil {
+						err = errModIndex
+					}
 				}
 			case s.chat && key == "delta":
 				err = s.parseDelta(d, &cc)
@@ -472,6 +510,20 @@ func (s *modStream) parseChoices(d *scanner) error {
 		}
 		s.chunk.choices = append(s.chunk.choices, cc)
 	}
+}
+
+// modChoiceMember is the bit of a choice member parseChoices reads, 0 for
+// the others.
+func modChoiceMember(key string, chat bool) uint8 {
+	switch {
+	case key == "index":
+		return 1
+	case key == "logprobs":
+		return 2
+	case chat && key == "delta", !chat && key == "text":
+		return 4
+	}
+	return 0
 }
 
 // parseDelta reads a chat delta: its content, and whether it carries
@@ -506,9 +558,15 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 
 // modContent reads a content (or text) value: a string, or null.
 func modContent(d *scanner, cc *modChunkChoice) error {
+	if cc.end > 0 {
+		return errModDuplicate
+	}
 	d.ws()
 	cc.start = d.i
 	if d.peek() != '"' {
+		if d.peek() != 'n' {
+			return errModContent
+		}
 		if err := d.skip(); err != nil {
 			return err
 		}

@@ -135,9 +135,80 @@ func compileECMA(s string) (jsonschema.Regexp, error) {
 	return ecmaRegexp{re}, nil
 }
 
+// Limits on the shape of a schema, checked in one linear pass before it is
+// compiled.
+//
+// The compiler (santhosh-tekuri/jsonschema v6) is not linear in either
+// direction, and it is not ours to change. Depth: while checking a schema
+// against its meta-schema it rebuilds, for each subschema, the JSON
+// pointer of its location by string concatenation (validator.metaResource,
+// several times per level), O(depth²) per subschema and O(depth³) for a
+// chain: 1000 nested "properties" took 7 s, 3000 five minutes. Width: it
+// looks up each subschema it queues for compiling with a linear scan of
+// the queue (queue.get), O(n²) for n subschemas: 16000 took 1.7 s. With
+// both bounded, the cost stays within a small factor of linear (see
+// BenchmarkCompileSchema).
+const (
+	// maxSchemaDepth bounds the nesting of objects and arrays in a schema
+	// (the schema itself is level 1). 64 allows 31 levels of nested
+	// "properties" (each level is two: a schema and its properties map)
+	// or 63 of "items"; OpenAI's structured outputs allow 10 levels of
+	// nesting, and schemas written by hand or generated from types stay
+	// well below that. A chain 64 deep compiles at 1.6 times the cost per
+	// byte of a flat schema; 128 deep, about 6 times; 256 deep, 10 times.
+	maxSchemaDepth = 64
+	// maxSchemaNodes bounds the objects and booleans of a schema (each
+	// may be a subschema the compiler queues). OpenAI's structured outputs
+	// allow 5000 object properties in all; 10000 leaves room for the
+	// schemas around them. At 10000 the compiler's quadratic queue costs
+	// about 3.5 times its linear part (0.7 s for 10000 boolean
+	// subschemas); it grows fourfold with each doubling beyond.
+	maxSchemaNodes = 10000
+)
+
+var (
+	errSchemaDepth = fmt.Errorf("middleware: it nests objects and arrays more than %d levels deep", maxSchemaDepth)
+	errSchemaNodes = fmt.Errorf("middleware: it has more than %d objects and booleans", maxSchemaNodes)
+)
+
+// checkSchemaShape refuses a schema deeper than maxSchemaDepth or with more
+// than maxSchemaNodes objects and booleans. It reads each byte once and
+// needs no valid JSON (a syntax error is the compiler's to report).
+func checkSchemaShape(raw []byte) error {
+	depth, nodes := 0, 0
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > maxSchemaDepth {
+				return errSchemaDepth
+			}
+			if raw[i] == '{' {
+				nodes++
+			}
+		case '}', ']':
+			depth--
+		case 't', 'f': // true, false: outside strings no other token holds them
+			nodes++
+		}
+		if nodes > maxSchemaNodes {
+			return errSchemaNodes
+		}
+	}
+	return nil
+}
+
 // compileSchema validates raw against its meta-schema (draft 2020-12 unless
-// it names another with $schema) by compiling it.
+// it names another with $schema) by compiling it, after checkSchemaShape.
 func compileSchema(raw []byte) error {
+	if err := checkSchemaShape(raw); err != nil {
+		return err
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return fmt.Errorf("middleware: schema is not valid JSON: %w", err)
