@@ -10,7 +10,8 @@ const supportedRoles = "'system', 'developer', 'user', 'assistant', 'tool' and '
 
 // validateChat checks a chat completion request; schemas validates tool
 // and response format schemas.
-func validateChat(r *wire.ChatCompletionRequest, seen presence, schemas *schemaCache) *wire.Error {
+func validateChat(r *wire.ChatCompletionRequest, seen presence, cache *schemaCache) *wire.Error {
+	schemas := newSchemaCheck(cache)
 	if e := checkModel(r.Model, seen.model); e != nil {
 		return e
 	}
@@ -168,7 +169,7 @@ func checkPart(param string, p *wire.ContentPart) *wire.Error {
 
 // checkDefinitions checks names (pattern, uniqueness) and parameter
 // schemas of function definitions; param(i) names the i-th function.
-func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param func(i int) string, schemas *schemaCache) *wire.Error {
+func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param func(i int) string, schemas *schemaCheck) *wire.Error {
 	for i := 0; i < n; i++ {
 		f := def(i)
 		if !validName(f.Name) {
@@ -190,7 +191,7 @@ func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param fun
 	return nil
 }
 
-func checkTools(tools []wire.Tool, schemas *schemaCache) *wire.Error {
+func checkTools(tools []wire.Tool, schemas *schemaCheck) *wire.Error {
 	if len(tools) > maxTools {
 		return badValue("tools", "Invalid 'tools': array too long. Expected an array with maximum length %d, but got an array with length %d instead.",
 			maxTools, len(tools))
@@ -201,7 +202,7 @@ func checkTools(tools []wire.Tool, schemas *schemaCache) *wire.Error {
 		schemas)
 }
 
-func checkFunctions(fns []wire.FunctionDefinition, schemas *schemaCache) *wire.Error {
+func checkFunctions(fns []wire.FunctionDefinition, schemas *schemaCheck) *wire.Error {
 	if len(fns) > maxTools {
 		return badValue("functions", "Invalid 'functions': array too long. Expected an array with maximum length %d, but got an array with length %d instead.",
 			maxTools, len(fns))
@@ -270,7 +271,7 @@ func checkFunctionCall(r *wire.ChatCompletionRequest) *wire.Error {
 	return nil
 }
 
-func checkResponseFormat(rf *wire.ResponseFormat, schemas *schemaCache) *wire.Error {
+func checkResponseFormat(rf *wire.ResponseFormat, schemas *schemaCheck) *wire.Error {
 	if rf == nil {
 		return nil
 	}

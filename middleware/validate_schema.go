@@ -37,19 +37,50 @@ func newSchemaCache(maxEntries, maxBytes int) *schemaCache {
 
 // check returns nil when raw is a valid JSON Schema, or an error saying why
 // it is not.
-func (c *schemaCache) check(raw []byte) error {
+func (c *schemaCache) check(raw []byte) error { return c.checkWithin(raw, nil) }
+
+// schemaCheck checks the schemas of one request. The schemas it has to
+// compile (those not in the cache) share one budget of maxSchemaNodes
+// objects and booleans, so that many distinct schemas, each within
+// bounds, cannot cost a request more than one large schema does.
+type schemaCheck struct {
+	cache *schemaCache
+	left  int
+}
+
+func newSchemaCheck(c *schemaCache) *schemaCheck {
+	return &schemaCheck{cache: c, left: maxSchemaNodes}
+}
+
+func (sc *schemaCheck) check(raw []byte) error { return sc.cache.checkWithin(raw, &sc.left) }
+
+// checkWithin is check, charging the objects and booleans of a schema it
+// compiles to *left when left is not nil; a schema that does not fit is
+// refused (and not remembered: another request may have room for it).
+func (c *schemaCache) checkWithin(raw []byte, left *int) error {
+	if c.maxEntries > 0 {
+		c.mu.Lock()
+		if e, ok := c.m[string(raw)]; ok {
+			c.unlink(e)
+			c.pushFront(e)
+			err := e.err
+			c.mu.Unlock()
+			return err
+		}
+		c.mu.Unlock()
+	}
+	if left != nil {
+		nodes, err := schemaShape(raw)
+		if err != nil {
+			return err
+		}
+		if *left -= nodes; *left < 0 {
+			return errSchemaBudget
+		}
+	}
 	if c.maxEntries <= 0 {
 		return c.compile(raw)
 	}
-	c.mu.Lock()
-	if e, ok := c.m[string(raw)]; ok {
-		c.unlink(e)
-		c.pushFront(e)
-		err := e.err
-		c.mu.Unlock()
-		return err
-	}
-	c.mu.Unlock()
 
 	err := c.compile(raw) // outside the lock: compiling may take a while
 	if len(raw) > c.maxBytes {
@@ -169,13 +200,23 @@ const (
 var (
 	errSchemaDepth = fmt.Errorf("middleware: it nests objects and arrays more than %d levels deep", maxSchemaDepth)
 	errSchemaNodes = fmt.Errorf("middleware: it has more than %d objects and booleans", maxSchemaNodes)
+	// errSchemaBudget refuses a schema that would take the request's
+	// schemas past maxSchemaNodes objects and booleans in all.
+	errSchemaBudget = fmt.Errorf("middleware: with the request's other new schemas it has more than %d objects and booleans in all", maxSchemaNodes)
 )
 
 // checkSchemaShape refuses a schema deeper than maxSchemaDepth or with more
 // than maxSchemaNodes objects and booleans. It reads each byte once and
 // needs no valid JSON (a syntax error is the compiler's to report).
 func checkSchemaShape(raw []byte) error {
-	depth, nodes := 0, 0
+	_, err := schemaShape(raw)
+	return err
+}
+
+// schemaShape is checkSchemaShape, returning the objects and booleans
+// counted too.
+func schemaShape(raw []byte) (nodes int, err error) {
+	depth := 0
 	for i := 0; i < len(raw); i++ {
 		switch raw[i] {
 		case '"':
@@ -186,7 +227,7 @@ func checkSchemaShape(raw []byte) error {
 			}
 		case '{', '[':
 			if depth++; depth > maxSchemaDepth {
-				return errSchemaDepth
+				return 0, errSchemaDepth
 			}
 			if raw[i] == '{' {
 				nodes++
@@ -197,10 +238,10 @@ func checkSchemaShape(raw []byte) error {
 			nodes++
 		}
 		if nodes > maxSchemaNodes {
-			return errSchemaNodes
+			return 0, errSchemaNodes
 		}
 	}
-	return nil
+	return nodes, nil
 }
 
 // compileSchema validates raw against its meta-schema (draft 2020-12 unless

@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -164,4 +166,37 @@ func wideOf(schema string, n int) string {
 	}
 	b.WriteString(`}}`)
 	return b.String()
+}
+
+// TestSchemaBudgetPerRequest: the schemas a request makes llmgate
+// compile share one bound, so that many tools, each within bounds, cannot
+// cost more than one large schema; schemas compiled before (in the cache)
+// are free.
+func TestSchemaBudgetPerRequest(t *testing.T) {
+	tool := func(name string, n int) string { // a schema of its own: not cached with another
+		schema := `{"description":"` + name + `",` + boolSchema(n)[1:]
+		return `{"type":"function","function":{"name":"` + name + `","parameters":` + schema + `}}`
+	}
+	third := maxSchemaNodes / 3
+	body := chatWith(`"tools":[` + tool("a", third) + `,` + tool("b", third) + `,` + tool("c", third) + `,` + tool("d", 10) + `]`)
+	h := Decode(DecodeConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	send := func(body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, post(chatPath, body))
+		return rec
+	}
+	rec := send(body)
+	e, ok := wire.DecodeError(rec.Code, rec.Body.Bytes())
+	if !ok || rec.Code != 400 || e.Param != "tools[2].function.parameters" || !strings.Contains(e.Message, "in all") {
+		t.Fatalf("status %d: %s; want 400 for tools[2], past the request's bound", rec.Code, rec.Body)
+	}
+	// Each schema alone fits; once compiled, the four together cost nothing.
+	for _, name := range []string{"a", "b", "c"} {
+		if rec := send(chatWith(`"tools":[` + tool(name, third) + `]`)); rec.Code != 200 {
+			t.Fatalf("tool %s alone: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	if rec := send(body); rec.Code != 200 {
+		t.Errorf("with the schemas cached: %d %s", rec.Code, rec.Body)
+	}
 }
