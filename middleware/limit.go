@@ -362,6 +362,34 @@ func (l *Limit) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// SetHeaders sets on h the rate-limit headers of r's call as Handler
+// would send them, reading the buckets without taking anything from them.
+// It is for a request refused before it reaches Limit (a policy denial,
+// see PolicyConfig.Limit), whose response should carry them too. It does
+// nothing for a call Limit does not limit, or when the store fails.
+func (l *Limit) SetHeaders(r *http.Request, h http.Header) {
+	c := CallFrom(r.Context())
+	if c == nil || l.endpoints&(1<<c.Endpoint) == 0 {
+		return
+	}
+	lc := &limitCall{l: l, c: c, r: r}
+	lc.build()
+	if lc.n == 0 {
+		return
+	}
+	for i := range lc.reqs[:lc.n] {
+		lc.reqs[i].Cost = 0 // a read
+	}
+	ctx, cancel := l.bound(r.Context())
+	res, err := l.store.Reserve(ctx, lc.reqs[:lc.n])
+	cancel()
+	if err != nil {
+		return
+	}
+	lc.hdr.compute(res.Results(), lc.policy)
+	lc.hdr.set(h)
+}
+
 // bound returns ctx with the configured timeout, if any.
 func (l *Limit) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if l.timeout > 0 {

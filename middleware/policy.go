@@ -41,6 +41,11 @@ type PolicyConfig struct {
 	// Input, when set, is called with the input document just before each
 	// evaluation, to add to it or to look at it. Default: none.
 	Input func(c *Call, in *policy.Input)
+	// Limit, when set, is the Limit layer that follows: a denial then
+	// carries the rate-limit headers the request's limits would have
+	// sent (read from the buckets, nothing taken), as every response of a
+	// limited route does. Default: nil, denials carry none.
+	Limit *Limit
 	// Logger receives evaluation errors (the cause of a 500), with the
 	// request id. Default: slog.Default().
 	Logger *slog.Logger
@@ -121,6 +126,9 @@ func (p *Policy) Handler(next http.Handler) http.Handler {
 		if e := policy.Deny(d, err, c.RequestID); e != nil {
 			if e.Status == http.StatusTooManyRequests {
 				w.Header().Set("x-should-retry", "false")
+			}
+			if p.cfg.Limit != nil && err == nil {
+				p.cfg.Limit.SetHeaders(r, w.Header())
 			}
 			wire.WriteError(w, e)
 			return

@@ -356,3 +356,46 @@ decision := {"allow": true, "redact": ["pii/email"]}
 		t.Errorf("handler got %s", got)
 	}
 }
+
+// TestPolicyDenialRateLimitHeaders: with PolicyConfig.Limit, a denial
+// carries the rate-limit headers of the request's limits, read without
+// taking from the buckets: the next allowed request sees them untouched.
+func TestPolicyDenialRateLimitHeaders(t *testing.T) {
+	alice := &Principal{KeyID: "k1", User: "alice", Org: "acme", Tier: "free"}
+	lim, err := NewLimit(LimitConfig{Tiers: map[string]LimitTier{"default": {}, "free": {Key: LimitRates{RPM: 10, TPM: 10000}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deny := policyTestEngine(t, `decision := {"allow": false, "status": 429, "reasons": ["out of budget"]} if input.request.max_tokens == 20
+decision := {"allow": true} if input.request.max_tokens != 20`)
+	h := Chain(RequestID, budgetTestPrincipal(alice), Decode(DecodeConfig{}), Count(CountConfig{Catalog: budgetTestCatalog(t)}),
+		mustPolicy(t, PolicyConfig{Engine: deny, Limit: lim, Catalog: budgetTestCatalog(t)}).Handler, lim.Handler)(budgetTestUsage(1, 1))
+	for range 3 {
+		rec := postJSON(h, "/v1/chat/completions", budgetTestBody("metered", 20, false))
+		if rec.Code != 429 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		for name, want := range map[string]string{"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "10", "x-ratelimit-limit-tokens": "10000"} {
+			if got := rec.Header().Get(name); got != want {
+				t.Errorf("denial: %s = %q, want %q", name, got, want)
+			}
+		}
+		if rec.Header().Get("RateLimit-Policy") == "" || rec.Header().Get("RateLimit") == "" {
+			t.Errorf("denial without the IETF pair: %v", rec.Header())
+		}
+	}
+	rec := postJSON(h, "/v1/chat/completions", budgetTestBody("metered", 21, false))
+	if rec.Code != 200 || rec.Header().Get("x-ratelimit-remaining-requests") != "9" {
+		t.Errorf("allowed after three denials: status %d, remaining %q, want 200 and 9", rec.Code, rec.Header().Get("x-ratelimit-remaining-requests"))
+	}
+}
+
+func mustPolicy(t *testing.T, cfg PolicyConfig) *Policy {
+	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	p, err := NewPolicy(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
