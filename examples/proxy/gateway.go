@@ -31,6 +31,7 @@ import (
 // upstream on /v1/, and the operational endpoints.
 type gateway struct {
 	mux      *http.ServeMux
+	handler  http.Handler // mux behind middleware.RequestID
 	keys     *middleware.StaticKeyStore
 	cfgKeys  atomic.Pointer[[]Key]
 	metrics  *metrics
@@ -119,7 +120,6 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	handler.Handle("/", upstream)
 
 	chain := middleware.Chain(
-		middleware.RequestID,
 		observe(log, g.metrics, cfg.Log.Prompts),
 		middleware.Recover(middleware.RecoverConfig{Logger: log}),
 		middleware.Auth(middleware.AuthConfig{Store: g.keys, Logger: log}),
@@ -147,11 +147,14 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		wire.WriteError(w, wire.Errorf(http.StatusNotFound, wire.TypeInvalidRequest, wire.CodeUnknownURL, "",
 			"Invalid URL (%s %s)", r.Method, r.URL.Path))
 	})
+	// Every response carries x-request-id: the operational endpoints' and
+	// the 404s' too, not only the chain's.
+	g.handler = middleware.RequestID(g.mux)
 	ok = true
 	return g, nil
 }
 
-func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
 
 // Close releases what the gateway started.
 func (g *gateway) Close() error {
