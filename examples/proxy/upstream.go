@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -135,7 +134,7 @@ func envelopeErrors(resp *http.Response) error {
 
 // setBody makes body, read whole, resp's body, of known length.
 func setBody(resp *http.Response, body []byte) {
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = newWholeBody(body)
 	resp.ContentLength = int64(len(body))
 	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
@@ -145,43 +144,86 @@ func setBody(resp *http.Response, body []byte) {
 // off before its end.
 var errAnswerCut = errors.New("the upstream's answer broke off")
 
-// maxDelimitedBody bounds the JSON answer of unknown length that
-// delimitJSON reads whole.
+// maxDelimitedBody bounds the answer that delimitJSON reads whole.
 const maxDelimitedBody = 8 << 20
 
-// delimitJSON gives a JSON answer that the upstream sent without a length
-// (chunked, as Ollama does once an answer passes 2 KiB) a Content-Length,
-// by reading it whole before it is copied. ReverseProxy then copies it
-// without a flush per write, and the client can tell the answer is
-// complete as soon as it has it: the chain sends it before its
+// delimitJSON reads a JSON answer of up to maxDelimitedBody whole before
+// anything of it is sent, so that an answer that breaks off (short of its
+// Content-Length, or a chunked one cut before its end) is a 502 envelope
+// (errAnswerCut) rather than a response cut off midway — or an empty reply,
+// when a layer buffers the body. An answer sent without a length (chunked,
+// as Ollama does once an answer passes 2 KiB) gets one: ReverseProxy then
+// copies it without a flush per write, and the client can tell the answer
+// is complete as soon as it has it: the chain sends it before its
 // end-of-request work (the limiter's and the ledger's settles, the cache's
 // store: a Redis round trip each), where a chunked answer would end only
-// when all of that is done. A client gains nothing from the first bytes
-// of a JSON body before its last. Streams (text/event-stream, NDJSON) and
-// answers of more than maxDelimitedBody pass as they come.
+// when all of that is done. A client gains nothing from the first bytes of
+// a JSON body before its last.
+//
+// Streams (text/event-stream, NDJSON) and answers of more than
+// maxDelimitedBody pass as they come.
 func delimitJSON(resp *http.Response) error {
-	if resp.ContentLength >= 0 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
+	if resp.StatusCode >= 400 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
 		resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return nil // envelopeErrors has read an error's body already
+	}
+	mt := mediaType(resp.Header.Get("Content-Type"))
+	if strings.EqualFold(mt, "text/event-stream") || strings.EqualFold(mt, "application/x-ndjson") {
 		return nil
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+	if !strings.EqualFold(mt, "application/json") || resp.ContentLength > maxDelimitedBody {
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1))
-	if err != nil {
-		_ = resp.Body.Close()
-		return fmt.Errorf("%w: %w", errAnswerCut, err)
-	}
-	if len(body) > maxDelimitedBody {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-		return nil
+	var body []byte
+	if resp.ContentLength >= 0 {
+		body = make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			_ = resp.Body.Close()
+			return fmt.Errorf("%w: %w", errAnswerCut, err)
+		}
+	} else {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1)); err != nil {
+			_ = resp.Body.Close()
+			return fmt.Errorf("%w: %w", errAnswerCut, err)
+		}
+		if len(body) > maxDelimitedBody {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+			return nil
+		}
 	}
 	_ = resp.Body.Close()
+	if resp.ContentLength >= 0 {
+		resp.Body = newWholeBody(body) // its length is in the header already
+		return nil
+	}
 	setBody(resp, body)
 	return nil
+}
+
+// wholeBody is a body read whole (one allocation where io.NopCloser of a
+// bytes.Reader takes two): closing it is a no-op.
+type wholeBody struct{ bytes.Reader }
+
+func newWholeBody(b []byte) *wholeBody {
+	w := new(wholeBody)
+	w.Reset(b)
+	return w
+}
+
+func (*wholeBody) Close() error { return nil }
+
+// mediaType is a Content-Type's media type ("text/html" of "text/html;
+// charset=utf-8"), without mime.ParseMediaType's allocations; compare it
+// with strings.EqualFold.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.TrimSpace(ct)
 }
 
 // copyBuffers lends ReverseProxy its 32 KiB copy buffers from a pool
