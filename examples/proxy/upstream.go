@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,8 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 				status, msg = http.StatusGatewayTimeout, "The upstream model server did not answer in time."
 			case errors.Is(err, errAnswerCut):
 				msg = "The upstream model server broke off its answer."
+			case errors.Is(err, errNotJSON):
+				msg = "The upstream model server answered 200 with a body that is not JSON."
 			}
 			if r.Context().Err() != nil {
 				return // the client went away; nobody reads an answer
@@ -144,6 +147,10 @@ func setBody(resp *http.Response, body []byte) {
 // off before its end.
 var errAnswerCut = errors.New("the upstream's answer broke off")
 
+// errNotJSON is delimitJSON's error when the upstream answers 200 to a
+// JSON endpoint with a body that is not JSON (and not a stream).
+var errNotJSON = errors.New("the upstream's answer is not JSON")
+
 // maxDelimitedBody bounds the answer that delimitJSON reads whole.
 const maxDelimitedBody = 8 << 20
 
@@ -160,8 +167,14 @@ const maxDelimitedBody = 8 << 20
 // when all of that is done. A client gains nothing from the first bytes of
 // a JSON body before its last.
 //
+// A 200 to a JSON endpoint (chat/completions, completions, embeddings,
+// moderations) that is not a stream is read so whatever its Content-Type,
+// and must be valid JSON (errNotJSON otherwise): an HTML page from a load
+// balancer is a 502 envelope, never a 200. A compressed answer is not
+// checked.
+//
 // Streams (text/event-stream, NDJSON) and answers of more than
-// maxDelimitedBody pass as they come.
+// maxDelimitedBody pass as they come, unchecked.
 func delimitJSON(resp *http.Response) error {
 	if resp.StatusCode >= 400 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
 		resp.Request != nil && resp.Request.Method == http.MethodHead {
@@ -171,7 +184,8 @@ func delimitJSON(resp *http.Response) error {
 	if strings.EqualFold(mt, "text/event-stream") || strings.EqualFold(mt, "application/x-ndjson") {
 		return nil
 	}
-	if !strings.EqualFold(mt, "application/json") || resp.ContentLength > maxDelimitedBody {
+	check := resp.StatusCode == http.StatusOK && jsonEndpoint(resp.Request) && identityEncoded(resp.Header)
+	if !check && !strings.EqualFold(mt, "application/json") || resp.ContentLength > maxDelimitedBody {
 		return nil
 	}
 	var body []byte
@@ -196,6 +210,9 @@ func delimitJSON(resp *http.Response) error {
 		}
 	}
 	_ = resp.Body.Close()
+	if check && !json.Valid(body) {
+		return errNotJSON
+	}
 	if resp.ContentLength >= 0 {
 		resp.Body = newWholeBody(body) // its length is in the header already
 		return nil
@@ -216,6 +233,16 @@ func newWholeBody(b []byte) *wholeBody {
 
 func (*wholeBody) Close() error { return nil }
 
+// jsonEndpoint reports whether req (the request upstream) is to an
+// endpoint whose non-streamed answer is JSON.
+func jsonEndpoint(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	p := req.URL.Path
+	return strings.HasSuffix(p, "/completions") || strings.HasSuffix(p, "/embeddings") || strings.HasSuffix(p, "/moderations")
+}
+
 // mediaType is a Content-Type's media type ("text/html" of "text/html;
 // charset=utf-8"), without mime.ParseMediaType's allocations; compare it
 // with strings.EqualFold.
@@ -224,6 +251,13 @@ func mediaType(ct string) string {
 		ct = ct[:i]
 	}
 	return strings.TrimSpace(ct)
+}
+
+// identityEncoded reports whether the body is sent as it is (no
+// Content-Encoding, or identity): only then can delimitJSON check it.
+func identityEncoded(h http.Header) bool {
+	ce := h.Get("Content-Encoding")
+	return ce == "" || strings.EqualFold(ce, "identity")
 }
 
 // copyBuffers lends ReverseProxy its 32 KiB copy buffers from a pool

@@ -81,6 +81,10 @@ var answerCases = []struct {
 	{"sse", 200, ""},
 	{"cut", 502, "broke off"},
 	{"cut-chunked", 502, "broke off"},
+	{"html", 502, "not JSON"},
+	{"bad-json", 502, "not JSON"},
+	{"bad-json-chunked", 502, "not JSON"},
+	{"empty", 502, "not JSON"},
 }
 
 // checkAnswer checks resp (to an answerUpstream request) against want.
