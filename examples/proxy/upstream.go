@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/llmtest"
 	"github.com/llmgate/llmgate/retry"
 	"github.com/llmgate/llmgate/wire"
@@ -169,7 +169,7 @@ const maxDelimitedBody = 8 << 20
 //
 // A 200 to a JSON endpoint (chat/completions, completions, embeddings,
 // moderations) that is not a stream is read so whatever its Content-Type,
-// and must be valid JSON (errNotJSON otherwise): an HTML page from a load
+// and must be valid JSON (validJSON; errNotJSON otherwise): an HTML page from a load
 // balancer is a 502 envelope, never a 200. A compressed answer is not
 // checked.
 //
@@ -210,7 +210,7 @@ func delimitJSON(resp *http.Response) error {
 		}
 	}
 	_ = resp.Body.Close()
-	if check && !json.Valid(body) {
+	if check && !validJSON(body) {
 		return errNotJSON
 	}
 	if resp.ContentLength >= 0 {
@@ -232,6 +232,14 @@ func newWholeBody(b []byte) *wholeBody {
 }
 
 func (*wholeBody) Close() error { return nil }
+
+// validJSON is json.Valid(b) without its scanner's step function per
+// byte: jsonscan.Skip accepts what json.Valid accepts, at a fraction of
+// the instructions (BenchmarkGateway).
+func validJSON(b []byte) bool {
+	end, err := jsonscan.Skip(b, 0)
+	return err == nil && jsonscan.SkipWS(b, end) == len(b)
+}
 
 // jsonEndpoint reports whether req (the request upstream) is to an
 // endpoint whose non-streamed answer is JSON.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -162,5 +163,15 @@ moderation: {input: false, output: `+moderation+`}
 				checkAnswer(t, tc.answer, resp, tc.status, tc.msg)
 			}
 		})
+	}
+}
+
+// validJSON agrees with json.Valid.
+func TestValidJSON(t *testing.T) {
+	for _, s := range []string{"", " ", "{}", " {} \n", `{"a":[1,2.5e3,true,null,"x\u00e9"]}`, `{"id": oops`, `{"a":1}}`,
+		`{"a":1} {"b":2}`, `<html>hi</html>`, `[`, `"\x01"`, "\"\x01\"", `123`, `{"a":"\q"}`} {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validJSON(%q) = %v, json.Valid %v", s, got, want)
+		}
 	}
 }
