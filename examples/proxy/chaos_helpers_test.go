@@ -127,11 +127,16 @@ type inprocGateway struct {
 // on a loopback port; headerTimeout is the -header-timeout flag.
 func startGateway(t *testing.T, yaml string, headerTimeout time.Duration) *inprocGateway {
 	t.Helper()
+	return startGatewayLog(t, yaml, headerTimeout, slog.New(slog.DiscardHandler)) // one line per request is noise at these counts
+}
+
+// startGatewayLog is startGateway with the gateway's logger.
+func startGatewayLog(t *testing.T, yaml string, headerTimeout time.Duration, log *slog.Logger) *inprocGateway {
+	t.Helper()
 	cfg, err := ParseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler) // one line per request is noise at these counts
 	gw, err := newGateway(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)

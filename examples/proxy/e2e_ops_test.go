@@ -216,3 +216,19 @@ func TestQuickStartCurl(t *testing.T) {
 		t.Errorf("running the printed line: %v\n%s", err, out)
 	}
 }
+
+// TestHelpFlag: `proxy -h` (and -help) prints the usage and exits 0, as a
+// request for help is not an error; an unknown flag still fails.
+func TestHelpFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		ok   bool
+	}{{"-h", true}, {"-help", true}, {"-no-such-flag", false}} {
+		cmd := exec.Command(os.Args[0], tc.flag)
+		cmd.Env = append(os.Environ(), "LLMGATE_PROXY_MAIN=1")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != tc.ok || !strings.Contains(string(out), "-upstream") || strings.Contains(string(out), "help requested") {
+			t.Errorf("proxy %s: %v (want success %v)\n%s", tc.flag, err, tc.ok, out)
+		}
+	}
+}

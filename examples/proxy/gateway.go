@@ -31,6 +31,7 @@ import (
 // upstream on /v1/, and the operational endpoints.
 type gateway struct {
 	mux      *http.ServeMux
+	handler  http.Handler // mux behind middleware.RequestID
 	keys     *middleware.StaticKeyStore
 	cfgKeys  atomic.Pointer[[]Key]
 	metrics  *metrics
@@ -119,7 +120,6 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	handler.Handle("/", upstream)
 
 	chain := middleware.Chain(
-		middleware.RequestID,
 		observe(log, g.metrics, cfg.Log.Prompts),
 		middleware.Recover(middleware.RecoverConfig{Logger: log}),
 		middleware.Auth(middleware.AuthConfig{Store: g.keys, Logger: log}),
@@ -132,10 +132,12 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		cacheLayer,
 	)
 	g.mux.Handle("/v1/", chain(handler))
-	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	g.mux.HandleFunc("GET /readyz", g.ready)
-	g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.registry, promhttp.HandlerOpts{}))
-	g.mux.HandleFunc("GET /admin/usage", g.usage)
+	// The operational endpoints are registered for every method, so that
+	// another method is their 405 rather than the catch-all's 404.
+	g.mux.Handle("/healthz", getOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })))
+	g.mux.Handle("/readyz", getOnly(http.HandlerFunc(g.ready)))
+	g.mux.Handle("/metrics", getOnly(promhttp.HandlerFor(g.metrics.registry, promhttp.HandlerOpts{})))
+	g.mux.Handle("/admin/usage", getOnly(http.HandlerFunc(g.usage)))
 	if cfg.Debug.Pprof {
 		g.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		g.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -147,11 +149,28 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 		wire.WriteError(w, wire.Errorf(http.StatusNotFound, wire.TypeInvalidRequest, wire.CodeUnknownURL, "",
 			"Invalid URL (%s %s)", r.Method, r.URL.Path))
 	})
+	// Every response carries x-request-id: the operational endpoints' and
+	// the 404s' too, not only the chain's.
+	g.handler = middleware.RequestID(g.mux)
 	ok = true
 	return g, nil
 }
 
-func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// getOnly serves h to GET and HEAD requests, and answers any other method
+// 405 with Allow: GET, HEAD and an envelope.
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			wire.WriteError(w, wire.Errorf(http.StatusMethodNotAllowed, wire.TypeInvalidRequest, wire.CodeMethodNotAllowed, "",
+				"Method %s is not allowed for %s; use GET.", r.Method, r.URL.Path))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Close releases what the gateway started.
 func (g *gateway) Close() error {

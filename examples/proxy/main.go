@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	shutdownGrace := fs.Duration("shutdown-grace", 30*time.Second, "how long streams may run on after a shutdown signal")
 	headerTimeout := fs.Duration("header-timeout", 10*time.Second, "how long a client may take to send its request headers; slower connections (slowloris) are closed")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h, -help: fs has printed the usage; not an error
+		}
 		return err
 	}
 	if *headerTimeout <= 0 {

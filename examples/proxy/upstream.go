@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/llmtest"
 	"github.com/llmgate/llmgate/retry"
 	"github.com/llmgate/llmgate/wire"
@@ -90,6 +90,8 @@ func newUpstream(cfg Upstream) (http.Handler, error) {
 				status, msg = http.StatusGatewayTimeout, "The upstream model server did not answer in time."
 			case errors.Is(err, errAnswerCut):
 				msg = "The upstream model server broke off its answer."
+			case errors.Is(err, errNotJSON):
+				msg = "The upstream model server answered 200 with a body that is not JSON."
 			}
 			if r.Context().Err() != nil {
 				return // the client went away; nobody reads an answer
@@ -135,7 +137,7 @@ func envelopeErrors(resp *http.Response) error {
 
 // setBody makes body, read whole, resp's body, of known length.
 func setBody(resp *http.Response, body []byte) {
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = newWholeBody(body)
 	resp.ContentLength = int64(len(body))
 	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
@@ -145,43 +147,125 @@ func setBody(resp *http.Response, body []byte) {
 // off before its end.
 var errAnswerCut = errors.New("the upstream's answer broke off")
 
-// maxDelimitedBody bounds the JSON answer of unknown length that
-// delimitJSON reads whole.
+// errNotJSON is delimitJSON's error when the upstream answers 200 to a
+// JSON endpoint with a body that is not JSON (and not a stream).
+var errNotJSON = errors.New("the upstream's answer is not JSON")
+
+// maxDelimitedBody bounds the answer that delimitJSON reads whole.
 const maxDelimitedBody = 8 << 20
 
-// delimitJSON gives a JSON answer that the upstream sent without a length
-// (chunked, as Ollama does once an answer passes 2 KiB) a Content-Length,
-// by reading it whole before it is copied. ReverseProxy then copies it
-// without a flush per write, and the client can tell the answer is
-// complete as soon as it has it: the chain sends it before its
+// delimitJSON reads a JSON answer of up to maxDelimitedBody whole before
+// anything of it is sent, so that an answer that breaks off (short of its
+// Content-Length, or a chunked one cut before its end) is a 502 envelope
+// (errAnswerCut) rather than a response cut off midway — or an empty reply,
+// when a layer buffers the body. An answer sent without a length (chunked,
+// as Ollama does once an answer passes 2 KiB) gets one: ReverseProxy then
+// copies it without a flush per write, and the client can tell the answer
+// is complete as soon as it has it: the chain sends it before its
 // end-of-request work (the limiter's and the ledger's settles, the cache's
 // store: a Redis round trip each), where a chunked answer would end only
-// when all of that is done. A client gains nothing from the first bytes
-// of a JSON body before its last. Streams (text/event-stream, NDJSON) and
-// answers of more than maxDelimitedBody pass as they come.
+// when all of that is done. A client gains nothing from the first bytes of
+// a JSON body before its last.
+//
+// A 200 to a JSON endpoint (chat/completions, completions, embeddings,
+// moderations) that is not a stream is read so whatever its Content-Type,
+// and must be valid JSON (validJSON; errNotJSON otherwise): an HTML page from a load
+// balancer is a 502 envelope, never a 200. A compressed answer is not
+// checked.
+//
+// Streams (text/event-stream, NDJSON) and answers of more than
+// maxDelimitedBody pass as they come, unchecked.
 func delimitJSON(resp *http.Response) error {
-	if resp.ContentLength >= 0 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
+	if resp.StatusCode >= 400 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
 		resp.Request != nil && resp.Request.Method == http.MethodHead {
+		return nil // envelopeErrors has read an error's body already
+	}
+	mt := mediaType(resp.Header.Get("Content-Type"))
+	if strings.EqualFold(mt, "text/event-stream") || strings.EqualFold(mt, "application/x-ndjson") {
 		return nil
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+	check := resp.StatusCode == http.StatusOK && jsonEndpoint(resp.Request) && identityEncoded(resp.Header)
+	if !check && !strings.EqualFold(mt, "application/json") || resp.ContentLength > maxDelimitedBody {
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1))
-	if err != nil {
-		_ = resp.Body.Close()
-		return fmt.Errorf("%w: %w", errAnswerCut, err)
-	}
-	if len(body) > maxDelimitedBody {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
-		return nil
+	var body []byte
+	if resp.ContentLength >= 0 {
+		body = make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			_ = resp.Body.Close()
+			return fmt.Errorf("%w: %w", errAnswerCut, err)
+		}
+	} else {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxDelimitedBody+1)); err != nil {
+			_ = resp.Body.Close()
+			return fmt.Errorf("%w: %w", errAnswerCut, err)
+		}
+		if len(body) > maxDelimitedBody {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+			return nil
+		}
 	}
 	_ = resp.Body.Close()
+	if check && !validJSON(body) {
+		return errNotJSON
+	}
+	if resp.ContentLength >= 0 {
+		resp.Body = newWholeBody(body) // its length is in the header already
+		return nil
+	}
 	setBody(resp, body)
 	return nil
+}
+
+// wholeBody is a body read whole (one allocation where io.NopCloser of a
+// bytes.Reader takes two): closing it is a no-op.
+type wholeBody struct{ bytes.Reader }
+
+func newWholeBody(b []byte) *wholeBody {
+	w := new(wholeBody)
+	w.Reset(b)
+	return w
+}
+
+func (*wholeBody) Close() error { return nil }
+
+// validJSON is json.Valid(b) without its scanner's step function per
+// byte: jsonscan.Skip accepts what json.Valid accepts, at a fraction of
+// the instructions (BenchmarkGateway).
+func validJSON(b []byte) bool {
+	end, err := jsonscan.Skip(b, 0)
+	return err == nil && jsonscan.SkipWS(b, end) == len(b)
+}
+
+// jsonEndpoint reports whether req (the request upstream) is to an
+// endpoint whose non-streamed answer is JSON.
+func jsonEndpoint(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	p := req.URL.Path
+	return strings.HasSuffix(p, "/completions") || strings.HasSuffix(p, "/embeddings") || strings.HasSuffix(p, "/moderations")
+}
+
+// mediaType is a Content-Type's media type ("text/html" of "text/html;
+// charset=utf-8"), without mime.ParseMediaType's allocations; compare it
+// with strings.EqualFold.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.TrimSpace(ct)
+}
+
+// identityEncoded reports whether the body is sent as it is (no
+// Content-Encoding, or identity): only then can delimitJSON check it.
+func identityEncoded(h http.Header) bool {
+	ce := h.Get("Content-Encoding")
+	return ce == "" || strings.EqualFold(ce, "identity")
 }
 
 // copyBuffers lends ReverseProxy its 32 KiB copy buffers from a pool
