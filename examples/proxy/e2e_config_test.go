@@ -52,7 +52,7 @@ func TestEndToEndLimitsBudgetsCache(t *testing.T) {
 	p := configProxy(t, testKeysYAML("limited", "broke", "rich")+`
 tiers:
   limited: {rpm: 60, models: ["llmtest-*"]}
-  broke:   {models: ["*"], budget: {usd_per_month: 0.000001}}
+  broke:   {rpm: 1000, models: ["*"], budget: {usd_per_month: 0.000001}}
   rich:    {models: ["llmtest-*"], budget: {usd_per_month: 100}}
 orgs:
   acme: {budget: {usd_per_month: 1000}}
@@ -114,6 +114,11 @@ orgs:
 		var apiErr *openai.Error
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "insufficient_quota" {
 			t.Fatalf("err %v", err)
+		}
+		// A limited route's 429s carry the rate-limit headers, the
+		// policy's budget denial too.
+		if h := apiErr.Response.Header; h.Get("x-ratelimit-limit-requests") == "" || h.Get("RateLimit-Policy") == "" {
+			t.Errorf("budget 429 without rate-limit headers: %v", h)
 		}
 		// The client has its answer before the proxy counts it (see
 		// middleware.Observer.OnEnd), so the count is awaited.

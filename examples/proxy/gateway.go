@@ -80,6 +80,9 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 	if g.budgets, err = middleware.NewBudgets(budgetConfig(cfg, g.backends, catalog, log)); err != nil {
 		return nil, err
 	}
+	if g.limit, err = middleware.NewLimit(limitConfig(cfg, g.backends, log)); err != nil {
+		return nil, err
+	}
 	var policyLayer middleware.Middleware
 	if !cfg.Policy.Disabled {
 		ev, err := policy.ParseEvaluator(cfg.Policy.Evaluator)
@@ -90,14 +93,12 @@ func newGateway(ctx context.Context, cfg *Config, log *slog.Logger) (*gateway, e
 			return nil, err
 		}
 		g.closers = append(g.closers, g.engine.Close)
-		pol, err := middleware.NewPolicy(middleware.PolicyConfig{Engine: g.engine, Budgets: g.budgets, Catalog: catalog, Logger: log})
+		pol, err := middleware.NewPolicy(middleware.PolicyConfig{Engine: g.engine, Budgets: g.budgets, Catalog: catalog, Logger: log,
+			Limit: g.limit}) // a denial carries the rate-limit headers too
 		if err != nil {
 			return nil, err
 		}
 		policyLayer = pol.Handler
-	}
-	if g.limit, err = middleware.NewLimit(limitConfig(cfg, g.backends, log)); err != nil {
-		return nil, err
 	}
 	var cacheLayer middleware.Middleware
 	if g.backends.cache != nil {
