@@ -57,5 +57,14 @@
 // 0 or a seed (absent temperature means 1). A policy may force or forbid;
 // the client's Cache-Control no-cache refreshes (store, don't read) and
 // no-store neither reads nor stores. Error statuses, content-filtered
-// choices and incomplete streams are never stored (ErrNotStorable).
+// choices, incomplete streams and streams that carry an error event (a
+// server's, or the Budget layer's cut) are never stored (ErrNotStorable).
+//
+// A stream served to a non-streamed request, and the reverse, is
+// converted with every member a client would have had: the typed fields
+// (content, refusal, tool calls, logprobs, finish_reason, usage) and the
+// members of a delta or message the wire types do not hold, such as
+// reasoning_content and annotations (strings concatenated across deltas,
+// arrays joined). Conversions are kept with the entry and count towards a
+// MemoryStore's bound.
 package cache
