@@ -185,8 +185,7 @@ type chatState struct {
 // with a chunkjson.Decoder, which gives what json.Unmarshal gives; strings
 // of the result other than its ID, Model, SystemFingerprint and
 // ServiceTier may point into events, which must not change while the
-// result is used. An event that is not a chunk, or that carries an error,
-// is refused.
+// result is used. An event that carries an error is refused.
 func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, extraSet, error) {
 	out := &wire.ChatCompletion{Object: wire.ObjectChatCompletion}
 	var states []*chatState
@@ -209,9 +208,6 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, extraSet, error) {
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
 			return nil, nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
-		}
-		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
-			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
 		}
 		if err := extras.chunk(&dec, data, ch.Choices); err != nil {
 			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, err)
@@ -317,14 +313,12 @@ func finishToolCalls(calls []wire.ToolCall) {
 	}
 }
 
-// errNotChunk and errChunkError refuse a stream event that is not a
-// chunk: one with none of a chunk's members, as the middleware's tap
-// judges it, or one that carries an error, such as the {"error":…} event
-// a server or the Budget layer sends when it stops a stream.
-var (
-	errNotChunk   = errors.New("not a chunk")
-	errChunkError = errors.New("the event carries an error")
-)
+// errChunkError refuses a stream event that carries an error, such as
+// the {"error":…} event a server or the Budget layer sends when it stops
+// a stream. An event with none of a chunk's usual members is stored: Azure
+// OpenAI opens its streams with one that holds only its prompt filter
+// results.
+var errChunkError = errors.New("the event carries an error")
 
 // chunkError returns errChunkError when the event data has a member named
 // error (in any case, as encoding/json matches names) that is not null.
@@ -359,9 +353,6 @@ func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectTextCompletion {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
-		}
-		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
 		}
 		if err := chunkError(data); err != nil {
 			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)

@@ -378,7 +378,6 @@ func TestNotStorable(t *testing.T) {
 		{"error beside the choices", append(slices.Clone(chatStream), `{"id":"x","object":"chat.completion.chunk","choices":[],"error":{"message":"upstream"}}`), true, 200, 0},
 		{"error in a chunk", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}],"ERROR":{"message":"upstream"}}`}, true, 200, 0},
 		{"finish_reason error", []string{`{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"error"}]}`}, true, 200, 0},
-		{"not a chunk", append(slices.Clone(chatStream), `{"warning":"x"}`), true, 200, 0},
 	}
 	for _, tc := range streamTests {
 		t.Run("stream/"+tc.name, func(t *testing.T) {
@@ -393,6 +392,18 @@ func TestNotStorable(t *testing.T) {
 				t.Errorf("err = %v, want ErrNotStorable", err)
 			}
 		})
+	}
+}
+
+// TestStorableAzurePromptFilter: Azure OpenAI opens a stream with a
+// chunk that holds only its prompt filter results (empty id, model and
+// object, no choices): the stream is stored.
+func TestStorableAzurePromptFilter(t *testing.T) {
+	events := append([]string{`{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}]}`},
+		chatStream...)
+	e := record(t, KindChat, events)
+	if b, err := e.JSON(); err != nil || !bytes.Contains(b, []byte(`"chat.completion"`)) {
+		t.Errorf("JSON %s: %v", b, err)
 	}
 }
 

@@ -211,8 +211,9 @@ func (r *Recorder) Done() bool { return r.done }
 // stream's own when non-nil. It fails with ErrNotStorable when status is
 // not 200, the stream did not end with [DONE] (a cut stream or a client
 // that went away), was too large, holds an event that is not a chunk of
-// the Recorder's kind, or a choice ended by the content filter or not at
-// all.
+// the Recorder's kind (another object, not JSON) or that carries an error
+// member, or a choice ended by the content filter, with finish_reason
+// error or abort, or not at all.
 func (r *Recorder) Finish(status int, usage *wire.Usage, now time.Time) (*Entry, error) {
 	switch {
 	case status != 200:

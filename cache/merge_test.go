@@ -152,9 +152,6 @@ func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
 			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
 		}
-		if ch.ID == "" && ch.Object == "" && len(ch.Choices) == 0 && ch.Usage == nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, errNotChunk)
-		}
 		if err := chunkError(data); err != nil {
 			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
