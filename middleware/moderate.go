@@ -116,7 +116,8 @@ type ModerateConfig struct {
 // completion and read the finish reason, and the other choices survive.
 // Tool call arguments in responses are not moderated. A body the filter
 // cannot judge (invalid JSON, content that is neither a string nor null,
-// a choice with two contents) is replaced by a 502 envelope.
+// a choice with two contents, a member whose name differs only in case
+// from one the filter reads) is replaced by a 502 envelope.
 //
 // A stream is filtered as it passes through a moderation.StreamFilter
 // per choice: content is released with a small hold-back (chunk
@@ -127,12 +128,15 @@ type ModerateConfig struct {
 // envelope (content_policy_violation) in its "error" member — openai-go's
 // stream reader surfaces it as an error — then "data: [DONE]"; the
 // handler's next Write fails with ErrContentFiltered so it stops
-// generating. The filter fails closed: a data event of the default type
-// that it cannot read as a chunk (not a JSON object, NaN, a choice index
-// that is not an integer, content that is neither a string nor null, a
-// choice with two indices, deltas or contents) cuts the stream the same
-// way, with the envelope of an unavailable moderator; an upstream error
-// event ({"error":…} without choices) and events of other types pass.
+// generating. The filter fails closed: a data event that it cannot read
+// as a chunk (not a JSON object, NaN, a choice index that is not an
+// integer, content that is neither a string nor null, a choice with two
+// indices, deltas or contents, a member whose name differs only in case
+// from one the filter reads, such as "Content", which encoding/json reads
+// as content) cuts the stream the same way, with the envelope of an
+// unavailable moderator. Events of every type are filtered, as openai-go
+// reads any event but thread.* ones as a chunk, and keep their type; an
+// upstream error event ({"error":…} without choices) passes.
 //
 // Logprobs are held back with the text they spell out: a logprob entry
 // (chat: an element of logprobs.content; completions: a token's element

@@ -190,6 +190,10 @@ func TestModerateStreamFailsClosed(t *testing.T) {
 		{"duplicate index", `{"choices":[{"index":0,"delta":{"content":"` + modHarmful + `"},"index":1}]}`},
 		{"content parts", `{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"` + modHarmful + `"}]}}]}`},
 		{"truncated", `{"choices":[{"index":0,"delta":{"content":"` + modHarmful},
+		// encoding/json reads a member whose name differs only in case.
+		{"Choices beside choices", `{"choices":[],"Choices":[{"index":0,"delta":{"content":"` + modHarmful + `"}}]}`},
+		{"Delta", `{"choices":[{"index":0,"Delta":{"content":"` + modHarmful + `"}}]}`},
+		{"Content beside content", `{"choices":[{"index":0,"delta":{"content":"Paris.","CONTENT":"` + modHarmful + `"}}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,6 +262,9 @@ func TestModerateOutputJSONAnyLayout(t *testing.T) {
 	for _, body := range []string{
 		`{"choices":[{"index":0,"message":{"role":"assistant","content":"` + modHarmful + `","content":"Hello."},"finish_reason":"stop"}]}`,
 		`{"choices":[{"index":0,"message":{"role":"assistant","content":[{"type":"text","text":"` + modHarmful + `"}]},"finish_reason":"stop"}]}`,
+		`{"choices":[{"index":0,"message":{"role":"assistant","content":"Paris.","Content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
+		`{"choices":[],"CHOICES":[{"index":0,"message":{"role":"assistant","content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
+		`{"choices":[{"index":0,"Message":{"role":"assistant","content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
 	} {
 		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -267,5 +274,40 @@ func TestModerateOutputJSONAnyLayout(t *testing.T) {
 		if strings.Contains(rec.Body.String(), "kill") || rec.Code != http.StatusBadGateway {
 			t.Errorf("status %d, body %s: want 502", rec.Code, rec.Body)
 		}
+	}
+}
+
+// TestModerateStreamNamedEvents: openai-go reads an event of any type but
+// thread.* as a chunk, so a chunk sent as "event: delta" is filtered like
+// any other, and keeps its type.
+func TestModerateStreamNamedEvents(t *testing.T) {
+	named := func(typ string, data []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			sw := wire.NewWriter(w)
+			_ = sw.WriteData(modChunkJSON("assistant", "", ""))
+			_ = sw.WriteEvent(wire.Event{Type: typ, Data: data})
+			_ = sw.WriteData(modChunkJSON("", "", "stop"))
+			_ = sw.WriteDone()
+		}
+	}
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, named("delta", modChunkJSON("", modHarmful, "")))
+	rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+	if strings.Contains(rec.Body.String(), "kill") {
+		t.Errorf("a harmful chunk of type delta reached the client:\n%s", rec.Body)
+	}
+	if _, final, e := modStreamFinal(t, rec.Body.Bytes()); e == nil || len(final.Choices) != 1 || final.Choices[0].FinishReason != wire.FinishContentFilter {
+		t.Errorf("final event %+v, error %+v: want a cut", final, e)
+	}
+	// Clean text passes (held back and released like any other); a chunk
+	// the filter leaves as it is keeps its type.
+	h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, named("delta", modChunkJSON("", "Paris is the capital of France.", "")))
+	if body := postJSON(h, "/v1/chat/completions", modStreamReq()).Body.String(); !strings.Contains(body, "Paris is the capital of France.") {
+		t.Errorf("clean text of type delta did not pass:\n%s", body)
+	}
+	usage := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, named("usage", usage))
+	if body := postJSON(h, "/v1/chat/completions", modStreamReq()).Body.String(); !strings.Contains(body, "event: usage\ndata: "+string(usage)+"\n") {
+		t.Errorf("an unchanged chunk of type usage lost its type:\n%s", body)
 	}
 }

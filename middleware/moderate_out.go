@@ -315,15 +315,20 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					if !more {
 						break
 					}
-					if k == "content" {
+					switch {
+					case k == "content":
 						err = value(&ch)
-					} else {
+					case modCaseTwin(k, "content"):
+						err = errModCaseTwin
+					default:
 						err = d.skip()
 					}
 					if err != nil {
 						return err
 					}
 				}
+			case modCaseTwin(key, "finish_reason", "logprobs", "text", "message"):
+				err = errModCaseTwin
 			default:
 				err = d.skip()
 			}
@@ -343,6 +348,9 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 		}
 		if !more {
 			break
+		}
+		if modCaseTwin(key, "choices") {
+			return nil, errModCaseTwin
 		}
 		if key != "choices" || d.peek() != '[' {
 			if err := d.skip(); err != nil {

@@ -138,11 +138,11 @@ func (s *modStream) send(err error) {
 // event filters one data event.
 func (s *modStream) event(ev wire.Event) {
 	ch := &s.chunk
-	if ev.Type != "" && ev.Type != "message" {
-		// Not a chunk: OpenAI's clients do not read other event types as
-		// chunks. Nothing to moderate.
-		s.send(s.sw.WriteEvent(wire.Event{Type: ev.Type, Data: ev.Data}))
-		return
+	// An event of another type is filtered like any other (openai-go
+	// reads every event but thread.* ones as a chunk) and keeps its type.
+	typ := ev.Type
+	if typ == "message" {
+		typ = "" // the default
 	}
 	if err := s.parseChunk(ev.Data); err != nil {
 		// Fail closed: a client's parser may read text in data the filter
@@ -153,7 +153,7 @@ func (s *modStream) event(ev wire.Event) {
 	}
 	if ch.err && len(ch.choices) == 0 {
 		// An upstream error event: nothing to moderate.
-		s.send(s.sw.WriteEvent(wire.Event{Type: ev.Type, Data: ev.Data}))
+		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: ev.Data}))
 		return
 	}
 	ctx := s.mw.r.Context()
@@ -202,11 +202,11 @@ func (s *modStream) event(ev wire.Event) {
 	}
 	switch {
 	case !changed:
-		s.send(s.sw.WriteData(ev.Data))
+		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: ev.Data}))
 	case empty && !ch.keep && len(ch.choices) > 0:
 		// Only held-back content: the chunk is dropped.
 	default:
-		s.send(s.sw.WriteData(s.patch(ev.Data)))
+		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: s.patch(ev.Data)}))
 	}
 }
 
@@ -381,6 +381,22 @@ var errModDuplicate = errors.New("middleware: moderate: a choice has a member tw
 // null: the filter cannot judge it, and some client may show it.
 var errModContent = errors.New("middleware: moderate: content is neither a string nor null")
 
+// errModCaseTwin marks a member whose name differs only in case from one
+// the filter reads ("Content" beside "content"): clients built on
+// encoding/json read it as that member, so the filter does not pass it.
+var errModCaseTwin = errors.New("middleware: moderate: a member differs only in case from one the filter reads")
+
+// modCaseTwin reports whether key equals one of names without regard to
+// case (as encoding/json matches names) but is not that name.
+func modCaseTwin(key string, names ...string) bool {
+	for _, n := range names {
+		if key != n && strings.EqualFold(key, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // errModIndex marks a choice index that is not an integer literal.
 var errModIndex = errors.New("middleware: moderate: choice index is not an integer")
 
@@ -433,6 +449,9 @@ func (s *modStream) parseChunk(data []byte) error {
 			ch.keep = ch.keep || d.peek() != 'n'
 			err = d.skip()
 		default: // per-chunk metadata (system_fingerprint, obfuscation, …)
+			if modCaseTwin(key, "choices") {
+				return errModCaseTwin
+			}
 			err = d.skip()
 		}
 		if err != nil {
@@ -493,6 +512,8 @@ func (s *modStream) parseChoices(d *scanner) error {
 				err = modContent(d, &cc)
 			case key == "logprobs":
 				err = s.parseLogprobs(d, &cc)
+			case modCaseTwin(key, "index", "delta", "text", "logprobs", "finish_reason"):
+				return errModCaseTwin
 			default: // finish_reason, anything else: kept when set
 				if d.peek() != 'n' {
 					cc.keep = true
@@ -542,6 +563,9 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			break
 		}
 		members++
+		if modCaseTwin(key, "content") {
+			return errModCaseTwin
+		}
 		if key == "content" {
 			err = modContent(d, cc)
 		} else {

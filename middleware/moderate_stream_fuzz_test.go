@@ -91,7 +91,8 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 
 // modDuplicateKeys reports whether some object in the valid JSON data has
 // a key twice (the filter refuses some duplicates, encoding/json keeps the
-// last).
+// last), or a key that differs only in case from a name the filter reads
+// (refused: encoding/json would read it as that name).
 func modDuplicateKeys(data []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var walk func() bool
@@ -106,7 +107,7 @@ func modDuplicateKeys(data []byte) bool {
 			for dec.More() {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
-				if seen[ks] {
+				if seen[ks] || modCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content") {
 					return true
 				}
 				seen[ks] = true
