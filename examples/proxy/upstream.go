@@ -18,6 +18,7 @@ import (
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/llmtest"
+	"github.com/llmgate/llmgate/middleware"
 	"github.com/llmgate/llmgate/retry"
 	"github.com/llmgate/llmgate/wire"
 )
@@ -184,7 +185,8 @@ func delimitJSON(resp *http.Response) error {
 	if strings.EqualFold(mt, "text/event-stream") || strings.EqualFold(mt, "application/x-ndjson") {
 		return nil
 	}
-	check := resp.StatusCode == http.StatusOK && jsonEndpoint(resp.Request) && identityEncoded(resp.Header)
+	check := resp.StatusCode == http.StatusOK && jsonEndpoint(resp.Request) && identityEncoded(resp.Header) &&
+		!streamRequested(resp.Request) // a stream labelled text/html (Flask's default) still streams
 	if !check && !strings.EqualFold(mt, "application/json") || resp.ContentLength > maxDelimitedBody {
 		return nil
 	}
@@ -249,6 +251,16 @@ func jsonEndpoint(req *http.Request) bool {
 	}
 	p := req.URL.Path
 	return strings.HasSuffix(p, "/completions") || strings.HasSuffix(p, "/embeddings") || strings.HasSuffix(p, "/moderations")
+}
+
+// streamRequested reports whether the client asked for a stream: its
+// answer passes as it comes whatever its Content-Type says.
+func streamRequested(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	c := middleware.CallFrom(req.Context())
+	return c != nil && c.Stream
 }
 
 // mediaType is a Content-Type's media type ("text/html" of "text/html;

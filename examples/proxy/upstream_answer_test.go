@@ -62,8 +62,11 @@ func answerUpstream(w http.ResponseWriter, r *http.Request) {
 	case "empty":
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", "0")
-	case "sse":
+	case "sse", "sse-html":
 		h.Set("Content-Type", "text/event-stream")
+		if mode == "sse-html" {
+			h.Set("Content-Type", "text/html; charset=utf-8") // Flask's default
+		}
 		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"llmtest-1",`+
 			`"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}`+"\n\ndata: [DONE]\n\n")
 	}
@@ -161,6 +164,25 @@ moderation: {input: false, output: `+moderation+`}
 					continue
 				}
 				checkAnswer(t, tc.answer, resp, tc.status, tc.msg)
+			}
+			if moderation == "true" {
+				return // output moderation cannot read a stream it is not told is one
+			}
+			// A stream the client asked for passes as it comes, labelled
+			// text/html or not: never read whole and judged as JSON.
+			req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(
+				`{"model":"llmtest-1","stream":true,"messages":[{"role":"user","content":"hello"}]}`))
+			req.Header.Set("Authorization", "Bearer sk-ans")
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Test-Answer", "sse-html")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(b), "data: [DONE]") {
+				t.Errorf("a stream labelled text/html: %d %s, want 200 and the stream", resp.StatusCode, b)
 			}
 		})
 	}
