@@ -29,7 +29,9 @@ func (e *Entry) JSON() ([]byte, error) {
 	if m == nil {
 		b, err := e.mergeJSON()
 		if m = (&memoBody{b: b, err: err}); e.memoJSON.CompareAndSwap(nil, m) {
-			e.grew(48 + len(b))
+			if !e.grew(48 + len(b)) {
+				e.memoJSON.CompareAndSwap(m, nil) // too big to keep: made again next time
+			}
 		} else {
 			m = e.memoJSON.Load() // made at the same time by another hit
 		}
@@ -89,7 +91,9 @@ func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
 	if m == nil {
 		events, err := e.streamEvents(includeUsage)
 		if m = (&memoStream{events: events, err: err}); e.memoEvents[i].CompareAndSwap(nil, m) {
-			e.grew(m.size())
+			if !e.grew(e.memoSize(events)) {
+				e.memoEvents[i].CompareAndSwap(m, nil)
+			}
 		} else {
 			m = e.memoEvents[i].Load()
 		}

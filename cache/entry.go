@@ -66,23 +66,31 @@ type Entry struct {
 	// plain slice of Events.
 	memoJSON   atomic.Pointer[memoBody]
 	memoEvents [2]atomic.Pointer[memoStream]
-	// onGrow, when set, is told the bytes each kept conversion adds: a
-	// MemoryStore counts them towards its bound.
-	onGrow atomic.Pointer[func(int64)]
+	// onGrow, when set, is asked to count the bytes a conversion would
+	// add if kept, and says whether it may be: a MemoryStore counts them
+	// towards its bound.
+	onGrow atomic.Pointer[func(int64) bool]
 }
 
-// grew tells onGrow that a conversion of n bytes is now kept.
-func (e *Entry) grew(n int) {
+// grew asks onGrow to count a conversion of n bytes, kept, and reports
+// whether it may stay kept.
+func (e *Entry) grew(n int) bool {
 	if f := e.onGrow.Load(); f != nil {
-		(*f)(int64(n))
+		return (*f)(int64(n))
 	}
+	return true
 }
 
-// size is what a kept conversion accounts for, as Size counts events.
-func (m *memoStream) size() int {
-	n := 48
-	for _, ev := range m.events {
-		n += 24 + len(ev)
+// memoSize is what keeping events, a conversion of e, adds to e: the
+// slice and the events not shared with e.Events (a stored stream given
+// a usage chunk shares all the others).
+func (e *Entry) memoSize(events [][]byte) int {
+	n := 48 + 24*len(events)
+	for i, ev := range events {
+		if i < len(e.Events) && len(ev) > 0 && len(e.Events[i]) > 0 && &ev[0] == &e.Events[i][0] {
+			continue
+		}
+		n += len(ev)
 	}
 	return n
 }

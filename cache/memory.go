@@ -19,7 +19,9 @@ type MemoryConfig struct {
 	MaxBytes int64
 	// TTL is how long an entry lives when Set gets no ttl. Default: 10m.
 	TTL time.Duration
-	// MaxEntryBytes refuses entries whose Size is larger (ErrTooLarge).
+	// MaxEntryBytes refuses entries whose Size is larger (ErrTooLarge),
+	// and bounds an entry's share with its kept conversions: a conversion
+	// that would pass it is made for each request instead of kept.
 	// Default: MaxBytes/8, so one answer cannot flush the cache.
 	MaxEntryBytes int64
 	// Clock tells the time. Default: the real clock.
@@ -129,7 +131,7 @@ func (s *MemoryStore) SetAt(_ context.Context, now time.Time, k Key, e *Entry, t
 	}
 	s.lru.Remove(k) // a replaced entry gives its bytes back
 	s.evict(size)
-	grow := func(n int64) { s.grow(k, e, n) }
+	grow := func(n int64) bool { return s.grow(k, e, n) }
 	e.onGrow.Store(&grow)
 	s.lru.Add(k, memItem{e: e, size: size, expires: now.Add(ttl)})
 	s.bytes += size
@@ -145,19 +147,25 @@ func (s *MemoryStore) evict(n int64) {
 	}
 }
 
-// grow adds n bytes to the share of entry e under k, a conversion it now
-// keeps, and evicts the least recently used entries to stay in bounds.
-func (s *MemoryStore) grow(k Key, e *Entry, n int64) {
+// grow adds n bytes to the share of entry e under k, a conversion it is
+// to keep, and evicts the least recently used entries to stay in bounds.
+// It refuses (false) when the share would pass MaxEntryBytes: the
+// conversion is then not kept, rather than one entry flushing the store.
+func (s *MemoryStore) grow(k Key, e *Entry, n int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.lru.Peek(k)
 	if s.closed || !ok || it.e != e {
-		return // gone or replaced: its bytes are not counted any more
+		return true // gone or replaced: its bytes are not counted any more
+	}
+	if it.size+n > s.maxEntry {
+		return false
 	}
 	it.size += n
 	s.lru.Add(k, it) // the entry was just served: most recently used
 	s.bytes += n
 	s.evict(0)
+	return true
 }
 
 // Delete removes the entry under k.

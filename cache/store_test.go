@@ -279,7 +279,7 @@ func TestMemoryBoundCountsConversions(t *testing.T) {
 		return e
 	}
 	one := int64(entry(0).Size())
-	s, err := NewMemoryStore(MemoryConfig{MaxBytes: 4 * one, MaxEntryBytes: one, Clock: &fakeClock{now: t0}})
+	s, err := NewMemoryStore(MemoryConfig{MaxBytes: 4 * one, MaxEntryBytes: 3 * one, Clock: &fakeClock{now: t0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestMemoryBoundCountsConversions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	memo := int64((&memoStream{events: events}).size())
+	memo := int64(entries[2].memoSize(events))
 	want := int64(s.Len())*one + memo
 	if got := s.Bytes(); got > 4*one || got != want || s.Len() > 3 {
 		t.Errorf("after a conversion of %d bytes: %d bytes in %d entries of %d, want %d, ≤ %d", memo, got, s.Len(), one, want, 4*one)
@@ -363,4 +363,58 @@ func logprobBody(i int) []byte {
 	}
 	return fmt.Appendf(nil, `{"id":"chatcmpl-%08d","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":%q},"logprobs":{"content":[%s]},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":200,"total_tokens":210}}`,
 		i, content.String(), strings.Join(lps, ","))
+}
+
+// TestMemoryConversionShares: a conversion that would take an entry's
+// share past MaxEntryBytes is not kept (made again for each request)
+// rather than flushing the store; one that shares the stored events (a
+// stream given its usage chunk) counts only what it adds.
+func TestMemoryConversionShares(t *testing.T) {
+	big, err := NewBodyEntry(KindChat, 200, logprobBody(1), t0) // its stream is several times its body
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxEntry := int64(big.Size()) * 2
+	s, err := NewMemoryStore(MemoryConfig{MaxBytes: 4 * maxEntry, MaxEntryBytes: maxEntry, Clock: &fakeClock{now: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		if err := s.Set(ctx, keyN(i), bodyEntry(100), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Set(ctx, keyN(9), big, 0); err != nil {
+		t.Fatal(err)
+	}
+	before, n := s.Bytes(), s.Len()
+	events, err := big.StreamEvents(false)
+	if err != nil || len(events) < 100 {
+		t.Fatalf("%d events, %v", len(events), err)
+	}
+	if s.Bytes() != before || s.Len() != n || big.memoEvents[0].Load() != nil {
+		t.Errorf("a conversion past MaxEntryBytes: bytes %d → %d, entries %d → %d, kept %v; want nothing changed",
+			before, s.Bytes(), n, s.Len(), big.memoEvents[0].Load() != nil)
+	}
+	again, _ := big.StreamEvents(false)
+	if len(again) != len(events) {
+		t.Errorf("made again: %d events, want %d", len(again), len(events))
+	}
+
+	// A recorded stream without a usage chunk, served with one.
+	stream := record(t, KindChat, chatStream[:len(chatStream)-1]) // no usage chunk
+	stream.Usage = &wire.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}
+	if err := s.Set(ctx, keyN(10), stream, 0); err != nil {
+		t.Fatal(err)
+	}
+	before = s.Bytes()
+	withUsage, err := stream.StreamEvents(true)
+	if err != nil || len(withUsage) != len(stream.Events)+1 {
+		t.Fatalf("%d events, %v", len(withUsage), err)
+	}
+	if added, want := s.Bytes()-before, int64(48+24*len(withUsage)+len(withUsage[len(withUsage)-1])); added != want {
+		t.Errorf("the usage chunk's conversion added %d bytes, want %d (the stored events are shared)", added, want)
+	}
 }
