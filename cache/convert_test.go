@@ -630,3 +630,26 @@ func TestBodyStreamUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestConversionMergesObjects: an object member of the deltas is merged
+// member by member, as OpenAI streams audio in pieces.
+func TestConversionMergesObjects(t *testing.T) {
+	e := record(t, KindChat, []string{
+		`{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","audio":{"id":"au_1","data":"AAA","transcript":"Hel"}}}]}`,
+		`{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"audio":{"data":"BBB","transcript":"lo","expires_at":9,"meta":null}}}]}`,
+		`{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"audio":{"expires_at":10}},"finish_reason":"stop"}]}`,
+	})
+	b, err := e.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Choices []struct {
+			Message struct{ Audio json.RawMessage } `json:"message"`
+		} `json:"choices"`
+	}
+	want := `{"id":"au_1","data":"AAABBB","transcript":"Hello","expires_at":10}`
+	if err := json.Unmarshal(b, &got); err != nil || len(got.Choices) != 1 || string(got.Choices[0].Message.Audio) != want {
+		t.Errorf("merged %s (%v), want audio %s", b, err, want)
+	}
+}

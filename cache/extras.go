@@ -17,14 +17,15 @@ import (
 // JSON, beside the typed decoding.
 
 // extra is such a member of one choice's message, merged over a stream:
-// strings are concatenated and arrays joined, as deltas extend them;
-// any other value is replaced by the next.
+// strings are concatenated, arrays joined and objects merged member by
+// member, as deltas extend them; any other value is replaced by the next.
 type extra struct {
-	name  string // decoded
-	str   []byte // a string value, decoded and concatenated
-	elems [][]byte
-	value []byte // a value of another type
-	kind  byte   // '"', '[' or 0
+	name    string   // decoded
+	str     []byte   // a string value, decoded and concatenated
+	elems   [][]byte // an array's elements
+	members []*extra // an object's members, merged one by one
+	value   []byte   // a value of another type
+	kind    byte     // '"', '[', '{' or 0
 }
 
 // choiceExtras are the extra members of the message of the choice index.
@@ -70,18 +71,28 @@ func (c *choiceExtras) add(name, v []byte) error {
 	if hasNull(v, 0) {
 		return nil // a null delta member extends nothing
 	}
-	var x *extra
-	for _, e := range c.extras {
-		if e.name == string(name) {
-			x = e
+	return extraNamed(&c.extras, name).merge(v, 0)
+}
+
+// extraNamed returns the member of xs named name, adding it.
+func extraNamed(xs *[]*extra, name []byte) *extra {
+	for _, x := range *xs {
+		if x.name == string(name) {
+			return x
 		}
 	}
-	if x == nil {
-		x = &extra{name: string(name)}
-		c.extras = append(c.extras, x)
-	}
-	switch k := v[0]; {
-	case k == '"':
+	x := &extra{name: string(name)}
+	*xs = append(*xs, x)
+	return x
+}
+
+// merge extends x with the JSON value v (not null), inside depth
+// containers: a string is appended, an array's elements are added, an
+// object's members are merged one by one (OpenAI streams audio as
+// {"id","data","transcript"} pieces), any other value replaces x's.
+func (x *extra) merge(v []byte, depth int) error {
+	switch v[0] {
+	case '"':
 		var s string
 		if err := decodeString(v, &s); err != nil {
 			return err
@@ -90,14 +101,26 @@ func (c *choiceExtras) add(name, v []byte) error {
 			x.kind, x.str = '"', nil
 		}
 		x.str = append(x.str, s...)
-	case k == '[':
+	case '[':
 		if x.kind != '[' {
 			x.kind, x.elems = '[', nil
 		}
-		_, err := eachElement(v, 0, 0, func(b []byte, i int) (int, error) {
-			j, err := jsonscan.SkipIn(b, i, 1)
+		_, err := eachElement(v, 0, depth, func(b []byte, i int) (int, error) {
+			j, err := jsonscan.SkipIn(b, i, depth+1)
 			if err == nil {
 				x.elems = append(x.elems, b[i:j])
+			}
+			return j, err
+		})
+		return err
+	case '{':
+		if x.kind != '{' {
+			x.kind, x.members = '{', nil
+		}
+		_, err := eachMember(v, 0, depth, func(name, b []byte, i int) (int, error) {
+			j, err := jsonscan.SkipIn(b, i, depth+1)
+			if err == nil && !hasNull(b, i) {
+				err = extraNamed(&x.members, name).merge(b[i:j], depth+1)
 			}
 			return j, err
 		})
@@ -133,6 +156,18 @@ func (x *extra) appendJSON(b []byte) ([]byte, error) {
 			b = append(b, e...)
 		}
 		return append(b, ']'), nil
+	case '{':
+		start := len(b)
+		for _, m := range x.members {
+			if b, err = m.appendJSON(b); err != nil {
+				return nil, err
+			}
+		}
+		if len(b) == start {
+			return append(b, "{}"...), nil
+		}
+		b[start] = '{' // the first member's comma
+		return append(b, '}'), nil
 	}
 	return append(b, x.value...), nil
 }
