@@ -21,8 +21,8 @@ type schemaCache struct {
 	maxBytes   int
 	bytes      int
 	m          map[string]*schemaEntry
-	head, tail *schemaEntry // most recently used first
-	compile    func(raw []byte) error
+	head, tail *schemaEntry           // most recently used first
+	compile    func(raw []byte) error // called once the shape is checked
 }
 
 type schemaEntry struct {
@@ -32,7 +32,7 @@ type schemaEntry struct {
 }
 
 func newSchemaCache(maxEntries, maxBytes int) *schemaCache {
-	return &schemaCache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[string]*schemaEntry{}, compile: compileSchema}
+	return &schemaCache{maxEntries: maxEntries, maxBytes: maxBytes, m: map[string]*schemaEntry{}, compile: compileShaped}
 }
 
 // check returns nil when raw is a valid JSON Schema, or an error saying why
@@ -69,21 +69,16 @@ func (c *schemaCache) checkWithin(raw []byte, left *int) error {
 		}
 		c.mu.Unlock()
 	}
-	if left != nil {
-		nodes, err := schemaShape(raw)
-		if err != nil {
-			return err
-		}
+	nodes, err := schemaShape(raw) // one pass: the bounds, and the budget's charge
+	if err == nil && left != nil {
 		if *left -= nodes; *left < 0 {
 			return errSchemaBudget
 		}
 	}
-	if c.maxEntries <= 0 {
-		return c.compile(raw)
+	if err == nil {
+		err = c.compile(raw) // outside the lock: compiling may take a while
 	}
-
-	err := c.compile(raw) // outside the lock: compiling may take a while
-	if len(raw) > c.maxBytes {
+	if c.maxEntries <= 0 || len(raw) > c.maxBytes {
 		return err
 	}
 	c.mu.Lock()
@@ -250,6 +245,11 @@ func compileSchema(raw []byte) error {
 	if err := checkSchemaShape(raw); err != nil {
 		return err
 	}
+	return compileShaped(raw)
+}
+
+// compileShaped is compileSchema for a schema whose shape was checked.
+func compileShaped(raw []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return fmt.Errorf("middleware: schema is not valid JSON: %w", err)
