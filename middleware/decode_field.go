@@ -312,7 +312,7 @@ func (d *scanner) getMetadata() (map[string]string, error) {
 // in Python does not, so the gateway could check one model, one message or
 // one max_tokens while the upstream uses another.
 func (d *scanner) other(key string) error {
-	if twin, ok := caseTwin(key); ok {
+	if twin, ok := caseTwin(key, requestNames...); ok {
 		return newFieldError(wire.CodeUnknownParameter, func(p string) string {
 			return fmt.Sprintf("Unrecognized request argument supplied: %s. Parameter names are case-sensitive: did you mean '%s'?", p, twin)
 		})
@@ -320,19 +320,26 @@ func (d *scanner) other(key string) error {
 	return d.skip()
 }
 
-// caseTwin returns the request member name that key equals without
-// regard to case (as encoding/json matches names, Unicode folding
-// included), when key is not that name itself.
-func caseTwin(key string) (string, bool) {
+// caseTwin returns the one of names that key equals without regard to
+// case (as encoding/json matches names, Unicode folding included), when
+// key is not that name itself. The names must be lower-case ASCII, as
+// OpenAI's member names are.
+func caseTwin(key string, names ...string) (string, bool) {
 	if isLowerASCII(key) {
-		return "", false // the names are lower-case ASCII: key is one or none
+		return "", false // key is one of the names or none of their twins
 	}
-	for _, name := range requestNames {
+	for _, name := range names {
 		if strings.EqualFold(key, name) {
 			return name, true
 		}
 	}
 	return "", false
+}
+
+// hasCaseTwin reports whether caseTwin finds one.
+func hasCaseTwin(key string, names ...string) bool {
+	_, ok := caseTwin(key, names...)
+	return ok
 }
 
 func isLowerASCII(s string) bool {

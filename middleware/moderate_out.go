@@ -318,7 +318,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					switch {
 					case k == "content":
 						err = value(&ch)
-					case modCaseTwin(k, "content"):
+					case hasCaseTwin(k, "content"):
 						err = errModCaseTwin
 					default:
 						err = d.skip()
@@ -327,7 +327,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 						return err
 					}
 				}
-			case modCaseTwin(key, "finish_reason", "logprobs", "text", "message"):
+			case hasCaseTwin(key, "finish_reason", "logprobs", "text", "message"):
 				err = errModCaseTwin
 			default:
 				err = d.skip()
@@ -349,7 +349,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 		if !more {
 			break
 		}
-		if modCaseTwin(key, "choices") {
+		if hasCaseTwin(key, "choices") {
 			return nil, errModCaseTwin
 		}
 		if key != "choices" || d.peek() != '[' {

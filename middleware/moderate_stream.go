@@ -386,17 +386,6 @@ var errModContent = errors.New("middleware: moderate: content is neither a strin
 // encoding/json read it as that member, so the filter does not pass it.
 var errModCaseTwin = errors.New("middleware: moderate: a member differs only in case from one the filter reads")
 
-// modCaseTwin reports whether key equals one of names without regard to
-// case (as encoding/json matches names) but is not that name.
-func modCaseTwin(key string, names ...string) bool {
-	for _, n := range names {
-		if key != n && strings.EqualFold(key, n) {
-			return true
-		}
-	}
-	return false
-}
-
 // errModIndex marks a choice index that is not an integer literal.
 var errModIndex = errors.New("middleware: moderate: choice index is not an integer")
 
@@ -449,7 +438,7 @@ func (s *modStream) parseChunk(data []byte) error {
 			ch.keep = ch.keep || d.peek() != 'n'
 			err = d.skip()
 		default: // per-chunk metadata (system_fingerprint, obfuscation, …)
-			if modCaseTwin(key, "choices") {
+			if hasCaseTwin(key, "choices") {
 				return errModCaseTwin
 			}
 			err = d.skip()
@@ -512,7 +501,7 @@ func (s *modStream) parseChoices(d *scanner) error {
 				err = modContent(d, &cc)
 			case key == "logprobs":
 				err = s.parseLogprobs(d, &cc)
-			case modCaseTwin(key, "index", "delta", "text", "logprobs", "finish_reason"):
+			case hasCaseTwin(key, "index", "delta", "text", "logprobs", "finish_reason"):
 				return errModCaseTwin
 			default: // finish_reason, anything else: kept when set
 				if d.peek() != 'n' {
@@ -563,7 +552,7 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			break
 		}
 		members++
-		if modCaseTwin(key, "content") {
+		if hasCaseTwin(key, "content") {
 			return errModCaseTwin
 		}
 		if key == "content" {

@@ -107,7 +107,7 @@ func modDuplicateKeys(data []byte) bool {
 			for dec.More() {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
-				if seen[ks] || modCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content") {
+				if seen[ks] || hasCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content") {
 					return true
 				}
 				seen[ks] = true
