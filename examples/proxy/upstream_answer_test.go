@@ -151,14 +151,17 @@ policy: {disabled: true}
 cache: {disabled: true}
 moderation: {input: false, output: `+moderation+`}
 `, 10*time.Second)
-			for _, tc := range answerCases {
-				stream := strconv.FormatBool(tc.answer == "sse")
+			// ask sends a chat request whose answer answerUpstream picks.
+			ask := func(answer string, stream bool) (*http.Response, error) {
 				req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(
-					`{"model":"llmtest-1","stream":`+stream+`,"messages":[{"role":"user","content":"hello"}]}`))
+					`{"model":"llmtest-1","stream":`+strconv.FormatBool(stream)+`,"messages":[{"role":"user","content":"hello"}]}`))
 				req.Header.Set("Authorization", "Bearer sk-ans")
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Test-Answer", tc.answer)
-				resp, err := http.DefaultClient.Do(req)
+				req.Header.Set("X-Test-Answer", answer)
+				return http.DefaultClient.Do(req)
+			}
+			for _, tc := range answerCases {
+				resp, err := ask(tc.answer, tc.answer == "sse")
 				if err != nil {
 					t.Errorf("%s: %v", tc.answer, err)
 					continue
@@ -170,12 +173,7 @@ moderation: {input: false, output: `+moderation+`}
 			}
 			// A stream the client asked for passes as it comes, labelled
 			// text/html or not: never read whole and judged as JSON.
-			req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(
-				`{"model":"llmtest-1","stream":true,"messages":[{"role":"user","content":"hello"}]}`))
-			req.Header.Set("Authorization", "Bearer sk-ans")
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-Test-Answer", "sse-html")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := ask("sse-html", true)
 			if err != nil {
 				t.Fatal(err)
 			}
