@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/internal/jsonscan"
@@ -25,18 +26,32 @@ func (e *Entry) JSON() ([]byte, error) {
 	if !e.Stream {
 		return e.Body, nil
 	}
-	m := e.memoJSON.Load()
-	if m == nil {
+	m := memoize(e, &e.memoJSON, func() (*memoBody, int) {
 		b, err := e.mergeJSON()
-		if m = (&memoBody{b: b, err: err}); e.memoJSON.CompareAndSwap(nil, m) {
-			if !e.grew(48 + len(b)) {
-				e.memoJSON.CompareAndSwap(m, nil) // too big to keep: made again next time
-			}
-		} else {
-			m = e.memoJSON.Load() // made at the same time by another hit
-		}
-	}
+		return &memoBody{b: b, err: err}, 48 + len(b)
+	})
 	return m.b, m.err
+}
+
+// memoize returns the conversion *p of e, making it with conv (which
+// also says what keeping it adds to e) when there is none, and keeping it
+// when e's store lets it (Entry.grew): too big to keep, it is made again
+// for the next request.
+func memoize[T any](e *Entry, p *atomic.Pointer[T], conv func() (*T, int)) *T {
+	if m := p.Load(); m != nil {
+		return m
+	}
+	m, size := conv()
+	if !p.CompareAndSwap(nil, m) {
+		if kept := p.Load(); kept != nil { // made at the same time by another hit
+			return kept
+		}
+		return m // that one was not kept either
+	}
+	if !e.grew(size) {
+		p.CompareAndSwap(m, nil)
+	}
+	return m
 }
 
 // mergeJSON merges a recorded stream into the body of a non-streamed
@@ -87,17 +102,10 @@ func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
 	if includeUsage {
 		i = 1
 	}
-	m := e.memoEvents[i].Load()
-	if m == nil {
+	m := memoize(e, &e.memoEvents[i], func() (*memoStream, int) {
 		events, err := e.streamEvents(includeUsage)
-		if m = (&memoStream{events: events, err: err}); e.memoEvents[i].CompareAndSwap(nil, m) {
-			if !e.grew(e.memoSize(events)) {
-				e.memoEvents[i].CompareAndSwap(m, nil)
-			}
-		} else {
-			m = e.memoEvents[i].Load()
-		}
-	}
+		return &memoStream{events: events, err: err}, e.memoSize(events)
+	})
 	return m.events, m.err
 }
 
