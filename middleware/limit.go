@@ -343,14 +343,10 @@ func (l *Limit) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := l.bound(r.Context())
-		res, err := l.store.Reserve(ctx, lc.reqs[:lc.n])
-		cancel()
-		if err != nil {
+		if err := lc.reserve(); err != nil {
 			l.unavailable(w, r, c, err)
 			return
 		}
-		lc.res = res
 		lc.hdr.compute(lc.res.Results(), lc.policy)
 		lc.hdr.set(w.Header())
 		if !lc.res.Allowed {
@@ -380,14 +376,20 @@ func (l *Limit) SetHeaders(r *http.Request, h http.Header) {
 	for i := range lc.reqs[:lc.n] {
 		lc.reqs[i].Cost = 0 // a read
 	}
-	ctx, cancel := l.bound(r.Context())
-	res, err := l.store.Reserve(ctx, lc.reqs[:lc.n])
-	cancel()
-	if err != nil {
+	if lc.reserve() != nil {
 		return
 	}
-	lc.hdr.compute(res.Results(), lc.policy)
+	lc.hdr.compute(lc.res.Results(), lc.policy)
 	lc.hdr.set(h)
+}
+
+// reserve asks the store for the call's requests, within the timeout,
+// into lc.res.
+func (lc *limitCall) reserve() (err error) {
+	ctx, cancel := lc.l.bound(lc.r.Context())
+	lc.res, err = lc.l.store.Reserve(ctx, lc.reqs[:lc.n])
+	cancel()
+	return err
 }
 
 // bound returns ctx with the configured timeout, if any.
