@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -258,10 +259,9 @@ func TestModerateOutputJSONAnyLayout(t *testing.T) {
 		})
 	}
 	// Bodies the filter cannot judge are refused: duplicate content members
-	// (clients disagree on which one counts), content that is not a string.
+	// (clients disagree on which one counts), case twins.
 	for _, body := range []string{
 		`{"choices":[{"index":0,"message":{"role":"assistant","content":"` + modHarmful + `","content":"Hello."},"finish_reason":"stop"}]}`,
-		`{"choices":[{"index":0,"message":{"role":"assistant","content":[{"type":"text","text":"` + modHarmful + `"}]},"finish_reason":"stop"}]}`,
 		`{"choices":[{"index":0,"message":{"role":"assistant","content":"Paris.","Content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
 		`{"choices":[],"CHOICES":[{"index":0,"message":{"role":"assistant","content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
 		`{"choices":[{"index":0,"Message":{"role":"assistant","content":"` + modHarmful + `"},"finish_reason":"stop"}]}`,
@@ -309,5 +309,77 @@ func TestModerateStreamNamedEvents(t *testing.T) {
 	h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, named("usage", usage))
 	if body := postJSON(h, "/v1/chat/completions", modStreamReq()).Body.String(); !strings.Contains(body, "event: usage\ndata: "+string(usage)+"\n") {
 		t.Errorf("an unchanged chunk of type usage lost its type:\n%s", body)
+	}
+}
+
+// TestModerateOutputReasoningAndParts: in a chat completion the filter
+// judges every text a client may show — content as a string or as an
+// array of parts (Mistral's thinking parts included), and the reasoning
+// vLLM, llama.cpp, DeepSeek (reasoning_content) and Ollama (reasoning)
+// send — and withholds all of a flagged choice's texts.
+func TestModerateOutputReasoningAndParts(t *testing.T) {
+	harmful := string(mustJSON(modHarmful))
+	answer := func(message string) []byte {
+		return []byte(`{"id":"c","object":"chat.completion","created":7,"model":"m","choices":[{"index":0,"message":{"role":"assistant",` +
+			message + `},"finish_reason":"stop"}]}`)
+	}
+	serve := func(body []byte) *httptest.ResponseRecorder {
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		})
+		return postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
+	}
+	flagged := map[string]string{
+		"reasoning_content":          `"reasoning_content":` + harmful + `,"content":"Fine."`,
+		"reasoning":                  `"content":"Fine.","reasoning":` + harmful,
+		"text part":                  `"content":[{"type":"text","text":` + harmful + `}]`,
+		"mistral thinking part":      `"content":[{"type":"thinking","thinking":[{"type":"text","text":` + harmful + `}]},{"type":"text","text":"Fine."}]`,
+		"refusal part":               `"content":[{"type":"refusal","refusal":` + harmful + `}]`,
+		"split across parts":         `"content":[{"type":"text","text":"I will kill"},{"type":"text","text":"you, you worthless idiot."}]`,
+		"reasoning_content, no text": `"content":null,"reasoning_content":` + harmful,
+	}
+	for name, msg := range flagged {
+		t.Run(name, func(t *testing.T) {
+			rec := serve(answer(msg))
+			var got struct {
+				Choices []struct {
+					Message      map[string]any `json:"message"`
+					FinishReason string         `json:"finish_reason"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || len(got.Choices) != 1 {
+				t.Fatalf("status %d, %v: %s", rec.Code, err, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "kill") || got.Choices[0].FinishReason != string(wire.FinishContentFilter) {
+				t.Errorf("body %s: want every text withheld, with content_filter", rec.Body)
+			}
+			for _, k := range []string{"content", "reasoning_content", "reasoning"} {
+				if v, ok := got.Choices[0].Message[k]; ok && v != nil {
+					t.Errorf("%s = %v, want null", k, v)
+				}
+			}
+		})
+	}
+	// Clean answers pass byte for byte, whatever their shape.
+	for _, msg := range []string{
+		`"content":[{"type":"thinking","thinking":[{"type":"text","text":"Paris is the capital."}]},{"type":"text","text":"Paris."}]`,
+		`"content":"Paris.","reasoning_content":"The user asks for a capital."`,
+		`"content":"Paris.","reasoning":"The user asks for a capital.","reasoning_content":null`,
+	} {
+		body := answer(msg)
+		if rec := serve(body); rec.Code != 200 || rec.Body.String() != string(body) {
+			t.Errorf("clean answer changed: status %d\n got %s\nwant %s", rec.Code, rec.Body, body)
+		}
+	}
+	// What the filter cannot judge is refused.
+	for _, msg := range []string{
+		`"content":"Fine.","reasoning_content":"Fine.","reasoning_content":` + harmful, // which one counts?
+		`"content":"Fine.","Reasoning_content":` + harmful,                           // a case twin
+		`"content":"Fine.","reasoning":{"text":` + harmful + `}`,                      // not a string
+	} {
+		if rec := serve(answer(msg)); rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
+			t.Errorf("%s: status %d, body %s: want 502", msg, rec.Code, rec.Body)
+		}
 	}
 }

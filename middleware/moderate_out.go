@@ -187,8 +187,8 @@ func (mw *modWriter) finishBody() {
 	var inputs []moderation.Input
 	var which []int
 	for i, ch := range choices {
-		if ch.text != "" {
-			inputs = append(inputs, moderation.Input{Text: ch.text})
+		if t := ch.joined(); t != "" {
+			inputs = append(inputs, moderation.Input{Text: t})
 			which = append(which, i)
 		}
 	}
@@ -206,10 +206,14 @@ func (mw *modWriter) finishBody() {
 		if !res[k].Flagged {
 			continue
 		}
-		ch := choices[i]
+		ch := &choices[i]
 		mw.flagged(res[k])
-		mw.withhold(ch.text)
-		sp = append(sp, modSplice{ch.textStart, ch.textEnd, withheld})
+		for _, t := range ch.texts {
+			mw.withhold(t)
+		}
+		for _, v := range ch.values {
+			sp = append(sp, modSplice{v.start, v.end, withheld})
+		}
 		if ch.finEnd > 0 {
 			sp = append(sp, modSplice{ch.finStart, ch.finEnd, []byte(`"content_filter"`)})
 		}
@@ -242,38 +246,137 @@ func (mw *modWriter) writeError(e *wire.Error) {
 	wire.WriteError(mw.w, e)
 }
 
-// bodyChoice locates one choice's text in a non-streamed response body.
+// bodyChoice locates the text of one choice of a non-streamed response
+// body: a completion's text or, in a chat completion, the message's
+// content (a string, or an array of parts) and its reasoning
+// (reasoning_content, reasoning). A flagged choice has every one of those
+// values withheld.
 type bodyChoice struct {
-	text               string
-	textStart, textEnd int // the text's value: message.content or text
-	finStart, finEnd   int // finish_reason's value; finEnd 0 when absent
-	lpStart, lpEnd     int // logprobs' value; lpEnd 0 when absent
+	texts            []string   // the texts to judge, in order
+	values           []bodySpan // the values they come from
+	finStart, finEnd int        // finish_reason's value; finEnd 0 when absent
+	lpStart, lpEnd   int        // logprobs' value; lpEnd 0 when absent
+	seen             uint8      // modMessageText bits of the members read
 }
 
-// bodyChoices finds the choices of a chat completion (message.content, a
-// string) or a completion (text).
+// bodySpan is where a value is in the body.
+type bodySpan struct{ start, end int }
+
+// joined returns the choice's texts as one, for a single verdict.
+func (ch *bodyChoice) joined() string {
+	if len(ch.texts) == 1 {
+		return ch.texts[0]
+	}
+	return strings.Join(ch.texts, "\n")
+}
+
+// The members of a chat message whose text is judged. reasoning_content
+// is vLLM's (before 0.19.1), llama.cpp's and DeepSeek's name for the
+// reasoning a model shows, reasoning the name newer vLLM and Ollama use;
+// clients show either.
+const (
+	modContentBit = 1 << iota
+	modReasoningContentBit
+	modReasoningBit
+)
+
+// modMessageText returns the bit of a message member whose text is
+// judged, 0 for the others.
+func modMessageText(key string) uint8 {
+	switch key {
+	case "content":
+		return modContentBit
+	case "reasoning_content":
+		return modReasoningContentBit
+	case "reasoning":
+		return modReasoningBit
+	}
+	return 0
+}
+
+// modPartsText appends the text of a content array (or of any value in
+// it) to b: every string in it but the values of "type" members, so that
+// whatever part a client shows — {"type":"text","text":…}, Mistral's
+// {"type":"thinking","thinking":[…]}, a refusal — is judged.
+func modPartsText(d *scanner, b []byte) ([]byte, error) {
+	switch d.peek() {
+	case '"':
+		s, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 0 && s != "" {
+			b = append(b, '\n')
+		}
+		return append(b, s...), nil
+	case '[':
+		for n := 0; ; n++ {
+			more, err := d.arr(n)
+			if err != nil || !more {
+				return b, err
+			}
+			if b, err = modPartsText(d, b); err != nil {
+				return nil, err
+			}
+		}
+	case '{':
+		for n := 0; ; n++ {
+			key, more, err := d.obj(n)
+			if err != nil || !more {
+				return b, err
+			}
+			if key == "type" {
+				err = d.skip()
+			} else {
+				b, err = modPartsText(d, b)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, d.skip()
+}
+
+// bodyChoices finds the choices of a chat completion or a completion, and
+// the texts each one holds (see bodyChoice).
 func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 	d := newScanner(body)
 	var out []bodyChoice
-	value := func(ch *bodyChoice) error {
-		if ch.textEnd > 0 {
+	// value reads a text value: a string, null or, for a message's
+	// content, an array of parts.
+	value := func(ch *bodyChoice, bit uint8) error {
+		if ch.seen&bit != 0 {
 			// Clients disagree on which of two contents counts.
 			return errModDuplicate
 		}
+		ch.seen |= bit
 		d.ws()
 		start := d.i
+		var text string
 		switch d.peek() {
 		case 'n':
 			return d.skip()
 		case '"':
+			s, err := d.str()
+			if err != nil {
+				return err
+			}
+			text = s
+		case '[':
+			if bit != modContentBit {
+				return errModContent
+			}
+			b, err := modPartsText(&d, nil)
+			if err != nil {
+				return err
+			}
+			text = string(b)
 		default:
 			return errModContent
 		}
-		s, err := d.str()
-		if err != nil {
-			return err
-		}
-		ch.text, ch.textStart, ch.textEnd = s, start, d.i
+		ch.texts = append(ch.texts, text)
+		ch.values = append(ch.values, bodySpan{start, d.i})
 		return nil
 	}
 	choice := func() error {
@@ -305,7 +408,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 				}
 				ch.lpEnd = d.i
 			case !chat && key == "text":
-				err = value(&ch)
+				err = value(&ch, modContentBit)
 			case chat && key == "message" && d.peek() == '{':
 				for m := 0; ; m++ {
 					k, more, err := d.obj(m)
@@ -315,10 +418,10 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					if !more {
 						break
 					}
-					switch {
-					case k == "content":
-						err = value(&ch)
-					case hasCaseTwin(k, "content"):
+					switch bit := modMessageText(k); {
+					case bit != 0:
+						err = value(&ch, bit)
+					case hasCaseTwin(k, "content", "reasoning_content", "reasoning"):
 						err = errModCaseTwin
 					default:
 						err = d.skip()
@@ -336,7 +439,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 				return err
 			}
 		}
-		if ch.textEnd > 0 {
+		if len(ch.values) > 0 {
 			out = append(out, ch)
 		}
 		return nil
