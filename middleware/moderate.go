@@ -108,21 +108,32 @@ type ModerateConfig struct {
 // # Output
 //
 // A non-streamed chat or completions response (2xx JSON) is buffered and
-// each choice's text moderated: a flagged choice keeps its place, its
-// content is withheld (null, or "" for completions), its logprobs become
-// null (their tokens spell out the text) and its finish_reason becomes
-// "content_filter", as OpenAI and Azure OpenAI report filtered output.
-// The status stays 200, so clients such as openai-go receive a normal
-// completion and read the finish reason, and the other choices survive.
-// Tool call arguments in responses are not moderated. A body the filter
-// cannot judge (invalid JSON, content that is neither a string nor null,
-// a choice with two contents, a member whose name differs only in case
-// from one the filter reads) is replaced by a 502 envelope.
+// each choice's text moderated. A chat message's text is its content —
+// a string, or an array of parts, of which every string but the "type"
+// members is judged (text and refusal parts, Mistral's thinking parts) —
+// and the reasoning it shows: reasoning_content (vLLM before 0.19.1,
+// llama.cpp, DeepSeek) and reasoning (newer vLLM, Ollama). A flagged
+// choice keeps its place, all of its text is withheld (null, or "" for
+// completions), its logprobs become null (their tokens spell out the
+// text) and its finish_reason becomes "content_filter", as OpenAI and
+// Azure OpenAI report filtered output. The status stays 200, so clients
+// such as openai-go receive a normal completion and read the finish
+// reason, and the other choices survive. Tool call arguments in
+// responses are not moderated. A body the filter cannot judge (invalid
+// JSON, a text that is neither a string nor null — nor, for content, an
+// array —, a choice with two contents or two reasoning members of one
+// name, a member whose name differs only in case from one the filter
+// reads) is replaced by a 502 envelope.
 //
 // A stream is filtered as it passes through a moderation.StreamFilter
 // per choice: content is released with a small hold-back (chunk
 // boundaries shift; a chunk that carried only held-back text is dropped;
-// other fields of each chunk are kept byte for byte).
+// other fields of each chunk are kept byte for byte). A choice's
+// reasoning deltas go through a filter of their own, under the member
+// names the upstream used; what it holds back is judged as complete and
+// released when the content starts or the choice ends. A delta whose
+// reasoning_content and reasoning differ is refused (clients read one or
+// the other), as is content sent as an array of parts in a stream.
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's

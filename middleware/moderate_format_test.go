@@ -375,8 +375,8 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 	// What the filter cannot judge is refused.
 	for _, msg := range []string{
 		`"content":"Fine.","reasoning_content":"Fine.","reasoning_content":` + harmful, // which one counts?
-		`"content":"Fine.","Reasoning_content":` + harmful,                           // a case twin
-		`"content":"Fine.","reasoning":{"text":` + harmful + `}`,                      // not a string
+		`"content":"Fine.","Reasoning_content":` + harmful,                             // a case twin
+		`"content":"Fine.","reasoning":{"text":` + harmful + `}`,                       // not a string
 	} {
 		if rec := serve(answer(msg)); rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
 			t.Errorf("%s: status %d, body %s: want 502", msg, rec.Code, rec.Body)

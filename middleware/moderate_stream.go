@@ -18,8 +18,10 @@ import (
 const maxStreamChoices = 1024
 
 // modStream filters one SSE stream: it parses the events the handler
-// writes, feeds each choice's content to a moderation.StreamFilter and
-// re-emits the chunks with only the released text.
+// writes, feeds each choice's content to a moderation.StreamFilter, and
+// its reasoning (reasoning_content or reasoning, see modMessageText) to
+// another, and re-emits the chunks with only the released text. A choice's
+// reasoning is judged as ended when its content starts.
 type modStream struct {
 	mw   *modWriter
 	chat bool
@@ -44,12 +46,15 @@ type modStream struct {
 // modStreamChoice is the filter state of one choice.
 type modStreamChoice struct {
 	f        *moderation.StreamFilter
-	pending  string       // received, not yet released
-	finished bool         // its finish_reason was sent
-	received int          // content bytes received
-	held     []modLogprob // logprob entries whose text is not released yet, in order
-	lpSeen   int          // content bytes covered by the logprob entries received
-	lpMask   uint8        // completions: the logprobs arrays seen
+	pending  string                   // received, not yet released
+	rf       *moderation.StreamFilter // the reasoning's filter, once there is reasoning
+	rpending string                   // reasoning received, not yet released
+	rnames   uint8                    // modMessageText bits of the reasoning members seen
+	finished bool                     // its finish_reason was sent
+	received int                      // content bytes received
+	held     []modLogprob             // logprob entries whose text is not released yet, in order
+	lpSeen   int                      // content bytes covered by the logprob entries received
+	lpMask   uint8                    // completions: the logprobs arrays seen
 }
 
 // modChunk is what the filter needs of one chunk.
@@ -70,9 +75,15 @@ type modChunkChoice struct {
 	finish      bool // finish_reason is set
 	keep        bool // carries more than content
 	release     string
-	choiceEnd   int  // the choice's closing brace
-	choiceComma bool // the choice has members
-	lp          int  // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
+	reasoning   string    // the reasoning text of the delta
+	rspans      [2][2]int // the spans of reasoning_content's and reasoning's values; end 0 when absent
+	rtexts      [2]string // their texts
+	rseen       uint8     // modMessageText bits of the reasoning members read
+	rrelease    string    // the reasoning released with this chunk
+	hasDelta    bool      // a delta object was read (insert is its closing brace)
+	choiceEnd   int       // the choice's closing brace
+	choiceComma bool      // the choice has members
+	lp          int       // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
 }
 
 func newModStream(mw *modWriter) *modStream {
@@ -166,6 +177,13 @@ func (s *modStream) event(ev wire.Event) {
 			s.cutWith(nil, fmt.Errorf("middleware: moderate: choice index %d out of range", cc.index))
 			return
 		}
+		st.rnames |= cc.reasoningNames()
+		rrelease, err := s.judgeReasoning(st, cc)
+		if err != nil || rrelease.cut {
+			s.cutWith(rrelease.res, err)
+			return
+		}
+		cc.rrelease = rrelease.text
 		var release strings.Builder
 		if cc.content != "" {
 			st.pending += cc.content
@@ -193,10 +211,10 @@ func (s *modStream) event(ev wire.Event) {
 			lp := s.takeLogprobs(st, cc, st.finished) // a finished choice's text is all out
 			lpChanged, lpSent = lp.changed, lp.outTo > lp.outFrom
 		}
-		if cc.release != cc.content || lpChanged {
+		if cc.release != cc.content || cc.rrelease != cc.reasoning || lpChanged {
 			changed = true
 		}
-		if cc.release != "" || cc.keep || lpSent {
+		if cc.release != "" || cc.rrelease != "" || cc.keep || lpSent {
 			empty = false
 		}
 	}
@@ -224,6 +242,48 @@ func (s *modStream) choiceState(i int) *modStreamChoice {
 	return s.choices[i]
 }
 
+// modVerdict is what judging a choice's reasoning for one chunk came to:
+// the text to release, or a cut (res the verdict, nil when the moderator
+// failed).
+type modVerdict struct {
+	text string
+	cut  bool
+	res  *wire.ModerationResult
+}
+
+// judgeReasoning feeds the reasoning of cc to st's reasoning filter and
+// returns what is released with the chunk. The reasoning held back is
+// judged as ended, and released, when the choice's content starts or the
+// choice finishes.
+func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (modVerdict, error) {
+	if cc.reasoning == "" && (st.rf == nil || st.rpending == "") {
+		return modVerdict{}, nil
+	}
+	ctx := s.mw.r.Context()
+	if st.rf == nil {
+		st.rf = moderation.NewStreamFilter(s.mw.m.cfg.Stream)
+	}
+	var out strings.Builder
+	if cc.reasoning != "" {
+		st.rpending += cc.reasoning
+		d, err := st.rf.Write(ctx, cc.reasoning)
+		if d.Cut || err != nil {
+			return modVerdict{cut: true, res: &d.Result}, err
+		}
+		out.WriteString(d.Release)
+	}
+	if (cc.content != "" || cc.finish) && st.rpending != "" {
+		d, err := st.rf.Close(ctx)
+		if d.Cut || err != nil {
+			return modVerdict{cut: true, res: &d.Result}, err
+		}
+		out.WriteString(d.Release)
+	}
+	v := modVerdict{text: out.String()}
+	st.rpending = st.rpending[len(v.text):]
+	return v, nil
+}
+
 // patch returns data with each choice's content replaced by its release.
 func (s *modStream) patch(data []byte) []byte {
 	sp := s.sp[:0]
@@ -231,35 +291,75 @@ func (s *modStream) patch(data []byte) []byte {
 	if !s.chat {
 		key = `"text":`
 	}
-	lpSplices := false
 	for k := range s.chunk.choices {
 		cc := &s.chunk.choices[k]
 		inserted := false
+		var ins []byte // the members to insert, each after a comma
 		switch {
 		case cc.end > 0:
 			sp = append(sp, modSplice{cc.start, cc.end, appendJSONString(nil, cc.release)})
 		case cc.release != "":
-			v := []byte(nil)
-			if cc.insertComma {
-				v = append(v, ',')
-			}
-			v = appendJSONString(append(v, key...), cc.release)
-			sp = append(sp, modSplice{cc.insert, cc.insert, v})
+			ins = appendJSONString(append(append(ins, ','), key...), cc.release)
 			inserted = true
 		}
+		if s.chat {
+			rs := &cc.rspans
+			switch {
+			case rs[0][1] > 0 || rs[1][1] > 0:
+				for _, r := range rs {
+					if r[1] > 0 {
+						sp = append(sp, modSplice{r[0], r[1], appendJSONString(nil, cc.rrelease)})
+					}
+				}
+			case cc.rrelease != "":
+				ins = s.appendReasoning(ins, s.choices[cc.index].rnames, cc.rrelease)
+			}
+		}
+		if len(ins) > 0 {
+			sp = append(sp, s.insertSplice(cc, ins))
+		}
 		if cc.lp != 0 && s.chunkLP[cc.lp-1].changed {
-			n := len(sp)
 			sp = s.logprobSplice(sp, cc, s.choices[cc.index].lpMask, inserted && !s.chat)
-			lpSplices = lpSplices || len(sp) > n
 		}
 	}
-	if lpSplices {
-		// A choice's logprobs may come before its content; inserts at the
-		// same place keep their order.
+	if len(sp) > 1 {
+		// A choice's members come in any order; inserts at the same place
+		// keep theirs.
 		slices.SortStableFunc(sp, func(a, b modSplice) int { return a.start - b.start })
 	}
 	s.sp = sp
 	return applySplices(data, sp)
+}
+
+// appendReasoning appends the reasoning members named in names, each
+// after a comma, with the value text.
+func (s *modStream) appendReasoning(b []byte, names uint8, text string) []byte {
+	if names&modReasoningContentBit != 0 || names == 0 {
+		b = appendJSONString(append(b, `,"reasoning_content":`...), text)
+	}
+	if names&modReasoningBit != 0 {
+		b = appendJSONString(append(b, `,"reasoning":`...), text)
+	}
+	return b
+}
+
+// insertSplice returns the splice that inserts members (each after a
+// comma) into cc's delta, or, when it has none, a delta holding them into
+// the choice; for a completion, into the choice.
+func (s *modStream) insertSplice(cc *modChunkChoice, members []byte) modSplice {
+	switch {
+	case !s.chat || cc.hasDelta:
+		if !cc.insertComma {
+			members = members[1:]
+		}
+		return modSplice{cc.insert, cc.insert, members}
+	}
+	v := []byte(`,"delta":{`)
+	if !cc.choiceComma {
+		v = v[1:]
+	}
+	v = append(append(v, members[1:]...), '}')
+	return modSplice{cc.choiceEnd, cc.choiceEnd, v}
 }
 
 // closeAll ends every unfinished choice: what its filter still holds is
@@ -268,8 +368,17 @@ func (s *modStream) closeAll() {
 	ctx := s.mw.r.Context()
 	var out []byte
 	for i, st := range s.choices {
-		if st == nil || st.finished || (st.f.Pending() == 0 && len(st.held) == 0) {
+		if st == nil || st.finished || (st.f.Pending() == 0 && len(st.held) == 0 && st.rpending == "") {
 			continue
+		}
+		var rrelease string
+		if st.rpending != "" {
+			d, err := st.rf.Close(ctx)
+			if d.Cut || err != nil {
+				s.cutWith(&d.Result, err)
+				return
+			}
+			rrelease, st.rpending = d.Release, ""
 		}
 		d, err := st.f.Close(ctx)
 		if d.Cut || err != nil {
@@ -280,7 +389,7 @@ func (s *modStream) closeAll() {
 		st.pending = ""
 		held := st.held
 		st.held = nil
-		if d.Release == "" && len(held) == 0 {
+		if d.Release == "" && rrelease == "" && len(held) == 0 {
 			continue
 		}
 		if out == nil {
@@ -291,8 +400,14 @@ func (s *modStream) closeAll() {
 		out = append(out, `{"index":`...)
 		out = strconv.AppendInt(out, int64(i), 10)
 		if s.chat {
-			out = appendJSONString(append(out, `,"delta":{"content":`...), d.Release)
-			out = append(out, '}')
+			var members []byte // each after a comma
+			if rrelease != "" {
+				members = s.appendReasoning(members, st.rnames, rrelease)
+			}
+			if d.Release != "" || rrelease == "" {
+				members = appendJSONString(append(members, `,"content":`...), d.Release)
+			}
+			out = append(append(append(out, `,"delta":{`...), members[1:]...), '}')
 		} else {
 			out = appendJSONString(append(out, `,"text":`...), d.Release)
 		}
@@ -325,7 +440,8 @@ func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
 	for _, st := range s.choices {
 		if st != nil {
 			s.mw.withhold(st.pending)
-			st.pending = ""
+			s.mw.withhold(st.rpending)
+			st.pending, st.rpending = "", ""
 			st.held = nil // never sent: they spell out the withheld text
 		}
 	}
@@ -552,12 +668,14 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			break
 		}
 		members++
-		if hasCaseTwin(key, "content") {
-			return errModCaseTwin
-		}
-		if key == "content" {
+		switch bit := modMessageText(key); {
+		case bit == modContentBit:
 			err = modContent(d, cc)
-		} else {
+		case bit != 0:
+			err = s.parseReasoning(d, cc, bit)
+		case hasCaseTwin(key, "content", "reasoning_content", "reasoning"):
+			return errModCaseTwin
+		default:
 			cc.keep = cc.keep || d.peek() != 'n'
 			err = d.skip()
 		}
@@ -565,7 +683,52 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			return err
 		}
 	}
-	cc.insert, cc.insertComma = d.i-1, members > 0
+	cc.insert, cc.insertComma, cc.hasDelta = d.i-1, members > 0, true
+	if r := &cc.rspans; r[0][1] > 0 && r[1][1] > 0 && cc.rtexts[0] != cc.rtexts[1] {
+		// Clients read one or the other: both must say the same.
+		return errModContent
+	}
+	return nil
+}
+
+// reasoningNames returns the modMessageText bits of the reasoning members
+// of cc that are strings.
+func (cc *modChunkChoice) reasoningNames() uint8 {
+	var b uint8
+	if cc.rspans[0][1] > 0 {
+		b |= modReasoningContentBit
+	}
+	if cc.rspans[1][1] > 0 {
+		b |= modReasoningBit
+	}
+	return b
+}
+
+// parseReasoning reads a reasoning member of a delta (bit its
+// modMessageText): a string, or null.
+func (s *modStream) parseReasoning(d *scanner, cc *modChunkChoice, bit uint8) error {
+	slot := 0
+	if bit == modReasoningBit {
+		slot = 1
+	}
+	if cc.rseen&bit != 0 {
+		return errModDuplicate
+	}
+	cc.rseen |= bit
+	d.ws()
+	start := d.i
+	switch d.peek() {
+	case 'n':
+		return d.skip()
+	case '"':
+	default:
+		return errModContent
+	}
+	v, err := d.str()
+	if err != nil {
+		return err
+	}
+	cc.rtexts[slot], cc.reasoning, cc.rspans[slot] = v, v, [2]int{start, d.i}
 	return nil
 }
 

@@ -20,6 +20,7 @@ type modChoiceView struct {
 	Index         int
 	Content       string
 	HasContent    bool
+	Reasoning     string
 	Finish, Keep  bool
 	HasLogprobs   bool
 	ChoiceMembers bool
@@ -32,15 +33,16 @@ func modParseView(data []byte, chat bool) (modChunkView, error) {
 	err := s.parseChunk(data)
 	v := modChunkView{Keep: s.chunk.keep, Err: s.chunk.err, ID: s.id, Object: s.object, Model: s.model, Create: s.created}
 	for _, cc := range s.chunk.choices {
-		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma})
+		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.reasoning, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma})
 	}
 	return v, err
 }
 
-// modRefChoices reads the choices' index and content (text) of a chunk
-// with encoding/json. ok is false when the filter must refuse the chunk:
-// not an object, an index that is not an integer, content that is neither
-// a string nor null.
+// modRefChoices reads the choices' index, content (text) and reasoning of
+// a chunk with encoding/json. ok is false when the filter must refuse the
+// chunk: not an object, an index that is not an integer, content or
+// reasoning that is neither a string nor null, reasoning_content and
+// reasoning that differ.
 func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -84,6 +86,24 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 				return nil, false
 			}
 		}
+		if chat {
+			var texts []string
+			for _, k := range []string{"reasoning_content", "reasoning"} {
+				switch r := holder[k].(type) {
+				case string:
+					texts = append(texts, r)
+				case nil:
+				default:
+					return nil, false
+				}
+			}
+			if len(texts) == 2 && texts[0] != texts[1] {
+				return nil, false
+			}
+			if len(texts) > 0 {
+				v.Reasoning = texts[0]
+			}
+		}
 		out = append(out, v)
 	}
 	return out, true
@@ -107,7 +127,8 @@ func modDuplicateKeys(data []byte) bool {
 			for dec.More() {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
-				if seen[ks] || hasCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content") {
+				if seen[ks] || hasCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content",
+					"reasoning_content", "reasoning") {
 					return true
 				}
 				seen[ks] = true
@@ -151,6 +172,8 @@ func FuzzModerateStreamChunk(f *testing.F) {
 		`{"choices":[{"index":0,"delta":{"content":["x"]}}]}`,
 		`{"choices":[1,null,{"delta":{}}],"choices":[]}`,
 		`{"choices":[{"index":0,"delta":{"content":"x"}}],"x":NaN}`,
+		`{"choices":[{"index":0,"delta":{"reasoning_content":"I will kill","reasoning":"I will kill"}}]}`,
+		`{"choices":[{"delta":{"reasoning":"x","reasoning_content":null,"Content":"y"}}]}`,
 		`["x"]`, ``, `{`, `{"choices":[{"index":0,"delta":{"content":"\ud800"}}]}`, "{\"choices\":[{\"text\":\"\xff\"}]}",
 	}
 	for _, s := range seeds {
@@ -197,7 +220,7 @@ func FuzzModerateStreamChunk(f *testing.F) {
 			}
 			for i, r := range ref {
 				g := got.Choices[i]
-				if g.Index != r.Index || g.Content != r.Content || g.HasContent != r.HasContent {
+				if g.Index != r.Index || g.Content != r.Content || g.HasContent != r.HasContent || g.Reasoning != r.Reasoning {
 					t.Fatalf("%q: choice %d reads as %+v; encoding/json reads %+v", data, i, g, r)
 				}
 			}

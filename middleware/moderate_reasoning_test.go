@@ -1,0 +1,168 @@
+package middleware
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/llmgate/llmgate/wire"
+)
+
+// modReasoningChunk is a chat chunk whose only choice has the delta given
+// as JSON members (`"reasoning":"…"`), and a finish_reason when finish is
+// set.
+func modReasoningChunk(members, finish string) []byte {
+	fin := "null"
+	if finish != "" {
+		fin = `"` + finish + `"`
+	}
+	return []byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{` +
+		members + `},"finish_reason":` + fin + `}]}`)
+}
+
+// modReasoningTexts reassembles what a client reads of a stream: the
+// content, and the reasoning under each name.
+func modReasoningTexts(t *testing.T, body []byte) (content, reasoningContent, reasoning string) {
+	t.Helper()
+	for _, ev := range modParseSSE(t, body).events {
+		var ch struct {
+			Choices []struct {
+				Delta struct {
+					Content          string `json:"content"`
+					ReasoningContent string `json:"reasoning_content"`
+					Reasoning        string `json:"reasoning"`
+				} `json:"delta"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal(ev, &ch); err != nil {
+			t.Fatalf("event %s: %v", ev, err)
+		}
+		for _, c := range ch.Choices {
+			content += c.Delta.Content
+			reasoningContent += c.Delta.ReasoningContent
+			reasoning += c.Delta.Reasoning
+		}
+	}
+	return content, reasoningContent, reasoning
+}
+
+// TestModerateStreamReasoning: the reasoning a model streams, as
+// reasoning_content (vLLM before 0.19.1, llama.cpp, DeepSeek) or reasoning
+// (newer vLLM, Ollama), is judged like content, with its own hold-back.
+func TestModerateStreamReasoning(t *testing.T) {
+	words := strings.Fields("The user asks about the capital of France. It is Paris, on the Seine, since the tenth century.")
+	for _, name := range []string{"reasoning_content", "reasoning"} {
+		t.Run(name+"/clean", func(t *testing.T) {
+			var events [][]byte
+			events = append(events, modReasoningChunk(`"role":"assistant"`, ""))
+			for _, w := range words {
+				events = append(events, modReasoningChunk(`"`+name+`":"`+w+` "`, ""))
+			}
+			events = append(events, modReasoningChunk(`"content":"Paris."`, ""), modReasoningChunk("", "stop"))
+			h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+			content, rc, r := modReasoningTexts(t, rec.Body.Bytes())
+			got := map[string]string{"reasoning_content": rc, "reasoning": r}
+			want := strings.Join(words, " ") + " "
+			if content != "Paris." || got[name] != want {
+				t.Errorf("content %q, %s %q; want Paris. and %q\n%s", content, name, got[name], want, rec.Body)
+			}
+			for k, v := range got {
+				if k != name && v != "" {
+					t.Errorf("%s = %q: only the name the upstream used is sent", k, v)
+				}
+			}
+		})
+		t.Run(name+"/flagged", func(t *testing.T) {
+			var events [][]byte
+			for _, w := range strings.Fields(modHarmful + " so I answer.") {
+				events = append(events, modReasoningChunk(`"`+name+`":"`+w+` "`, ""))
+			}
+			events = append(events, modReasoningChunk(`"content":"Paris."`, "stop"))
+			h, cp := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+			_, final, e := modStreamFinal(t, rec.Body.Bytes())
+			if strings.Contains(rec.Body.String(), "kill") || strings.Contains(rec.Body.String(), "Paris") {
+				t.Errorf("flagged reasoning, or what follows it, reached the client:\n%s", rec.Body)
+			}
+			if e == nil || e.Code != wire.CodeContentPolicyViolation || len(final.Choices) != 1 ||
+				final.Choices[0].FinishReason != wire.FinishContentFilter {
+				t.Errorf("final chunk %+v, error %+v: want a content_filter cut", final, e)
+			}
+			if cp.call.Usage == nil || cp.call.Usage.CompletionTokens == 0 {
+				t.Errorf("usage %+v: the withheld reasoning was generated and is billed", cp.call.Usage)
+			}
+		})
+	}
+}
+
+// TestModerateStreamReasoningRelease: held-back reasoning goes out with
+// the chunk that starts the content, or in a chunk of its own when the
+// stream ends, under the names the upstream used.
+func TestModerateStreamReasoningRelease(t *testing.T) {
+	const think = "Short thought"
+	for name, tc := range map[string]struct {
+		events  [][]byte
+		content string
+		rc, r   string
+	}{
+		"into the content's chunk": {
+			events:  [][]byte{modReasoningChunk(`"reasoning_content":"`+think+`"`, ""), modReasoningChunk(`"content":"Paris."`, "")},
+			content: "Paris.", rc: think,
+		},
+		"into a chunk without a delta": {
+			events: [][]byte{modReasoningChunk(`"reasoning":"`+think+`"`, ""),
+				[]byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"finish_reason":"stop"}]}`)},
+			r: think,
+		},
+		"content into a chunk without a delta": {
+			events: [][]byte{modReasoningChunk(`"content":"Paris is"`, ""),
+				[]byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"finish_reason":"stop"}]}`)},
+			content: "Paris is",
+		},
+		"at the end, both names": {
+			events: [][]byte{modReasoningChunk(`"reasoning_content":"`+think+`","reasoning":"`+think+`"`, "")},
+			rc:     think, r: think,
+		},
+		"held content and reasoning at the end": {
+			events:  [][]byte{modReasoningChunk(`"reasoning":"`+think+`"`, ""), modReasoningChunk(`"content":"Paris","reasoning":" more"`, "")},
+			content: "Paris", r: think + " more",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(tc.events...))
+			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+			content, rc, r := modReasoningTexts(t, rec.Body.Bytes())
+			if content != tc.content || rc != tc.rc || r != tc.r {
+				t.Errorf("content %q, reasoning_content %q, reasoning %q; want %q, %q, %q\n%s",
+					content, rc, r, tc.content, tc.rc, tc.r, rec.Body)
+			}
+		})
+	}
+}
+
+// TestModerateStreamReasoningFailsClosed: reasoning the filter cannot
+// judge cuts the stream.
+func TestModerateStreamReasoningFailsClosed(t *testing.T) {
+	harmful := string(mustJSON(modHarmful))
+	for _, members := range []string{
+		`"reasoning_content":"Fine.","reasoning":` + harmful,      // which one a client reads differs
+		`"reasoning":"Fine.","reasoning":` + harmful,              // the same member twice
+		`"Reasoning":` + harmful,                                  // a case twin
+		`"reasoning_content":{"text":` + harmful + `}`,            // not a string
+		`"reasoning_content":null,"reasoning_content":` + harmful, // twice, the first null
+	} {
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(modReasoningChunk(members, ""), modReasoningChunk(`"content":"ok"`, "stop")))
+		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+		if _, _, e := modStreamFinal(t, rec.Body.Bytes()); e == nil || strings.Contains(rec.Body.String(), "kill") {
+			t.Errorf("%s: want a cut, got\n%s", members, rec.Body)
+		}
+	}
+	// Null reasoning is no reasoning, and is left as it is.
+	body := modReasoningChunk(`"content":"Paris.","reasoning_content":null`, "stop")
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(body))
+	rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+	if !strings.Contains(rec.Body.String(), `"reasoning_content":null`) {
+		t.Errorf("null reasoning changed:\n%s", rec.Body)
+	}
+}
