@@ -182,3 +182,45 @@ func BenchmarkNewBodyEntry(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConvert is the cost of a conversion itself, made once per
+// entry and then kept (BenchmarkHitServed's json-to-stream and
+// stream-to-json serve the kept one).
+func BenchmarkConvert(b *testing.B) {
+	body, stream := hit2K(b)
+	b.Run("stream-to-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := stream.mergeJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The same stream ending in a usage chunk, as include_usage asks.
+	var r Recorder
+	for _, ev := range stream.Events {
+		r.Add(ev)
+	}
+	r.Add([]byte(`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":400,"total_tokens":420}}`))
+	r.Add([]byte("[DONE]"))
+	withUsage, err := r.Finish(200, nil, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("stream-with-usage-to-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := withUsage.mergeJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json-to-stream", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := body.streamEvents(true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -63,23 +63,36 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		var raw []byte
 		if c.Usage == nil {
 			c.Usage = e.Usage
-		}
-		return marshal(c)
-	default:
-		c, extras, err := mergeChatEvents(e.Events)
-		if err != nil {
-			return nil, err
-		}
-		if c.Usage == nil {
-			c.Usage = e.Usage
+		} else {
+			raw = e.streamRawUsage()
 		}
 		b, err := marshal(c)
 		if err != nil {
 			return nil, err
 		}
-		return spliceMessages(b, extras)
+		return withRawUsage(b, raw), nil
+	default:
+		c, extras, err := mergeChatEvents(e.Events)
+		if err != nil {
+			return nil, err
+		}
+		var raw []byte
+		if c.Usage == nil {
+			c.Usage = e.Usage
+		} else {
+			raw = e.streamRawUsage()
+		}
+		b, err := marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = spliceMessages(b, extras); err != nil {
+			return nil, err
+		}
+		return withRawUsage(b, raw), nil
 	}
 }
 
@@ -120,7 +133,8 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if c.Usage == nil {
 				c.Usage = e.Usage // counted by the tap when the body had none
 			}
-			return completionEvents(&c, includeUsage)
+			events, err := completionEvents(&c, includeUsage)
+			return e.bodyUsage(events, includeUsage), err
 		default:
 			var c wire.ChatCompletion
 			if err := json.Unmarshal(e.Body, &c); err != nil {
@@ -133,7 +147,8 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cache: stored body: %w", err)
 			}
-			return chatEvents(&c, includeUsage, extras)
+			events, err := chatEvents(&c, includeUsage, extras)
+			return e.bodyUsage(events, includeUsage), err
 		}
 	}
 	events := e.Events
@@ -165,6 +180,19 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 		return append(events[:len(events):len(events)], b), nil
 	}
 	return events, nil
+}
+
+// bodyUsage returns the events converted from the stored body with the
+// usage chunk, last when includeUsage, carrying the body's usage as it
+// came.
+func (e *Entry) bodyUsage(events [][]byte, includeUsage bool) [][]byte {
+	if !includeUsage || len(events) == 0 {
+		return events
+	}
+	if raw := rawUsage(e.Body); raw != nil {
+		events[len(events)-1] = withRawUsage(events[len(events)-1], raw)
+	}
+	return events
 }
 
 // marshal is json.Marshal without HTML escaping, as OpenAI encodes.

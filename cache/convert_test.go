@@ -653,3 +653,81 @@ func TestConversionMergesObjects(t *testing.T) {
 		t.Errorf("merged %s (%v), want audio %s", b, err, want)
 	}
 }
+
+// TestConversionUsageAsSent: a conversion carries the usage the upstream
+// sent member for member — zero details and members the wire types lack,
+// such as DeepSeek's prompt_cache_hit_tokens — in both directions.
+func TestConversionUsageAsSent(t *testing.T) {
+	const usage = `{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,` +
+		`"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},` +
+		`"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0},` +
+		`"prompt_cache_hit_tokens":0,"prompt_cache_miss_tokens":31,"cost":0.0000123}`
+	usageOf := func(t *testing.T, data []byte) string {
+		t.Helper()
+		var v struct{ Usage json.RawMessage }
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		return string(v.Usage)
+	}
+	// The usage chunk pretty-printed, as a Python server may send it.
+	pretty := strings.ReplaceAll(strings.ReplaceAll(usage, ",", ", "), ":", ": ")
+	streams := map[Kind][]string{
+		KindChat: append(slices.Clone(chatStream[:len(chatStream)-1]),
+			`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[],"usage": `+pretty+`}`),
+		KindCompletion: {
+			`{"id":"c1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"Hi","finish_reason":"stop"}],"usage":null}`,
+			`{"id":"c1","object":"text_completion","created":1,"model":"m","choices":[],"usage":` + usage + `}`,
+		},
+	}
+	for kind, events := range streams {
+		body, err := record(t, kind, events).JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := usageOf(t, body); got != usage {
+			t.Errorf("%v stream -> JSON: usage\n%s\nwant\n%s", kind, got, usage)
+		}
+	}
+	bodies := map[Kind]string{
+		KindChat:       `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage": ` + pretty + `}`,
+		KindCompletion: `{"id":"c1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"Hi","finish_reason":"stop"}],"usage":` + usage + `}`,
+	}
+	for kind, body := range bodies {
+		e, err := NewBodyEntry(kind, 200, []byte(body), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.StreamEvents(true)
+		if err != nil || !lastIsUsage(evs) {
+			t.Fatalf("%v: events %q (%v), want a usage chunk last", kind, evs, err)
+		}
+		if got := usageOf(t, evs[len(evs)-1]); got != usage {
+			t.Errorf("%v JSON -> stream: usage\n%s\nwant\n%s", kind, got, usage)
+		}
+	}
+}
+
+func TestTopMember(t *testing.T) {
+	for _, tc := range []struct {
+		data, want string
+	}{
+		{`{"usage":{"a":1}}`, `{"a":1}`},
+		{` { "x" : [1,{"usage":2}] , "usage" : null } `, `null`},
+		{`{"usage":1,"usage":{"b":2}}`, `{"b":2}`}, // the last, as encoding/json
+		{`{"usagex":1,"xusage":2}`, ``},
+		{`{}`, ``},
+		{`[{"usage":1}]`, ``},
+		{`{"usage":`, ``},
+		{`{"a":1 "usage":2}`, ``},
+	} {
+		s, e, ok := topMember([]byte(tc.data), "usage")
+		got := ""
+		if ok {
+			got = tc.data[s:e]
+		}
+		if got != tc.want {
+			t.Errorf("topMember(%s) = %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}
