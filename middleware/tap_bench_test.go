@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -24,12 +26,12 @@ func (w *tapDiscard) Flush()                      {}
 // flushing each event itself as a streaming handler must.
 func BenchmarkTapStream(b *testing.B) {
 	event := []byte("data: " + chatChunkJSON("chatcmpl-AbCdEf0123456789", "hello") + "\n\n")
-	stream := func(n int, flush bool) http.HandlerFunc {
+	stream := func(n int, flush bool, ev []byte) http.HandlerFunc {
 		return func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			f := w.(http.Flusher)
 			for range n {
-				_, _ = w.Write(event)
+				_, _ = w.Write(ev)
 				if flush {
 					f.Flush()
 				}
@@ -40,12 +42,12 @@ func BenchmarkTapStream(b *testing.B) {
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(event)))
-		stream(b.N, true).ServeHTTP(&tapDiscard{h: http.Header{}}, req)
+		stream(b.N, true, event).ServeHTTP(&tapDiscard{h: http.Header{}}, req)
 	})
 	b.Run("tap-no-observer", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(event)))
-		serveTapped(stream(b.N, false), &tapDiscard{h: http.Header{}}, req, &Call{Endpoint: EndpointChatCompletions})
+		serveTapped(stream(b.N, false, event), &tapDiscard{h: http.Header{}}, req, &Call{Endpoint: EndpointChatCompletions})
 	})
 	b.Run("json.Unmarshal", func(b *testing.B) { // decoding one chunk alone, for scale
 		b.ReportAllocs()
@@ -63,8 +65,30 @@ func BenchmarkTapStream(b *testing.B) {
 		b.SetBytes(int64(len(event)))
 		c := &Call{Endpoint: EndpointChatCompletions}
 		c.Observe(Observer{OnChunk: func(*Chunk) {}, OnEnd: func(*Response) {}})
-		serveTapped(stream(b.N, false), &tapDiscard{h: http.Header{}}, req, c)
+		serveTapped(stream(b.N, false, event), &tapDiscard{h: http.Header{}}, req, c)
 	})
+	// Count's observer counting the deltas of a stream without usage, as
+	// it does for an upstream that ignores include_usage: content deltas,
+	// and reasoning_content deltas (what a reasoning model on vLLM,
+	// llama.cpp or DeepSeek streams before its answer).
+	enc, err := tokens.Get("o200k_base")
+	if err != nil {
+		b.Fatal(err)
+	}
+	content := []byte("data: " + chatChunkJSON("chatcmpl-AbCdEf0123456789", " hello") + "\n\n")
+	reasoning := bytes.Replace(content, []byte(`"content":" hello"`), []byte(`"reasoning_content":" hmm,"`), 1)
+	for _, bc := range []struct {
+		name  string
+		event []byte
+	}{{"tap-count", content}, {"tap-count-reasoning", reasoning}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.event)))
+			c := &Call{Endpoint: EndpointChatCompletions, Encoding: enc}
+			c.Observe(usageObserver(c))
+			serveTapped(stream(b.N, false, bc.event), &tapDiscard{h: http.Header{}}, req, c)
+		})
+	}
 }
 
 // BenchmarkTapJSON measures the tap's cost per non-streamed response of
@@ -91,6 +115,29 @@ func BenchmarkTapJSON(b *testing.B) {
 			c := &Call{Endpoint: EndpointChatCompletions}
 			c.Observe(Observer{OnEnd: func(*Response) {}})
 			serveTapped(h, w, req, c)
+		}
+	})
+	// Count's observer counting the completion of a body without usage.
+	enc, err := tokens.Get("o200k_base")
+	if err != nil {
+		b.Fatal(err)
+	}
+	noUsage := body[:bytes.LastIndex(body, []byte(`,"usage"`))]
+	noUsage = append(noUsage[:len(noUsage):len(noUsage)], '}')
+	h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(noUsage)
+	})
+	b.Run("tap-count", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(noUsage)))
+		for b.Loop() {
+			c := &Call{Endpoint: EndpointChatCompletions, Chat: &wire.ChatCompletionRequest{}, Encoding: enc}
+			c.Observe(usageObserver(c))
+			serveTapped(h, w, req, c)
+			if c.Usage == nil || c.Usage.CompletionTokens < 150 {
+				b.Fatalf("usage %+v", c.Usage)
+			}
 		}
 	})
 }
