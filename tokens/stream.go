@@ -101,9 +101,11 @@ func (s *StreamCounter) settle() {
 
 // ChatStreamCounter counts the completion tokens of a streamed chat
 // completion from its chunks, for upstreams that send no usage: per
-// choice, the tokens of the content and refusal deltas, and for each tool
-// call (or legacy function_call) tokens(name) + tokens(arguments) + 3 (the
-// same estimate [CountChat] uses for tool calls in a prompt). The zero
+// choice, the tokens of the content and refusal deltas, of the reasoning
+// text given to [ChatStreamCounter.AddReasoning], and for each tool call
+// (or legacy function_call) tokens(name) + tokens(arguments) + 3 (the
+// same estimate [CountChat] uses for tool calls in a prompt). Each of
+// these texts is tokenised on its own, as it was generated. The zero
 // value is not usable: get one from [Encoding.NewChatStreamCounter]. Safe
 // for concurrent use.
 type ChatStreamCounter struct {
@@ -114,6 +116,7 @@ type ChatStreamCounter struct {
 
 type choiceCounter struct {
 	content, refusal *StreamCounter
+	reasoning        *StreamCounter // nil until the choice has some
 	tools            map[int]*toolCounter
 }
 
@@ -135,11 +138,7 @@ func (c *ChatStreamCounter) Add(chunk *wire.ChatCompletionChunk) {
 	defer c.mu.Unlock()
 	for i := range chunk.Choices {
 		ch := &chunk.Choices[i]
-		cc := c.choices[ch.Index]
-		if cc == nil {
-			cc = &choiceCounter{content: c.enc.NewStreamCounter(), refusal: c.enc.NewStreamCounter(), tools: map[int]*toolCounter{}}
-			c.choices[ch.Index] = cc
-		}
+		cc := c.choice(ch.Index)
 		d := &ch.Delta
 		if d.Content != "" {
 			cc.content.WriteString(d.Content)
@@ -161,9 +160,40 @@ func (c *ChatStreamCounter) Add(chunk *wire.ChatCompletionChunk) {
 	}
 }
 
+// AddReasoning feeds a piece of the reasoning text of the choice with the
+// given index: the reasoning_content or reasoning member of a delta, which
+// vLLM, llama.cpp, DeepSeek and Ollama send and [wire.Delta] does not
+// hold. The pieces of a choice are counted as one text, apart from its
+// content; [MaxTokens](text) bounds what a piece adds to
+// CompletionTokens.
+func (c *ChatStreamCounter) AddReasoning(index int, text string) {
+	if text == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := c.choice(index)
+	if cc.reasoning == nil {
+		cc.reasoning = c.enc.NewStreamCounter()
+	}
+	cc.reasoning.WriteString(text)
+}
+
+// choice returns the counter of the choice with the given index, made on
+// first use.
+func (c *ChatStreamCounter) choice(index int) *choiceCounter {
+	cc := c.choices[index]
+	if cc == nil {
+		cc = &choiceCounter{content: c.enc.NewStreamCounter(), refusal: c.enc.NewStreamCounter(), tools: map[int]*toolCounter{}}
+		c.choices[index] = cc
+	}
+	return cc
+}
+
 // MaxChunkTokens returns an upper bound of how much Add(chunk) can raise
 // CompletionTokens, without tokenising (see MaxTokens): a caller that sums
-// it over the chunks knows CompletionTokens never exceeds the sum.
+// it over the chunks knows CompletionTokens never exceeds the sum. Text fed
+// to AddReasoning is not in the chunk: add MaxTokens of it.
 func MaxChunkTokens(chunk *wire.ChatCompletionChunk) int {
 	n := 0
 	for i := range chunk.Choices {
@@ -203,6 +233,9 @@ func (c *ChatStreamCounter) CompletionTokens() int {
 	n := 0
 	for _, cc := range c.choices {
 		n += cc.content.Count() + cc.refusal.Count()
+		if cc.reasoning != nil {
+			n += cc.reasoning.Count()
+		}
 		for _, t := range cc.tools {
 			n += toolCallOverhead + c.enc.Count(t.name) + t.args.Count()
 		}

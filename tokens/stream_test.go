@@ -69,6 +69,30 @@ func TestChatStreamCounter(t *testing.T) {
 	}
 }
 
+// TestChatStreamCounterReasoning: reasoning text is counted per choice,
+// streamed in pieces, as a text of its own: its tokens do not merge with
+// the content's.
+func TestChatStreamCounterReasoning(t *testing.T) {
+	enc := mustGet(t, "o200k_base")
+	c := enc.NewChatStreamCounter()
+	content := func(s string) {
+		c.Add(&wire.ChatCompletionChunk{Choices: []wire.ChunkChoice{{Index: 0, Delta: wire.Delta{Content: s}}}})
+	}
+	c.AddReasoning(0, "I will answer in Eng")
+	content("Hel")
+	c.AddReasoning(1, "Other choice")
+	c.AddReasoning(0, "")
+	c.AddReasoning(0, "lish.")
+	content("lo world")
+	want := enc.Count("I will answer in English.") + enc.Count("Hello world") + enc.Count("Other choice")
+	if got := c.CompletionTokens(); got != want {
+		t.Errorf("CompletionTokens = %d, want %d", got, want)
+	}
+	if merged := enc.Count("I will answer in Eng"+"Hel"+"lish."+"lo world") + enc.Count("Other choice"); merged == want {
+		t.Fatal("the test's texts do not tell separate counting from merged")
+	}
+}
+
 // TestConcurrent exercises Count, Encode and a shared StreamCounter from
 // several goroutines (run with -race).
 func TestConcurrent(t *testing.T) {
