@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -105,7 +106,15 @@ func TestBudgetBillsDisconnectedStream(t *testing.T) {
 // TestBudgetEndsStreamMidway: an upstream that ignores max_tokens outgrows
 // the reservation; when the budget runs out the stream ends with an
 // insufficient_quota event and [DONE], and the handler is told to stop.
+// So it does when the stream is the reasoning text of a reasoning model
+// (reasoning_content or reasoning deltas, which Count counts too).
 func TestBudgetEndsStreamMidway(t *testing.T) {
+	for _, member := range []string{"content", "reasoning_content", "reasoning"} {
+		t.Run(member, func(t *testing.T) { testBudgetEndsStreamMidway(t, member) })
+	}
+}
+
+func testBudgetEndsStreamMidway(t *testing.T, member string) {
 	cat := budgetTestCatalog(t)
 	m, _ := cat.Resolve("metered")
 	// "metered" caps output at 100 tokens: the reservation is the prompt
@@ -123,6 +132,7 @@ func TestBudgetEndsStreamMidway(t *testing.T) {
 		for i := range 1000 {
 			ch := budgetTestChunk(i)
 			b, _ := json.Marshal(ch)
+			b = bytes.Replace(b, []byte(`"content":`), []byte(`"`+member+`":`), 1)
 			// each event split across two writes
 			data := "data: " + string(b) + "\n\n"
 			if _, writeErr = w.Write([]byte(data[:len(data)/2])); writeErr != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/cache"
+	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/limiter"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/policy"
@@ -229,6 +230,13 @@ type Chunk struct {
 	Err        error
 
 	seq int // the tap's number for the event, from 1: lets a streamTally count it once
+	// extras are the members of the chunk and of its deltas that no field
+	// of Chat holds (reasoning_content, say), as the tap's decoder noted
+	// them, pointing into Data: valid while OnChunk runs. extrasOK is
+	// false when the decoder left the chunk to json.Unmarshal, which
+	// notes none (a streamTally then looks in Data itself).
+	extras   []chunkjson.Member
+	extrasOK bool
 }
 
 // Response is what the tap learned about a response once it ended.

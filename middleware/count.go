@@ -32,8 +32,12 @@ type CountConfig struct {
 //
 // After the response, Count sets Call.Usage: the usage the handler
 // reported, or — when it reported none — the completion tokens counted from
-// the body or the streamed deltas. Place Count after Decode; requests of
-// other endpoints pass through untouched.
+// the body or the streamed deltas: per choice, the content, the refusal,
+// the tool and function calls, and the reasoning text that vLLM,
+// llama.cpp, DeepSeek and Ollama send as reasoning_content or reasoning
+// (string values only; when a delta or message holds both with the same
+// text, it counts once). Place Count after Decode; requests of other
+// endpoints pass through untouched.
 func Count(cfg CountConfig) Middleware {
 	if cfg.Catalog == nil {
 		cfg.Catalog = models.Builtin()
@@ -177,8 +181,8 @@ type streamTally struct {
 	chat  *tokens.ChatStreamCounter
 	texts map[int]*tokens.StreamCounter
 	// bound is an upper bound of completion(), kept without tokenising
-	// (tokens.MaxTokens of every delta, plus the per-call overhead for
-	// every tool call fragment).
+	// (tokens.MaxTokens of every delta's texts, reasoning included, plus
+	// the per-call overhead for every tool call fragment).
 	bound int
 	last  int // the seq of the last chunk counted
 }
@@ -199,6 +203,7 @@ func (t *streamTally) add(ch *Chunk) {
 		}
 		t.chat.Add(ch.Chat)
 		t.bound += tokens.MaxChunkTokens(ch.Chat)
+		t.addReasoning(ch)
 	case ch.Completion != nil:
 		if t.texts == nil {
 			t.texts = map[int]*tokens.StreamCounter{}
@@ -245,6 +250,7 @@ func countBody(c *Call, body []byte) int {
 				Delta: wire.Delta{Content: m.Content.String(), Refusal: m.Refusal, ToolCalls: m.ToolCalls, FunctionCall: m.FunctionCall},
 			}}})
 		}
+		countBodyReasoning(counter, body, &resp)
 		return counter.CompletionTokens()
 	}
 	var resp wire.Completion

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/llmgate/internal/chunkjson"
 	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
@@ -187,5 +188,140 @@ func TestCountDeprecationHeaders(t *testing.T) {
 	rec := postJSON(h, "/v1/chat/completions", `{"model":"old-model","messages":[{"role":"user","content":"hi"}]}`)
 	if got := rec.Header().Get(models.DeprecatedHeader); got != "use new-model" {
 		t.Errorf("%s: %q", models.DeprecatedHeader, got)
+	}
+}
+
+// Reasoning text that an upstream sends beside the content
+// (reasoning_content: vLLM, llama.cpp, DeepSeek; reasoning: newer vLLM,
+// Ollama) is counted as completion tokens when it reports no usage, per
+// choice and apart from the content, and the stream's bound covers it.
+func TestCountReasoning(t *testing.T) {
+	enc, _ := tokens.Get("o200k_base")
+	thinking := "The user says hi. I should greet them back, briefly and kindly."
+	other := "Greet, then offer help."
+	reply := "Hello! How can I help you today?"
+	pieces := func(s string) []string { return strings.SplitAfter(s, " ") }
+	chunkData := func(head string, choices ...map[string]any) []byte {
+		cs := make([]any, len(choices))
+		for i, delta := range choices {
+			index := i
+			if v, ok := delta["_index"]; ok {
+				index = v.(int)
+				delete(delta, "_index")
+			}
+			cs[i] = map[string]any{"index": index, "delta": delta, "finish_reason": nil}
+		}
+		b, _ := json.Marshal(map[string]any{"id": "chatcmpl-r", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": cs})
+		if head != "" {
+			b = append([]byte(`{`+head+`,`), b[1:]...)
+		}
+		return b
+	}
+	// stream sends a delta with name set to each piece of thinking (and,
+	// with also, the same text under that name too), then the reply.
+	stream := func(head string, also string, names ...string) func() [][]byte {
+		return func() [][]byte {
+			var events [][]byte
+			for _, p := range pieces(thinking) {
+				d := map[string]any{}
+				for _, n := range names {
+					d[n] = p
+				}
+				if also != "" {
+					d[also] = p
+				}
+				events = append(events, chunkData(head, d))
+			}
+			for _, p := range pieces(reply) {
+				events = append(events, chunkData(head, map[string]any{"content": p}))
+			}
+			return events
+		}
+	}
+	body := func(message string) string {
+		return `{"id":"chatcmpl-r","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":` + message + `,"finish_reason":"stop"}]}`
+	}
+	msg := func(members string) string {
+		b, _ := json.Marshal(reply)
+		return `{"role":"assistant","content":` + string(b) + members + `}`
+	}
+	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	exact := enc.Count(thinking) + enc.Count(reply)
+	for _, tc := range []struct {
+		name   string
+		events func() [][]byte // a stream without usage
+		body   string          // else a JSON body without usage
+		want   int
+		bound  int // the least the stream's bound must be
+	}{
+		{"stream reasoning_content", stream("", "", "reasoning_content"), "", exact, len(thinking) + len(reply)},
+		{"stream reasoning", stream("", "", "reasoning"), "", exact, len(thinking) + len(reply)},
+		{"stream both names, same text, counted once", stream("", "reasoning", "reasoning_content"), "", exact, len(thinking) + len(reply)},
+		{"stream decoded by json.Unmarshal", stream(`"X_Vendor":1`, "", "reasoning_content"), "", exact, len(thinking) + len(reply)},
+		{"stream both names, different texts", func() [][]byte {
+			return [][]byte{
+				chunkData("", map[string]any{"reasoning_content": thinking, "reasoning": other}),
+				chunkData("", map[string]any{"content": reply}),
+			}
+		}, "", enc.Count(thinking+other) + enc.Count(reply), len(thinking) + len(other) + len(reply)},
+		{"stream null and object values ignored", func() [][]byte {
+			return [][]byte{
+				chunkData("", map[string]any{"reasoning_content": nil, "content": ""}),
+				chunkData("", map[string]any{"reasoning": map[string]any{"summary": thinking}}),
+				chunkData("", map[string]any{"content": reply}),
+			}
+		}, "", enc.Count(reply), len(reply)},
+		{"stream two choices, counted apart", func() [][]byte {
+			var events [][]byte
+			for _, p := range pieces(thinking) {
+				events = append(events, chunkData("", map[string]any{"_index": 1, "reasoning_content": p}, map[string]any{"_index": 0, "reasoning_content": p}))
+			}
+			return events
+		}, "", 2 * enc.Count(thinking), 2 * len(thinking)},
+		{"body reasoning_content", nil, body(msg(`,"reasoning_content":` + js(thinking))), exact, 0},
+		{"body reasoning", nil, body(msg(`,"reasoning":` + js(thinking))), exact, 0},
+		{"body both names, same text, counted once", nil, body(msg(`,"reasoning_content":` + js(thinking) + `,"reasoning":` + js(thinking))), exact, 0},
+		{"body escaped name", nil, body(msg(`,"\u0072easoning_content":` + js(thinking))), exact, 0},
+		{"body null and object values ignored", nil, body(msg(`,"reasoning_content":null,"reasoning":{"summary":` + js(thinking) + `}`)), enc.Count(reply), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var events [][]byte
+			if tc.events != nil {
+				events = tc.events()
+				if strings.Contains(tc.name, "json.Unmarshal") {
+					dec := chunkjson.Decoder{KeepUnknown: true}
+					var ch wire.ChatCompletionChunk
+					if err := dec.Decode(events[0], &ch); err != nil {
+						t.Fatal(err)
+					}
+					if _, ok := dec.Unknown(); ok {
+						t.Fatal("the decoder's fast path read the chunk")
+					}
+				}
+			}
+			h, seen, _ := countChain(t, nil, func(w http.ResponseWriter, r *http.Request) {
+				if events == nil {
+					w.Header().Set("Content-Type", "application/json")
+					io.WriteString(w, tc.body)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				for _, ev := range events {
+					fmt.Fprintf(w, "data: %s\n\n", ev)
+				}
+				io.WriteString(w, "data: [DONE]\n\n")
+			})
+			rec := postJSON(h, "/v1/chat/completions", fmt.Sprintf(`{"model":"gpt-4o","n":2,"stream":%t,"messages":[{"role":"user","content":"hi"}]}`, events != nil))
+			if rec.Code != 200 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			c := *seen
+			if c.Usage == nil || c.Usage.CompletionTokens != tc.want || !c.UsageCounted {
+				t.Fatalf("usage %+v counted=%v, want %d completion tokens counted", c.Usage, c.UsageCounted, tc.want)
+			}
+			if events != nil && (c.tally.bound < tc.bound || c.tally.bound < tc.want) {
+				t.Errorf("stream bound %d, want at least %d and the count %d", c.tally.bound, tc.bound, tc.want)
+			}
+		})
 	}
 }

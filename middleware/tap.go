@@ -42,7 +42,10 @@ type tapState struct {
 	comp   wire.Completion
 }
 
-var tapPool = sync.Pool{New: func() any { return new(tapState) }}
+// tapPool holds tapStates. Their decoders note the members of a chunk
+// that wire.ChatCompletionChunk does not hold, for Chunk.extras (Count
+// reads reasoning text there); a chunk without any costs nothing more.
+var tapPool = sync.Pool{New: func() any { return &tapState{dec: chunkjson.Decoder{KeepUnknown: true}} }}
 
 // tap is the ResponseWriter the wrapped handler writes to. It passes
 // everything through to w and tells the call's observers what went by.
@@ -262,6 +265,7 @@ func (t *tap) parseChunk(ch *Chunk) {
 		}
 		if err == nil {
 			ch.Chat, usage = &st.chat, st.chat.Usage
+			ch.extras, ch.extrasOK = st.dec.Unknown()
 		}
 	case EndpointCompletions:
 		choices := st.comp.Choices[:cap(st.comp.Choices)]
