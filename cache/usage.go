@@ -61,7 +61,7 @@ func rawUsage(data []byte) []byte {
 		return nil
 	}
 	raw := data[s:e]
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+	if !bytes.ContainsAny(raw, " \t\r\n") {
 		return raw // compact already (the bytes of an event or a body never change)
 	}
 	var b bytes.Buffer

@@ -35,7 +35,7 @@ func (t *streamTally) addReasoning(ch *Chunk) {
 	}
 	lastPos, lastText := -1, ""
 	for _, m := range ch.extras { // usually none
-		if m.Choice < 0 || !reasoningMember(m.Name) {
+		if m.Choice < 0 || m.Choice >= len(ch.Chat.Choices) || !reasoningMember(m.Name) {
 			continue
 		}
 		text, ok := jsonString(m.Value)
