@@ -1,0 +1,178 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// modBodyView is what the body filter reads of a response: per choice,
+// the texts it judges and the bytes of the values they come from.
+func modBodyView(body []byte, chat bool) ([][]string, error) {
+	choices, err := bodyChoices(body, chat)
+	var v [][]string
+	for _, ch := range choices {
+		texts := slices.Clone(ch.texts)
+		for _, sp := range ch.values {
+			if sp.start < 0 || sp.end > len(body) || sp.start >= sp.end {
+				return nil, errors.New("value span out of the body")
+			}
+		}
+		v = append(v, texts)
+	}
+	return v, err
+}
+
+// modRefBodyTexts reads with encoding/json the texts the body filter must
+// judge in a chat completion whose messages are plain: string content and
+// string reasoning members. ok is false when some message is not plain.
+func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
+	var v struct {
+		Choices []struct {
+			Message map[string]any `json:"message"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return nil, false
+	}
+	for _, c := range v.Choices {
+		if c.Message == nil {
+			continue
+		}
+		var texts []string
+		for _, k := range []string{"content", "reasoning_content", "reasoning"} {
+			switch t := c.Message[k].(type) {
+			case string:
+				texts = append(texts, t)
+			case nil:
+			default:
+				return nil, false
+			}
+		}
+		if len(texts) > 0 {
+			out = append(out, texts)
+		}
+	}
+	return out, true
+}
+
+// FuzzModerateOutputBody checks the body filter's reading of a response:
+// it never panics nor points outside the body; any layout of valid JSON
+// reads as its compact form does; and a chat completion with plain
+// messages, no member twice and no case twin, reads as encoding/json
+// reads it (texts in the order content, reasoning_content, reasoning,
+// whatever the members' order).
+func FuzzModerateOutputBody(f *testing.F) {
+	for _, s := range []string{
+		`{"choices":[{"index":0,"message":{"role":"assistant","content":"Paris."},"finish_reason":"stop"}]}`,
+		`{"choices":[{"message":{"reasoning":"think","content":"Paris.","reasoning_content":"think"}}]}`,
+		`{"choices":[{"message":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"a"}]},{"type":"text","text":"b"}]}}]}`,
+		`{"choices":[{"message":{"content":[1,null,true,{"type":"text"}]}}]}`,
+		`{"choices":[{"index":0,"text":"hi","logprobs":null,"finish_reason":"length"}]}`,
+		`{"choices":[{"message":{"content":"a","Content":"b"}}]}`,
+		`{"choices":[{"message":{"reasoning":{"x":1}}}]}`,
+		`{"choices" : [ { "message" : { "content" : "a\u00e9" } } ] }`,
+		`{"choices":[]}`, `{}`, `[]`, `{"choices":[{"message":{"content":[[[[[]]]]]}}]}`,
+	} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, chat bool) {
+		got, err := modBodyView(body, chat)
+		if err != nil && err.Error() == "value span out of the body" {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if !json.Valid(body) {
+			if err == nil && len(got) > 0 {
+				t.Fatalf("invalid JSON %q read as %q", body, got)
+			}
+			return
+		}
+		var compact bytes.Buffer
+		if cerr := json.Compact(&compact, body); cerr != nil {
+			t.Fatal(cerr)
+		}
+		want, cerr := modBodyView(compact.Bytes(), chat)
+		if (err == nil) != (cerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q reads as %q (%v); its compact form as %q (%v)", body, got, err, want, cerr)
+		}
+		if !chat || err != nil || modBodyTwins(body) {
+			return
+		}
+		ref, ok := modRefBodyTexts(body)
+		if !ok {
+			return
+		}
+		// The filter reads the texts in the order they come; compare as sets
+		// per choice in the reference order.
+		if len(ref) != len(got) {
+			t.Fatalf("%q: %d choices with text, encoding/json reads %d: %q vs %q", body, len(got), len(ref), got, ref)
+		}
+		for i := range ref {
+			if !sameTexts(got[i], ref[i]) {
+				t.Fatalf("%q: choice %d texts %q, encoding/json reads %q", body, i, got[i], ref[i])
+			}
+		}
+	})
+}
+
+func sameTexts(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	used := make([]bool, len(b))
+outer:
+	for _, x := range a {
+		for j, y := range b {
+			if !used[j] && x == y {
+				used[j] = true
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// modBodyTwins reports whether some object of the valid JSON body has a
+// key twice, or one that differs only in case from a name the body filter
+// reads.
+func modBodyTwins(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var walk func() bool
+	walk = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, _ := dec.Token()
+				ks, _ := k.(string)
+				if seen[ks] || hasCaseTwin(ks, "choices", "message", "content", "reasoning_content", "reasoning",
+					"text", "finish_reason", "logprobs") {
+					return true
+				}
+				seen[ks] = true
+				if walk() {
+					return true
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if walk() {
+					return true
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return false
+	}
+	return walk()
+}
