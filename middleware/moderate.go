@@ -133,7 +133,11 @@ type ModerateConfig struct {
 // names the upstream used; what it holds back is judged as complete and
 // released when the content starts or the choice ends. A delta whose
 // reasoning_content and reasoning differ is refused (clients read one or
-// the other), as is content sent as an array of parts in a stream.
+// the other). Content sent as an array of parts (Mistral's thinking and
+// text chunks) cannot be released in part: each such chunk is judged
+// whole, with the text before it as context, and passes as it came or
+// cuts the stream — so of a flagged phrase split across two of them, the
+// first half has been sent when the second cuts.
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's

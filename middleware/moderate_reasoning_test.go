@@ -166,3 +166,59 @@ func TestModerateStreamReasoningFailsClosed(t *testing.T) {
 		t.Errorf("null reasoning changed:\n%s", rec.Body)
 	}
 }
+
+// TestModerateStreamContentParts: content streamed as arrays of parts, as
+// Mistral's reasoning models send their thinking, is judged chunk by chunk
+// with what came before as context, and passes as it came or cuts the
+// stream.
+func TestModerateStreamContentParts(t *testing.T) {
+	thinking := func(text string) []byte {
+		return modReasoningChunk(`"content":[{"type":"thinking","thinking":[{"type":"text","text":`+string(mustJSON(text))+`}]}]`, "")
+	}
+	t.Run("clean", func(t *testing.T) {
+		events := [][]byte{modReasoningChunk(`"role":"assistant","content":""`, ""), thinking("The user asks "), thinking("for the capital."),
+			modReasoningChunk(`"content":"Paris."`, ""), modReasoningChunk("", "stop")}
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+		for _, ev := range events[1:3] {
+			if !strings.Contains(rec.Body.String(), "data: "+string(ev)+"\n") {
+				t.Errorf("parts chunk %s did not pass as it came:\n%s", ev, rec.Body)
+			}
+		}
+		if !strings.Contains(rec.Body.String(), `"content":"Paris."`) {
+			t.Errorf("the answer is missing:\n%s", rec.Body)
+		}
+	})
+	for name, events := range map[string][][]byte{
+		"in one chunk": {thinking(modHarmful), modReasoningChunk(`"content":"Paris."`, "stop")},
+		"across two":   {thinking("I will kill"), thinking(" you, you worthless idiot."), modReasoningChunk(`"content":"Paris."`, "stop")},
+		"a text part":  {modReasoningChunk(`"content":[{"type":"text","text":`+string(mustJSON(modHarmful))+`}]`, "stop")},
+	} {
+		t.Run("flagged "+name, func(t *testing.T) {
+			h, cp := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+			// The last event before [DONE] carries the cut's envelope.
+			body := strings.TrimSuffix(rec.Body.String(), "data: [DONE]\n\n")
+			var final struct{ Error *wire.Error }
+			last := body[strings.LastIndex(body, "data: ")+len("data: "):]
+			if err := json.Unmarshal([]byte(last), &final); err != nil || final.Error == nil ||
+				final.Error.Code != wire.CodeContentPolicyViolation {
+				t.Fatalf("last event %s (%v): want a content_filter cut\n%s", last, err, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), "worthless") || strings.Contains(rec.Body.String(), "Paris") {
+				t.Errorf("the flagged chunk, or what follows it, reached the client:\n%s", rec.Body)
+			}
+			if cp.call.Usage == nil || cp.call.Usage.CompletionTokens == 0 {
+				t.Errorf("usage %+v: the withheld text is billed", cp.call.Usage)
+			}
+		})
+	}
+	t.Run("parts after held-back text", func(t *testing.T) {
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff},
+			modRawStream(modReasoningChunk(`"content":"Paris is"`, ""), thinking("more"), modReasoningChunk("", "stop")))
+		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+		if _, _, e := modStreamFinal(t, rec.Body.Bytes()); e == nil {
+			t.Errorf("want a cut: the held-back text has nowhere to go\n%s", rec.Body)
+		}
+	})
+}

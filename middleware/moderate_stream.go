@@ -49,6 +49,7 @@ type modStreamChoice struct {
 	pending  string                   // received, not yet released
 	rf       *moderation.StreamFilter // the reasoning's filter, once there is reasoning
 	rpending string                   // reasoning received, not yet released
+	pf       *moderation.StreamFilter // the filter of content sent as arrays of parts, once there is some
 	rnames   uint8                    // modMessageText bits of the reasoning members seen
 	finished bool                     // its finish_reason was sent
 	received int                      // content bytes received
@@ -79,6 +80,8 @@ type modChunkChoice struct {
 	rspans      [2][2]int // the spans of reasoning_content's and reasoning's values; end 0 when absent
 	rtexts      [2]string // their texts
 	rseen       uint8     // modMessageText bits of the reasoning members read
+	parts       string    // the text of content sent as an array of parts
+	hasParts    bool      // content is an array of parts
 	rrelease    string    // the reasoning released with this chunk
 	hasDelta    bool      // a delta object was read (insert is its closing brace)
 	choiceEnd   int       // the choice's closing brace
@@ -184,6 +187,16 @@ func (s *modStream) event(ev wire.Event) {
 			return
 		}
 		cc.rrelease = rrelease.text
+		if cc.hasParts && (st.f.Pending() > 0 || len(st.held) > 0) {
+			// Held-back text would have to go into content that is an array.
+			s.cutWith(nil, errModMixed)
+			return
+		}
+		if cc.parts != "" {
+			if err := s.judgeParts(st, cc); err != nil {
+				return
+			}
+		}
 		var release strings.Builder
 		if cc.content != "" {
 			st.pending += cc.content
@@ -282,6 +295,31 @@ func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (mod
 	v := modVerdict{text: out.String()}
 	st.rpending = st.rpending[len(v.text):]
 	return v, nil
+}
+
+// judgeParts judges the text of content sent as an array of parts
+// (Mistral's thinking and text chunks), which the filter passes or cuts
+// whole: it cannot release a part of an array. The text is judged with
+// what came before it as context, as the end of the text so far, so a
+// flagged phrase split across two chunks cuts the stream at the second;
+// unlike text in strings, the first half has then been sent. On a cut it
+// returns a non-nil error, the stream being cut already.
+func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
+	ctx := s.mw.r.Context()
+	if st.pf == nil {
+		st.pf = moderation.NewStreamFilter(s.mw.m.cfg.Stream)
+	}
+	d, err := st.pf.Write(ctx, cc.parts)
+	if !d.Cut && err == nil {
+		d, err = st.pf.Close(ctx)
+	}
+	if d.Cut || err != nil {
+		s.mw.withhold(cc.parts)
+		s.cutWith(&d.Result, err)
+		return ErrContentFiltered
+	}
+	cc.keep = true // passes as it came
+	return nil
 }
 
 // patch returns data with each choice's content replaced by its release.
@@ -497,6 +535,10 @@ var errModDuplicate = errors.New("middleware: moderate: a choice has a member tw
 // null: the filter cannot judge it, and some client may show it.
 var errModContent = errors.New("middleware: moderate: content is neither a string nor null")
 
+// errModMixed marks content sent as an array of parts after text in
+// strings that the filter still holds back: there is nowhere to release it.
+var errModMixed = errors.New("middleware: moderate: content turned into an array while text was held back")
+
 // errModCaseTwin marks a member whose name differs only in case from one
 // the filter reads ("Content" beside "content"): clients built on
 // encoding/json read it as that member, so the filter does not pass it.
@@ -614,7 +656,7 @@ func (s *modStream) parseChoices(d *scanner) error {
 			case s.chat && key == "delta":
 				err = s.parseDelta(d, &cc)
 			case !s.chat && key == "text":
-				err = modContent(d, &cc)
+				err = modContent(d, &cc, false)
 			case key == "logprobs":
 				err = s.parseLogprobs(d, &cc)
 			case hasCaseTwin(key, "index", "delta", "text", "logprobs", "finish_reason"):
@@ -670,7 +712,7 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 		members++
 		switch bit := modMessageText(key); {
 		case bit == modContentBit:
-			err = modContent(d, cc)
+			err = modContent(d, cc, true)
 		case bit != 0:
 			err = s.parseReasoning(d, cc, bit)
 		case hasCaseTwin(key, "content", "reasoning_content", "reasoning"):
@@ -732,13 +774,20 @@ func (s *modStream) parseReasoning(d *scanner, cc *modChunkChoice, bit uint8) er
 	return nil
 }
 
-// modContent reads a content (or text) value: a string, or null.
-func modContent(d *scanner, cc *modChunkChoice) error {
-	if cc.end > 0 {
+// modContent reads a content (or text) value: a string, null or, when
+// parts is set (a chat delta), an array of parts, whose text goes to
+// cc.parts.
+func modContent(d *scanner, cc *modChunkChoice, parts bool) error {
+	if cc.end > 0 || cc.hasParts {
 		return errModDuplicate
 	}
 	d.ws()
 	cc.start = d.i
+	if parts && d.peek() == '[' {
+		b, err := modPartsText(d, nil)
+		cc.parts, cc.hasParts = string(b), true
+		return err
+	}
 	if d.peek() != '"' {
 		if d.peek() != 'n' {
 			return errModContent

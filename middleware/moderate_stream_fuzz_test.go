@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +22,7 @@ type modChoiceView struct {
 	Content       string
 	HasContent    bool
 	Reasoning     string
+	Parts         string
 	Finish, Keep  bool
 	HasLogprobs   bool
 	ChoiceMembers bool
@@ -33,7 +35,7 @@ func modParseView(data []byte, chat bool) (modChunkView, error) {
 	err := s.parseChunk(data)
 	v := modChunkView{Keep: s.chunk.keep, Err: s.chunk.err, ID: s.id, Object: s.object, Model: s.model, Create: s.created}
 	for _, cc := range s.chunk.choices {
-		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.reasoning, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma})
+		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.reasoning, cc.parts, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma})
 	}
 	return v, err
 }
@@ -82,6 +84,11 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 			case string:
 				v.Content = content
 			case nil:
+			case []any:
+				if !chat {
+					return nil, false
+				}
+				v.HasContent = false // Parts: see modRefParts
 			default:
 				return nil, false
 			}
@@ -107,6 +114,81 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 		out = append(out, v)
 	}
 	return out, true
+}
+
+// modRefParts returns, for each object among the choices of the valid
+// JSON chunk data, the text the filter judges in delta content sent as an
+// array of parts: every string in it but the values of "type" members, in
+// order, joined by newlines ("" for other content).
+func modRefParts(data []byte) []string {
+	var top map[string]json.RawMessage
+	var choices []json.RawMessage
+	if json.Unmarshal(data, &top) != nil || json.Unmarshal(top["choices"], &choices) != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range choices {
+		var choice, delta map[string]json.RawMessage
+		if json.Unmarshal(c, &choice) != nil {
+			continue // not an object
+		}
+		text := ""
+		if json.Unmarshal(choice["delta"], &delta) == nil {
+			if content := bytes.TrimSpace(delta["content"]); len(content) > 0 && content[0] == '[' {
+				text = modRefPartsText(content)
+			}
+		}
+		out = append(out, text)
+	}
+	return out
+}
+
+// modRefPartsText walks the JSON value v in order (see modRefParts).
+func modRefPartsText(v []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	var texts []string
+	var walk func()
+	walk = func() {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		switch tok := tok.(type) {
+		case string:
+			if tok != "" {
+				texts = append(texts, tok)
+			}
+		case json.Delim:
+			if tok == '{' {
+				for dec.More() {
+					k, _ := dec.Token()
+					if k == "type" { // its value is passed over, whatever it is
+						for depth := 0; ; {
+							t, err := dec.Token()
+							if d, ok := t.(json.Delim); ok && (d == '{' || d == '[') {
+								depth++
+							} else if ok {
+								depth--
+							}
+							if err != nil || depth == 0 {
+								break
+							}
+						}
+						continue
+					}
+					walk()
+				}
+				_, _ = dec.Token()
+			} else if tok == '[' {
+				for dec.More() {
+					walk()
+				}
+				_, _ = dec.Token()
+			}
+		}
+	}
+	walk()
+	return strings.Join(texts, "\n")
 }
 
 // modDuplicateKeys reports whether some object in the valid JSON data has
@@ -170,6 +252,8 @@ func FuzzModerateStreamChunk(f *testing.F) {
 		`{"choices":[{"index":0,"delta":{"content":"x","content":null}}]}`,
 		`{"choices":[{"index":1e0,"delta":{"content":"x"}}]}`,
 		`{"choices":[{"index":0,"delta":{"content":["x"]}}]}`,
+		`{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"I will kill"}]}]}}]}`,
+		`{"choices":[{"index":0,"delta":{"content":[{"text":"a","type":{"x":["b"]},"more":["c",{"d":"e"}]}]}}]}`,
 		`{"choices":[1,null,{"delta":{}}],"choices":[]}`,
 		`{"choices":[{"index":0,"delta":{"content":"x"}}],"x":NaN}`,
 		`{"choices":[{"index":0,"delta":{"reasoning_content":"I will kill","reasoning":"I will kill"}}]}`,
@@ -215,12 +299,19 @@ func FuzzModerateStreamChunk(f *testing.F) {
 				t.Fatalf("%q refused (%v); encoding/json reads %+v", data, err, ref)
 			}
 		case !dup:
+			if chat {
+				for i, p := range modRefParts(data) {
+					if i < len(ref) {
+						ref[i].Parts = p
+					}
+				}
+			}
 			if len(ref) != len(got.Choices) {
 				t.Fatalf("%q: %d choices, encoding/json reads %d", data, len(got.Choices), len(ref))
 			}
 			for i, r := range ref {
 				g := got.Choices[i]
-				if g.Index != r.Index || g.Content != r.Content || g.HasContent != r.HasContent || g.Reasoning != r.Reasoning {
+				if g.Index != r.Index || g.Content != r.Content || g.HasContent != r.HasContent || g.Reasoning != r.Reasoning || g.Parts != r.Parts {
 					t.Fatalf("%q: choice %d reads as %+v; encoding/json reads %+v", data, i, g, r)
 				}
 			}
