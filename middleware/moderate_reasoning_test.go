@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -221,4 +222,88 @@ func TestModerateStreamContentParts(t *testing.T) {
 			t.Errorf("want a cut: the held-back text has nowhere to go\n%s", rec.Body)
 		}
 	})
+}
+
+// modValidEvents fails unless every data event of the stream body is a
+// JSON object with no member twice (strict parsers refuse duplicates).
+func modValidEvents(t *testing.T, body []byte) {
+	t.Helper()
+	for _, ev := range bytes.Split(body, []byte("\n\n")) {
+		data, ok := bytes.CutPrefix(ev, []byte("data: "))
+		if !ok || string(data) == "[DONE]" {
+			continue
+		}
+		if !json.Valid(data) || modDuplicateKeys(data) {
+			t.Errorf("event %s: not valid JSON, or a member twice", data)
+		}
+	}
+}
+
+// TestModerateStreamReleaseShapes: released text goes over a null member
+// rather than beside it — DeepSeek sends "reasoning_content":null with the
+// content once its reasoning ends — and into a delta that is null.
+func TestModerateStreamReleaseShapes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		events      [][]byte
+		content, rc string
+	}{
+		"reasoning over a null member": {
+			events: [][]byte{modReasoningChunk(`"role":"assistant","content":null,"reasoning_content":""`, ""),
+				modReasoningChunk(`"content":null,"reasoning_content":"The user asks about France."`, ""),
+				modReasoningChunk(`"content":"Paris.","reasoning_content":null`, ""),
+				modReasoningChunk(`"content":"","reasoning_content":null`, "stop")},
+			content: "Paris.", rc: "The user asks about France.",
+		},
+		"reasoning over a null member at the finish": {
+			events: [][]byte{modReasoningChunk(`"content":null,"reasoning_content":"The user asks about France."`, ""),
+				modReasoningChunk(`"content":null,"reasoning_content":null`, "stop")},
+			rc: "The user asks about France.",
+		},
+		"content into a null delta": {
+			events: [][]byte{modReasoningChunk(`"content":"Paris is"`, ""),
+				[]byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":null,"finish_reason":"stop"}]}`)},
+			content: "Paris is",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(tc.events...))
+			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+			modValidEvents(t, rec.Body.Bytes())
+			content, rc, _ := modReasoningTexts(t, rec.Body.Bytes())
+			if content != tc.content || rc != tc.rc {
+				t.Errorf("content %q, reasoning_content %q; want %q, %q\n%s", content, rc, tc.content, tc.rc, rec.Body)
+			}
+		})
+	}
+}
+
+// TestModerateStreamPartsContext: parts and strings share the content
+// filter, so a phrase split between a chunk of parts and one of strings
+// is judged whole, and a chunk of parts keeps its logprobs.
+func TestModerateStreamPartsContext(t *testing.T) {
+	part := func(text string) []byte {
+		return modReasoningChunk(`"content":[{"type":"text","text":`+string(mustJSON(text))+`}]`, "")
+	}
+	phrase := "I am going to kill you."
+	for i := 1; i < len(phrase); i++ {
+		a, b := phrase[:i], phrase[i:]
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff},
+			modRawStream(part(a), modReasoningChunk(`"content":`+string(mustJSON(b)), ""), modReasoningChunk("", "stop")))
+		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+		if !strings.Contains(rec.Body.String(), wire.CodeContentPolicyViolation) || strings.Contains(rec.Body.String(), `"content":"`+b) {
+			t.Errorf("%q | %q: not cut\n%s", a, b, rec.Body)
+		}
+	}
+	withLogprobs := func(text string) []byte {
+		return []byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"content":[{"type":"text","text":` +
+			string(mustJSON(text)) + `}]},"logprobs":{"content":[{"token":` + string(mustJSON(text)) + `,"logprob":-0.1,"bytes":null,"top_logprobs":[]}]},"finish_reason":null}]}`)
+	}
+	events := [][]byte{withLogprobs("The capital "), withLogprobs("is Paris."), modReasoningChunk("", "stop")}
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+	rec := postJSON(h, "/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,"logprobs":true,"messages":[{"role":"user","content":"hi"}]}`)
+	for _, ev := range events[:2] {
+		if !strings.Contains(rec.Body.String(), "data: "+string(ev)+"\n") {
+			t.Errorf("chunk %s did not pass as it came:\n%s", ev, rec.Body)
+		}
+	}
 }

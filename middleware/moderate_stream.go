@@ -49,7 +49,6 @@ type modStreamChoice struct {
 	pending  string                   // received, not yet released
 	rf       *moderation.StreamFilter // the reasoning's filter, once there is reasoning
 	rpending string                   // reasoning received, not yet released
-	pf       *moderation.StreamFilter // the filter of content sent as arrays of parts, once there is some
 	rnames   uint8                    // modMessageText bits of the reasoning members seen
 	finished bool                     // its finish_reason was sent
 	received int                      // content bytes received
@@ -84,6 +83,8 @@ type modChunkChoice struct {
 	hasParts    bool      // content is an array of parts
 	rrelease    string    // the reasoning released with this chunk
 	hasDelta    bool      // a delta object was read (insert is its closing brace)
+	delta       [2]int    // the span of a delta that is not an object; end 0 when none
+	rnull       [2][2]int // the spans of reasoning_content and reasoning when null
 	choiceEnd   int       // the choice's closing brace
 	choiceComma bool      // the choice has members
 	lp          int       // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
@@ -220,7 +221,9 @@ func (s *modStream) event(ev wire.Event) {
 		cc.release = release.String()
 		st.pending = st.pending[len(cc.release):]
 		lpChanged, lpSent := false, false
-		if cc.lp != 0 || len(st.held) > 0 {
+		if !cc.hasParts && (cc.lp != 0 || len(st.held) > 0) {
+			// (A chunk of parts passes whole, its logprobs with it; nothing
+			// is held when it comes.)
 			lp := s.takeLogprobs(st, cc, st.finished) // a finished choice's text is all out
 			lpChanged, lpSent = lp.changed, lp.outTo > lp.outFrom
 		}
@@ -299,19 +302,18 @@ func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (mod
 
 // judgeParts judges the text of content sent as an array of parts
 // (Mistral's thinking and text chunks), which the filter passes or cuts
-// whole: it cannot release a part of an array. The text is judged with
-// what came before it as context, as the end of the text so far, so a
-// flagged phrase split across two chunks cuts the stream at the second;
-// unlike text in strings, the first half has then been sent. On a cut it
-// returns a non-nil error, the stream being cut already.
+// whole: it cannot release a part of an array. The text goes through the
+// choice's content filter, which holds nothing back when it comes (see
+// errModMixed), judged as the end of the text so far: the text before it
+// is its context, and it is the context of what follows, parts or
+// strings. A flagged phrase split across two chunks is cut at the second,
+// the first half sent. On a cut it returns a non-nil error, the stream
+// being cut already.
 func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
 	ctx := s.mw.r.Context()
-	if st.pf == nil {
-		st.pf = moderation.NewStreamFilter(s.mw.m.cfg.Stream)
-	}
-	d, err := st.pf.Write(ctx, cc.parts)
+	d, err := st.f.Write(ctx, cc.parts)
 	if !d.Cut && err == nil {
-		d, err = st.pf.Close(ctx)
+		d, err = st.f.Close(ctx)
 	}
 	if d.Cut || err != nil {
 		s.mw.withhold(cc.parts)
@@ -350,7 +352,26 @@ func (s *modStream) patch(data []byte) []byte {
 					}
 				}
 			case cc.rrelease != "":
-				ins = s.appendReasoning(ins, s.choices[cc.index].rnames, cc.rrelease)
+				// Into the names the upstream used: over a null one
+				// (DeepSeek sends "reasoning_content":null beside the
+				// content), else inserted.
+				names := s.choices[cc.index].rnames
+				if names == 0 {
+					names = modReasoningContentBit
+				}
+				var missing uint8
+				for slot, bit := range [2]uint8{modReasoningContentBit, modReasoningBit} {
+					switch r := cc.rnull[slot]; {
+					case names&bit == 0:
+					case r[1] > 0:
+						sp = append(sp, modSplice{r[0], r[1], appendJSONString(nil, cc.rrelease)})
+					default:
+						missing |= bit
+					}
+				}
+				if missing != 0 {
+					ins = s.appendReasoning(ins, missing, cc.rrelease)
+				}
 			}
 		}
 		if len(ins) > 0 {
@@ -391,6 +412,9 @@ func (s *modStream) insertSplice(cc *modChunkChoice, members []byte) modSplice {
 			members = members[1:]
 		}
 		return modSplice{cc.insert, cc.insert, members}
+	}
+	if d := cc.delta; d[1] > 0 { // "delta":null
+		return modSplice{d[0], d[1], append(append([]byte{'{'}, members[1:]...), '}')}
 	}
 	v := []byte(`,"delta":{`)
 	if !cc.choiceComma {
@@ -698,7 +722,11 @@ func modChoiceMember(key string, chat bool) uint8 {
 // anything else (role, tool calls, refusal, reasoning, …).
 func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 	if d.peek() != '{' {
-		return d.skip()
+		d.ws()
+		start := d.i
+		err := d.skip()
+		cc.delta = [2]int{start, d.i} // null, say: replaced if text goes in
+		return err
 	}
 	members := 0
 	for m := 0; ; m++ {
@@ -761,7 +789,9 @@ func (s *modStream) parseReasoning(d *scanner, cc *modChunkChoice, bit uint8) er
 	start := d.i
 	switch d.peek() {
 	case 'n':
-		return d.skip()
+		err := d.skip()
+		cc.rnull[slot] = [2]int{start, d.i}
+		return err
 	case '"':
 	default:
 		return errModContent
