@@ -714,12 +714,15 @@ func TestTopMember(t *testing.T) {
 	}{
 		{`{"usage":{"a":1}}`, `{"a":1}`},
 		{` { "x" : [1,{"usage":2}] , "usage" : null } `, `null`},
-		{`{"usage":1,"usage":{"b":2}}`, `{"b":2}`}, // the last, as encoding/json
+		{`{"usage":1,"usage":{"b":2}}`, ``}, // twice: encoding/json merges objects
 		{`{"usagex":1,"xusage":2}`, ``},
 		{`{}`, ``},
 		{`[{"usage":1}]`, ``},
 		{`{"usage":`, ``},
 		{`{"a":1 "usage":2}`, ``},
+		{`{"Usage":1,"usage":{"b":2}}`, ``},      // a case twin
+		{`{"u\u0073age":1,"usage":{"b":2}}`, ``}, // an escaped name
+		{`{"usage":{"b":2},"uſage":1}`, ``},      // a name that folds to it
 	} {
 		s, e, ok := topMember([]byte(tc.data), "usage")
 		got := ""
@@ -728,6 +731,36 @@ func TestTopMember(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("topMember(%s) = %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}
+
+// TestConversionUsageAsRead: when a body names usage so that encoding/json
+// reads another value than the member a conversion would splice (a case
+// twin, an escaped name, a repeated object merged), the conversion writes
+// the usage as read, which is the one the entry was billed by.
+func TestConversionUsageAsRead(t *testing.T) {
+	for name, usage := range map[string]string{
+		"case twin":      `"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"Usage":{"prompt_tokens":10,"completion_tokens":10,"total_tokens":20}`,
+		"escaped name":   `"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"u\u0073age":{"prompt_tokens":10,"completion_tokens":10,"total_tokens":20}`,
+		"merged objects": `"usage":{"prompt_tokens":10,"completion_tokens":1,"total_tokens":11},"usage":{"completion_tokens":1}`,
+	} {
+		body := `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],` + usage + `}`
+		var read struct{ Usage wire.Usage }
+		if err := json.Unmarshal([]byte(body), &read); err != nil {
+			t.Fatal(err)
+		}
+		e, err := NewBodyEntry(KindChat, 200, []byte(body), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.StreamEvents(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Usage wire.Usage }
+		if err := json.Unmarshal(evs[len(evs)-1], &got); err != nil || !reflect.DeepEqual(got.Usage, read.Usage) {
+			t.Errorf("%s: usage chunk %s (%v), want %+v as encoding/json reads the body", name, evs[len(evs)-1], err, read.Usage)
 		}
 	}
 }

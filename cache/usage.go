@@ -13,10 +13,12 @@ import (
 // cost — and details that are zero (audio_tokens: 0) would be lost in a
 // round trip through wire.Usage.
 
-// topMember returns the span of the value of the last top-level member
-// named name of the JSON object data (the one encoding/json reads), or
-// ok false when there is none or data is not an object. A name written
-// with escapes is not recognised.
+// topMember returns the span of the value of the top-level member named
+// name of the JSON object data, or ok false when there is none, data is
+// not an object, or encoding/json might read another value under that
+// name: the name twice (repeated objects are merged), a case twin
+// ("Usage"), or a name written with escapes or non-ASCII bytes, which
+// may spell or fold to it.
 func topMember(data []byte, name string) (start, end int, ok bool) {
 	i := jsonscan.SkipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -26,12 +28,18 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 	if i < len(data) && data[i] == '}' {
 		return 0, 0, false
 	}
+	seen := false
 	for i < len(data) && data[i] == '"' {
 		k, err := jsonscan.SkipString(data, i)
 		if err != nil {
 			return 0, 0, false
 		}
-		match := k-i == len(name)+2 && string(data[i+1:k-1]) == name
+		key := data[i+1 : k-1]
+		match := string(key) == name
+		if match && seen || !match && len(key) == len(name) && bytes.EqualFold(key, []byte(name)) ||
+			bytes.IndexByte(key, '\\') >= 0 || !isASCII(key) {
+			return 0, 0, false
+		}
 		i = jsonscan.SkipWS(data, k)
 		if i >= len(data) || data[i] != ':' {
 			return 0, 0, false
@@ -42,7 +50,7 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 			return 0, 0, false
 		}
 		if match {
-			start, end, ok = v, e, true
+			start, end, seen = v, e, true
 		}
 		i = jsonscan.SkipWS(data, e)
 		if i >= len(data) || data[i] != ',' {
@@ -50,7 +58,16 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 		}
 		i = jsonscan.SkipWS(data, i+1)
 	}
-	return start, end, ok
+	return start, end, seen
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // rawUsage returns the compacted usage object of the JSON object data, or
