@@ -110,9 +110,10 @@ type ModerateConfig struct {
 // A non-streamed chat or completions response (2xx JSON) is buffered and
 // each choice's text moderated. A chat message's text is its content —
 // a string, or an array of parts, of which every string but the "type"
-// members is judged (text and refusal parts, Mistral's thinking parts) —
-// and the reasoning it shows: reasoning_content (vLLM before 0.19.1,
-// llama.cpp, DeepSeek) and reasoning (newer vLLM, Ollama). A flagged
+// members is judged, joined with nothing as clients show them (text and
+// refusal parts, Mistral's thinking parts) —, its refusal, and the
+// reasoning it shows: reasoning_content (vLLM before 0.19.1, llama.cpp,
+// DeepSeek) and reasoning (newer vLLM, Ollama). A flagged
 // choice keeps its place, all of its text is withheld (null, or "" for
 // completions), its logprobs become null (their tokens spell out the
 // text) and its finish_reason becomes "content_filter", as OpenAI and
@@ -134,10 +135,11 @@ type ModerateConfig struct {
 // released when the content starts or the choice ends. A delta whose
 // reasoning_content and reasoning differ is refused (clients read one or
 // the other). Content sent as an array of parts (Mistral's thinking and
-// text chunks) cannot be released in part: each such chunk is judged
-// whole, with the text before it as context, and passes as it came or
-// cuts the stream — so of a flagged phrase split across two of them, the
-// first half has been sent when the second cuts.
+// text chunks) cannot be released in part, nor is a refusal held back:
+// each such chunk is judged whole, with the content before it as
+// context, and passes as it came or cuts the stream — so of a flagged
+// phrase split across two of them, the first half has been sent when the
+// second cuts.
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's

@@ -270,14 +270,15 @@ func (ch *bodyChoice) joined() string {
 	return strings.Join(ch.texts, "\n")
 }
 
-// The members of a chat message whose text is judged. reasoning_content
-// is vLLM's (before 0.19.1), llama.cpp's and DeepSeek's name for the
-// reasoning a model shows, reasoning the name newer vLLM and Ollama use;
-// clients show either.
+// The members of a chat message whose text is judged: the content, the
+// refusal (which clients show in its place), and the reasoning a model
+// shows — reasoning_content is vLLM's (before 0.19.1), llama.cpp's and
+// DeepSeek's name for it, reasoning the name newer vLLM and Ollama use.
 const (
 	modContentBit = 1 << iota
 	modReasoningContentBit
 	modReasoningBit
+	modRefusalBit
 )
 
 // modMessageText returns the bit of a message member whose text is
@@ -290,6 +291,8 @@ func modMessageText(key string) uint8 {
 		return modReasoningContentBit
 	case "reasoning":
 		return modReasoningBit
+	case "refusal":
+		return modRefusalBit
 	}
 	return 0
 }
@@ -297,16 +300,14 @@ func modMessageText(key string) uint8 {
 // modPartsText appends the text of a content array (or of any value in
 // it) to b: every string in it but the values of "type" members, so that
 // whatever part a client shows — {"type":"text","text":…}, Mistral's
-// {"type":"thinking","thinking":[…]}, a refusal — is judged.
+// {"type":"thinking","thinking":[…]}, a refusal — is judged. They are
+// joined with nothing, as clients join the parts they show.
 func modPartsText(d *scanner, b []byte) ([]byte, error) {
 	switch d.peek() {
 	case '"':
 		s, err := d.str()
 		if err != nil {
 			return nil, err
-		}
-		if len(b) > 0 && s != "" {
-			b = append(b, '\n')
 		}
 		return append(b, s...), nil
 	case '[':
@@ -421,7 +422,7 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					switch bit := modMessageText(k); {
 					case bit != 0:
 						err = value(&ch, bit)
-					case hasCaseTwin(k, "content", "reasoning_content", "reasoning"):
+					case hasCaseTwin(k, "content", "reasoning_content", "reasoning", "refusal"):
 						err = errModCaseTwin
 					default:
 						err = d.skip()

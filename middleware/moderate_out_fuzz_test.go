@@ -43,7 +43,7 @@ func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
 			continue
 		}
 		var texts []string
-		for _, k := range []string{"content", "reasoning_content", "reasoning"} {
+		for _, k := range []string{"content", "reasoning_content", "reasoning", "refusal"} {
 			switch t := c.Message[k].(type) {
 			case string:
 				texts = append(texts, t)
@@ -154,7 +154,7 @@ func modBodyTwins(body []byte) bool {
 			for dec.More() {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
-				if seen[ks] || hasCaseTwin(ks, "choices", "message", "content", "reasoning_content", "reasoning",
+				if seen[ks] || hasCaseTwin(ks, "choices", "message", "content", "reasoning_content", "reasoning", "refusal",
 					"text", "finish_reason", "logprobs") {
 					return true
 				}

@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -305,5 +306,46 @@ func TestModerateStreamPartsContext(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), "data: "+string(ev)+"\n") {
 			t.Errorf("chunk %s did not pass as it came:\n%s", ev, rec.Body)
 		}
+	}
+}
+
+// TestModerateOutputRefusal: a refusal is shown in place of the content,
+// so it is judged too, in a JSON answer and in a stream.
+func TestModerateOutputRefusal(t *testing.T) {
+	refusal := `"refusal":` + string(mustJSON(modHarmful))
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c","object":"chat.completion","created":7,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,` +
+			refusal + `},"finish_reason":"stop"}]}`))
+	})
+	rec := postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
+	if strings.Contains(rec.Body.String(), "kill") || !strings.Contains(rec.Body.String(), `"refusal":null`) {
+		t.Errorf("JSON answer: want the refusal withheld\n%s", rec.Body)
+	}
+	h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(modReasoningChunk(refusal, ""), modReasoningChunk("", "stop")))
+	rec = postJSON(h, "/v1/chat/completions", modStreamReq())
+	if _, _, e := modStreamFinal(t, rec.Body.Bytes()); e == nil || strings.Contains(rec.Body.String(), "kill") {
+		t.Errorf("stream: want a cut\n%s", rec.Body)
+	}
+	clean := modReasoningChunk(`"refusal":"I can't help with that."`, "")
+	h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(clean, modReasoningChunk("", "stop")))
+	rec = postJSON(h, "/v1/chat/completions", modStreamReq())
+	if !strings.Contains(rec.Body.String(), "data: "+string(clean)+"\n") {
+		t.Errorf("stream: a clean refusal did not pass as it came\n%s", rec.Body)
+	}
+}
+
+// TestModerateOutputPartsJoined: clients show the parts of a content
+// array one after the other, so they are judged joined with nothing: a
+// phrase split inside a word across two parts is caught.
+func TestModerateOutputPartsJoined(t *testing.T) {
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c","object":"chat.completion","created":7,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":` +
+			`[{"type":"text","text":"I am going to k"},{"type":"text","text":"ill you."}]},"finish_reason":"stop"}]}`))
+	})
+	rec := postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
+	if strings.Contains(rec.Body.String(), "ill you") {
+		t.Errorf("want the parts withheld\n%s", rec.Body)
 	}
 }

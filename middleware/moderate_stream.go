@@ -79,8 +79,9 @@ type modChunkChoice struct {
 	rspans      [2][2]int // the spans of reasoning_content's and reasoning's values; end 0 when absent
 	rtexts      [2]string // their texts
 	rseen       uint8     // modMessageText bits of the reasoning members read
-	parts       string    // the text of content sent as an array of parts
+	parts       string    // the text judged whole: content sent as an array of parts, a refusal
 	hasParts    bool      // content is an array of parts
+	hasRefusal  bool      // a refusal member was read
 	rrelease    string    // the reasoning released with this chunk
 	hasDelta    bool      // a delta object was read (insert is its closing brace)
 	delta       [2]int    // the span of a delta that is not an object; end 0 when none
@@ -188,8 +189,9 @@ func (s *modStream) event(ev wire.Event) {
 			return
 		}
 		cc.rrelease = rrelease.text
-		if cc.hasParts && (st.f.Pending() > 0 || len(st.held) > 0) {
-			// Held-back text would have to go into content that is an array.
+		if (cc.hasParts || cc.parts != "") && (st.f.Pending() > 0 || len(st.held) > 0) {
+			// Held-back text would have to go into content that is an
+			// array, or beside a refusal.
 			s.cutWith(nil, errModMixed)
 			return
 		}
@@ -221,7 +223,7 @@ func (s *modStream) event(ev wire.Event) {
 		cc.release = release.String()
 		st.pending = st.pending[len(cc.release):]
 		lpChanged, lpSent := false, false
-		if !cc.hasParts && (cc.lp != 0 || len(st.held) > 0) {
+		if !cc.hasParts && cc.parts == "" && (cc.lp != 0 || len(st.held) > 0) {
 			// (A chunk of parts passes whole, its logprobs with it; nothing
 			// is held when it comes.)
 			lp := s.takeLogprobs(st, cc, st.finished) // a finished choice's text is all out
@@ -301,8 +303,10 @@ func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (mod
 }
 
 // judgeParts judges the text of content sent as an array of parts
-// (Mistral's thinking and text chunks), which the filter passes or cuts
-// whole: it cannot release a part of an array. The text goes through the
+// (Mistral's thinking and text chunks), and a refusal, which the filter
+// passes or cuts whole: it cannot release a part of an array, nor hold a
+// refusal back (refusals stream from OpenAI in a few deltas, in place of
+// content). The text goes through the
 // choice's content filter, which holds nothing back when it comes (see
 // errModMixed), judged as the end of the text so far: the text before it
 // is its context, and it is the context of what follows, parts or
@@ -741,9 +745,11 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 		switch bit := modMessageText(key); {
 		case bit == modContentBit:
 			err = modContent(d, cc, true)
+		case bit == modRefusalBit:
+			err = modRefusal(d, cc)
 		case bit != 0:
 			err = s.parseReasoning(d, cc, bit)
-		case hasCaseTwin(key, "content", "reasoning_content", "reasoning"):
+		case hasCaseTwin(key, "content", "reasoning_content", "reasoning", "refusal"):
 			return errModCaseTwin
 		default:
 			cc.keep = cc.keep || d.peek() != 'n'
@@ -804,6 +810,24 @@ func (s *modStream) parseReasoning(d *scanner, cc *modChunkChoice, bit uint8) er
 	return nil
 }
 
+// modRefusal reads a delta's refusal: a string, judged whole with the
+// parts (see judgeParts), or null.
+func modRefusal(d *scanner, cc *modChunkChoice) error {
+	if cc.hasRefusal {
+		return errModDuplicate
+	}
+	cc.hasRefusal = true
+	switch d.peek() {
+	case 'n':
+		return d.skip()
+	case '"':
+		v, err := d.str()
+		cc.parts += v
+		return err
+	}
+	return errModContent
+}
+
 // modContent reads a content (or text) value: a string, null or, when
 // parts is set (a chat delta), an array of parts, whose text goes to
 // cc.parts.
@@ -815,7 +839,7 @@ func modContent(d *scanner, cc *modChunkChoice, parts bool) error {
 	cc.start = d.i
 	if parts && d.peek() == '[' {
 		b, err := modPartsText(d, nil)
-		cc.parts, cc.hasParts = string(b), true
+		cc.parts, cc.hasParts = cc.parts+string(b), true
 		return err
 	}
 	if d.peek() != '"' {

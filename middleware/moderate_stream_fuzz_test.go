@@ -110,6 +110,13 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 			if len(texts) > 0 {
 				v.Reasoning = texts[0]
 			}
+			switch r := holder["refusal"].(type) {
+			case string:
+				v.Parts = r // with the parts' text: see modRefParts
+			case nil:
+			default:
+				return nil, false
+			}
 		}
 		out = append(out, v)
 	}
@@ -119,7 +126,7 @@ func modRefChoices(data []byte, chat bool) (out []modChoiceView, ok bool) {
 // modRefParts returns, for each object among the choices of the valid
 // JSON chunk data, the text the filter judges in delta content sent as an
 // array of parts: every string in it but the values of "type" members, in
-// order, joined by newlines ("" for other content).
+// order, joined with nothing ("" for other content).
 func modRefParts(data []byte) []string {
 	var top map[string]json.RawMessage
 	var choices []json.RawMessage
@@ -188,7 +195,7 @@ func modRefPartsText(v []byte) string {
 		}
 	}
 	walk()
-	return strings.Join(texts, "\n")
+	return strings.Join(texts, "")
 }
 
 // modDuplicateKeys reports whether some object in the valid JSON data has
@@ -210,7 +217,7 @@ func modDuplicateKeys(data []byte) bool {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
 				if seen[ks] || hasCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content",
-					"reasoning_content", "reasoning") {
+					"reasoning_content", "reasoning", "refusal") {
 					return true
 				}
 				seen[ks] = true
@@ -254,6 +261,7 @@ func FuzzModerateStreamChunk(f *testing.F) {
 		`{"choices":[{"index":0,"delta":{"content":["x"]}}]}`,
 		`{"choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"I will kill"}]}]}}]}`,
 		`{"choices":[{"index":0,"delta":{"content":[{"text":"a","type":{"x":["b"]},"more":["c",{"d":"e"}]}]}}]}`,
+		`{"choices":[{"index":0,"delta":{"refusal":"I can't","content":[{"type":"text","text":" help"}]}}]}`,
 		`{"choices":[1,null,{"delta":{}}],"choices":[]}`,
 		`{"choices":[{"index":0,"delta":{"content":"x"}}],"x":NaN}`,
 		`{"choices":[{"index":0,"delta":{"reasoning_content":"I will kill","reasoning":"I will kill"}}]}`,
@@ -300,9 +308,13 @@ func FuzzModerateStreamChunk(f *testing.F) {
 			}
 		case !dup:
 			if chat {
+				// The filter joins the parts' text and the refusal in the
+				// order of their members, which the maps lost: either.
 				for i, p := range modRefParts(data) {
-					if i < len(ref) {
-						ref[i].Parts = p
+					if i < len(ref) && ref[i].Parts+p != got.Choices[i].Parts {
+						ref[i].Parts = p + ref[i].Parts
+					} else if i < len(ref) {
+						ref[i].Parts += p
 					}
 				}
 			}
