@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"slices"
@@ -46,9 +47,13 @@ func newModWriter(m *Moderate, w http.ResponseWriter, r *http.Request, c *Call) 
 // sent (or, for a buffered body, sent when it is released).
 func (mw *modWriter) Header() http.Header { return mw.w.Header() }
 
-// WriteHeader picks the mode from the status and Content-Type: 2xx SSE is
-// filtered as it flows, other 2xx bodies are buffered, everything else
-// passes through.
+// WriteHeader picks the mode from the status, the Content-Type and the
+// request: a 2xx SSE stream is filtered as it flows, and so is any other
+// 2xx body but JSON when the request asked for a stream (openai-go reads
+// a stream whatever its Content-Type); other 2xx bodies are buffered and
+// must be a JSON object; everything else passes through. The filter
+// fails closed: a body it cannot read as what the client will read it as
+// does not reach the client.
 func (mw *modWriter) WriteHeader(code int) {
 	if mw.mode != modeUndecided {
 		if mw.mode != modeBuffer {
@@ -65,17 +70,25 @@ func (mw *modWriter) WriteHeader(code int) {
 	switch {
 	case code < 200 || code > 299:
 		mw.mode = modePass
-	case isEventStream(ct):
+	case isEventStream(ct) || mw.streamed() && !isJSONType(ct):
 		mw.mode = modeStream
 		h.Del("Content-Length") // the filter changes the length
 		mw.stream = newModStream(mw)
-	case isJSONType(ct):
+	default:
 		mw.mode, mw.status = modeBuffer, code
 		return
-	default:
-		mw.mode = modePass
 	}
 	mw.w.WriteHeader(code)
+}
+
+// streamed reports whether the request asked for a stream.
+func (mw *modWriter) streamed() bool {
+	if c := mw.c; c.Chat != nil {
+		return c.Chat.Stream
+	} else if c.Completion != nil {
+		return c.Completion.Stream
+	}
+	return false
 }
 
 // Write buffers, filters or passes b on, depending on the mode.
@@ -174,11 +187,11 @@ func (mw *modWriter) finishBody() {
 		return
 	}
 	body := mw.buf
-	if b := strings.TrimLeft(string(body[:min(len(body), 64)]), " \t\r\n"); b == "" || b[0] != '{' {
-		mw.send(body) // not a JSON object: no choices to check
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		mw.send(body) // no text to check
 		return
 	}
-	choices, err := bodyChoices(body, c.Chat != nil)
+	choices, err := bodyChoices(body, c.Chat != nil) // refuses what is not a JSON object
 	if err != nil {
 		mw.writeError(wire.Errorf(http.StatusBadGateway, wire.TypeServer, wire.CodeUpstreamError, "",
 			"The upstream response could not be read by the content filter. Request ID: %s.", c.RequestID))

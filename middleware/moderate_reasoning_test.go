@@ -349,3 +349,29 @@ func TestModerateOutputPartsJoined(t *testing.T) {
 		t.Errorf("want the parts withheld\n%s", rec.Body)
 	}
 }
+
+// TestModerateOutputAnyContentType: the filter reads an answer as the
+// client will, whatever its Content-Type: openai-go reads the answer to a
+// stream request as a stream, so it is filtered as one; any other 2xx
+// answer must be a JSON object.
+func TestModerateOutputAnyContentType(t *testing.T) {
+	for _, ct := range []string{"", "text/plain", "application/x-ndjson", "application/octet-stream"} {
+		events := []byte("data: " + string(modChunkJSON("", modHarmful, "")) + "\n\ndata: " + string(modChunkJSON("", "", "stop")) + "\n\ndata: [DONE]\n\n")
+		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			_, _ = w.Write(events)
+		})
+		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+		if strings.Contains(rec.Body.String(), "kill") {
+			t.Errorf("stream sent as %q: flagged text reached the client\n%s", ct, rec.Body)
+		}
+		h, _ = modTestChain(t, ModerateConfig{Input: InputOff}, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			_, _ = w.Write(events)
+		})
+		rec = postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
+		if rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
+			t.Errorf("answer sent as %q to a request without stream: status %d, want 502\n%s", ct, rec.Code, rec.Body)
+		}
+	}
+}

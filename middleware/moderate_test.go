@@ -292,7 +292,7 @@ func TestModerateOutputJSON(t *testing.T) {
 			200, []string{`"text":"","index":0,"finish_reason":"content_filter"`}, "kill", 1},
 		{"errors pass", "", `{"error":{"message":"I'm going to kill you.","type":"x","param":null,"code":null}}`,
 			500, []string{"kill"}, "", 0},
-		{"not JSON", "", `plain text`, 200, []string{"plain text"}, "", 0},
+		{"not JSON", "", `plain text ` + flagged, 502, []string{wire.CodeUpstreamError}, "kill", 0}, // clients could not read it either
 		{"broken JSON", "", `{"choices":[{"message":`, 502, []string{wire.CodeUpstreamError}, "", 0},
 	}
 	for _, tt := range tests {
