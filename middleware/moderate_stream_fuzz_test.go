@@ -199,10 +199,10 @@ func modRefPartsText(v []byte) string {
 }
 
 // modDuplicateKeys reports whether some object in the valid JSON data has
-// a key twice (the filter refuses some duplicates, encoding/json keeps the
-// last), or a key that differs only in case from a name the filter reads
-// (refused: encoding/json would read it as that name).
-func modDuplicateKeys(data []byte) bool {
+// a key twice (the filters refuse some duplicates, encoding/json keeps the
+// last), or a key that differs only in case from one of names (refused:
+// encoding/json would read it as that name).
+func modDuplicateKeys(data []byte, names ...string) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var walk func() bool
 	walk = func() bool {
@@ -216,8 +216,7 @@ func modDuplicateKeys(data []byte) bool {
 			for dec.More() {
 				k, _ := dec.Token()
 				ks, _ := k.(string)
-				if seen[ks] || hasCaseTwin(ks, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content",
-					"reasoning_content", "reasoning", "refusal") {
+				if seen[ks] || hasCaseTwin(ks, names...) {
 					return true
 				}
 				seen[ks] = true
@@ -296,7 +295,8 @@ func FuzzModerateStreamChunk(f *testing.F) {
 			return
 		}
 		ref, ok := modRefChoices(data, chat)
-		dup := modDuplicateKeys(data)
+		dup := modDuplicateKeys(data, "choices", "index", "delta", "text", "logprobs", "finish_reason", "content",
+			"reasoning_content", "reasoning", "refusal")
 		switch {
 		case !ok:
 			if err == nil {
