@@ -107,8 +107,10 @@ type ModerateConfig struct {
 //
 // # Output
 //
-// A non-streamed chat or completions response (2xx JSON) is buffered and
-// each choice's text moderated. A chat message's text is its content —
+// A non-streamed chat or completions response (any 2xx but SSE, and any
+// 2xx but JSON to a stream request, which is read as SSE below, as
+// openai-go reads it whatever its Content-Type) is buffered and each
+// choice's text moderated. A chat message's text is its content —
 // a string, or an array of parts, of which every string but the "type"
 // members is judged, joined with nothing as clients show them (text and
 // refusal parts, Mistral's thinking parts) —, its refusal, and the
@@ -120,8 +122,8 @@ type ModerateConfig struct {
 // Azure OpenAI report filtered output. The status stays 200, so clients
 // such as openai-go receive a normal completion and read the finish
 // reason, and the other choices survive. Tool call arguments in
-// responses are not moderated. A body the filter cannot judge (invalid
-// JSON, a text that is neither a string nor null — nor, for content, an
+// responses are not moderated. A body the filter cannot judge (not a
+// JSON object, invalid JSON, a text that is neither a string nor null — nor, for content, an
 // array —, a choice with two contents or two reasoning members of one
 // name, a member whose name differs only in case from one the filter
 // reads) is replaced by a 502 envelope.
