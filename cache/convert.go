@@ -67,7 +67,7 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		if c.Usage == nil {
 			c.Usage = e.Usage
 		} else {
-			raw = e.streamRawUsage()
+			raw = e.streamRawUsage(c.Usage)
 		}
 		b, err := marshal(c)
 		if err != nil {
@@ -83,7 +83,7 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		if c.Usage == nil {
 			c.Usage = e.Usage
 		} else {
-			raw = e.streamRawUsage()
+			raw = e.streamRawUsage(c.Usage)
 		}
 		b, err := marshal(c)
 		if err != nil {

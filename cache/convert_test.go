@@ -764,3 +764,29 @@ func TestConversionUsageAsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestConversionUsageInAChunk: usage in a chunk other than a usage chunk
+// is carried as sent when it is the usage read, and not when a later chunk
+// holds usage under a name only encoding/json reads.
+func TestConversionUsageInAChunk(t *testing.T) {
+	const u = `{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_cache_hit_tokens":0}`
+	head := `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}],`
+	for name, tc := range map[string]struct {
+		events []string
+		want   string
+	}{
+		"in the finish chunk": {[]string{head + `"usage":` + u + `}`}, u},
+		"a later escaped name": {[]string{head + `"usage":` + u + `}`,
+			`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{}}],"u\u0073age":{"prompt_tokens":5,"completion_tokens":5,"total_tokens":10}}`},
+			`{"prompt_tokens":5,"completion_tokens":5,"total_tokens":10}`},
+	} {
+		body, err := record(t, KindChat, tc.events).JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Usage json.RawMessage }
+		if err := json.Unmarshal(body, &got); err != nil || string(got.Usage) != tc.want {
+			t.Errorf("%s: usage %s (%v), want %s", name, got.Usage, err, tc.want)
+		}
+	}
+}

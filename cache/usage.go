@@ -3,8 +3,10 @@ package cache
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 
 	"github.com/llmgate/llmgate/internal/jsonscan"
+	"github.com/llmgate/llmgate/wire"
 )
 
 // A conversion writes the usage the upstream sent as it came (compacted),
@@ -88,19 +90,24 @@ func rawUsage(data []byte) []byte {
 	return b.Bytes()
 }
 
-// streamRawUsage returns the rawUsage of the last event of e that has
-// one: its usage chunk, or else (a server that put usage in another
-// chunk) the last chunk with a usage object.
-func (e *Entry) streamRawUsage() []byte {
+// streamRawUsage returns the rawUsage of e's events that u, the usage
+// merged from them, was read from: that of the usage chunk, last, or else
+// (a server that put usage in another chunk) that of the last chunk with a
+// usage object, when it reads as u — a later chunk may hold usage under a
+// name only encoding/json reads (escaped, say). Nil when there is none.
+func (e *Entry) streamRawUsage(u *wire.Usage) []byte {
 	events := e.Events
 	if e.StreamUsage {
 		return rawUsage(events[len(events)-1])
 	}
 	for i := len(events) - 1; i >= 0; i-- {
 		if mayHoldObject(events[i], `"usage"`) {
-			if u := rawUsage(events[i]); u != nil {
-				return u
+			raw := rawUsage(events[i])
+			var got wire.Usage
+			if raw == nil || u == nil || json.Unmarshal(raw, &got) != nil || !reflect.DeepEqual(got, *u) {
+				return nil
 			}
+			return raw
 		}
 	}
 	return nil
