@@ -375,3 +375,15 @@ func TestModerateOutputAnyContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestModerateStreamReasoningAfterFinish: reasoning sent after a choice's
+// finish_reason is judged and released at the end, not lost.
+func TestModerateStreamReasoningAfterFinish(t *testing.T) {
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff},
+		modRawStream(modReasoningChunk(`"content":"Paris."`, "stop"), modReasoningChunk(`"reasoning_content":"Late thought"`, "")))
+	rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+	modValidEvents(t, rec.Body.Bytes())
+	if content, rc, _ := modReasoningTexts(t, rec.Body.Bytes()); content != "Paris." || rc != "Late thought" {
+		t.Errorf("content %q, reasoning_content %q\n%s", content, rc, rec.Body)
+	}
+}

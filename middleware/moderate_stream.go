@@ -434,7 +434,13 @@ func (s *modStream) closeAll() {
 	ctx := s.mw.r.Context()
 	var out []byte
 	for i, st := range s.choices {
-		if st == nil || st.finished || (st.f.Pending() == 0 && len(st.held) == 0 && st.rpending == "") {
+		if st == nil {
+			continue
+		}
+		// Reasoning after a finish_reason (out of order, but sent) is
+		// released too.
+		open := !st.finished && (st.f.Pending() > 0 || len(st.held) > 0)
+		if !open && st.rpending == "" {
 			continue
 		}
 		var rrelease string
@@ -446,10 +452,13 @@ func (s *modStream) closeAll() {
 			}
 			rrelease, st.rpending = d.Release, ""
 		}
-		d, err := st.f.Close(ctx)
-		if d.Cut || err != nil {
-			s.cutWith(&d.Result, err)
-			return
+		var d moderation.Decision
+		if open {
+			var err error
+			if d, err = st.f.Close(ctx); d.Cut || err != nil {
+				s.cutWith(&d.Result, err)
+				return
+			}
 		}
 		st.finished = true
 		st.pending = ""
