@@ -20,8 +20,10 @@ import (
 )
 
 // sseUpstream is an OpenAI-compatible upstream that answers every chat
-// completion with pieces as content chunks (after a role chunk), a finish
-// chunk, a usage chunk and [DONE], as fast as it can write them.
+// completion with pieces as content chunks (or, from
+// newSSEUpstreamMember, chunks of another delta member) after a role
+// chunk, a finish chunk, a usage chunk and [DONE], as fast as it can write
+// them.
 type sseUpstream struct {
 	*httptest.Server
 	hits      atomic.Int64
@@ -29,6 +31,13 @@ type sseUpstream struct {
 }
 
 func newSSEUpstream(t *testing.T, pieces []string) *sseUpstream {
+	t.Helper()
+	return newSSEUpstreamMember(t, "content", pieces)
+}
+
+// newSSEUpstreamMember sends the pieces as the delta member named member
+// (reasoning_content, say).
+func newSSEUpstreamMember(t *testing.T, member string, pieces []string) *sseUpstream {
 	t.Helper()
 	u := &sseUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +63,7 @@ func newSSEUpstream(t *testing.T, pieces []string) *sseUpstream {
 			return
 		}
 		for _, p := range pieces {
-			if !send(chunk(map[string]any{"content": p}, nil)) {
+			if !send(chunk(map[string]any{member: p}, nil)) {
 				return
 			}
 		}
@@ -224,5 +233,54 @@ moderation: {input: true, output: true}
 	}
 	if up.hits.Load() != 1 {
 		t.Errorf("upstream hits %d, want 1", up.hits.Load())
+	}
+}
+
+// TestStreamReasoningCutByOutputModeration: a reasoning model's thinking
+// (vLLM's reasoning_content deltas) is moderated like its answer: the
+// official client reads the clean reasoning before a flagged phrase, then
+// an error event, and never the phrase.
+func TestStreamReasoningCutByOutputModeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the proxy binary")
+	}
+	clean := strings.Repeat("The user wants a story about a calm town by the sea. ", 3)
+	pieces := append(strings.SplitAfter(clean, " "), "So the hero says: I will ki", "ll you", " and leaves.")
+	up := newSSEUpstreamMember(t, "reasoning_content", pieces)
+	p := configProxy(t, testKeysYAML("writer")+`
+upstream: {url: "`+up.URL+`/v1", retries: 0}
+tiers:
+  writer: {models: ["*"]}
+moderation: {input: true, output: true}
+`)
+	client := p.client("sk-writer")
+	stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model: "llmtest-1", Messages: userMsg("Tell me a story."),
+	})
+	var reasoning strings.Builder
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			var d struct {
+				ReasoningContent string `json:"reasoning_content"`
+			}
+			if err := json.Unmarshal([]byte(ch.Delta.RawJSON()), &d); err != nil {
+				t.Fatalf("delta %s: %v", ch.Delta.RawJSON(), err)
+			}
+			reasoning.WriteString(d.ReasoningContent)
+		}
+	}
+	serr := stream.Err()
+	_ = stream.Close()
+	got := reasoning.String()
+	if got == "" || !strings.HasPrefix(clean, got) {
+		t.Errorf("client reasoning %q is not a non-empty prefix of the clean reasoning", got)
+	}
+	var se *ssestream.StreamError
+	if !errors.As(serr, &se) {
+		t.Fatalf("stream error %v (%T), want *ssestream.StreamError", serr, serr)
+	}
+	var env struct{ Error wire.Error }
+	if err := json.Unmarshal(se.Event.Data, &env); err != nil || env.Error.Code != wire.CodeContentPolicyViolation {
+		t.Errorf("error event %s (%v), want a content_policy_violation envelope", se.Event.Data, err)
 	}
 }
