@@ -790,3 +790,15 @@ func TestConversionUsageInAChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestConversionKeepsHTMLCharacters: a conversion writes <, > and & in
+// content as they are, as OpenAI does, not as \u003c.
+func TestConversionKeepsHTMLCharacters(t *testing.T) {
+	body, err := record(t, KindChat, chatStream).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(body, []byte(`"Let me check <both> & more."`)) {
+		t.Errorf("body %s", body)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/llmgate/llmgate/moderation"
 	"github.com/llmgate/llmgate/tokens"
@@ -181,7 +180,7 @@ func patchStrings(raw []byte, chat bool, fn func(string) (string, bool)) ([]byte
 			return err
 		}
 		if out, ok := fn(s); ok {
-			sp = append(sp, modSplice{start, d.i, appendJSONString(nil, out)})
+			sp = append(sp, modSplice{start, d.i, wire.AppendString(nil, out)})
 		}
 		return nil
 	}
@@ -287,49 +286,4 @@ func applySplices(raw []byte, sp []modSplice) []byte {
 		prev = s.end
 	}
 	return append(out, raw[prev:]...)
-}
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 as U+FFFD, and <, >, & left as
-// they are (unlike encoding/json), as OpenAI's own responses have them.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
-			i++
-			continue
-		}
-		if c >= 0x80 {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

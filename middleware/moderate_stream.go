@@ -341,9 +341,9 @@ func (s *modStream) patch(data []byte) []byte {
 		var ins []byte // the members to insert, each after a comma
 		switch {
 		case cc.end > 0:
-			sp = append(sp, modSplice{cc.start, cc.end, appendJSONString(nil, cc.release)})
+			sp = append(sp, modSplice{cc.start, cc.end, wire.AppendString(nil, cc.release)})
 		case cc.release != "":
-			ins = appendJSONString(append(append(ins, ','), key...), cc.release)
+			ins = wire.AppendString(append(append(ins, ','), key...), cc.release)
 			inserted = true
 		}
 		if s.chat {
@@ -352,7 +352,7 @@ func (s *modStream) patch(data []byte) []byte {
 			case rs[0][1] > 0 || rs[1][1] > 0:
 				for _, r := range rs {
 					if r[1] > 0 {
-						sp = append(sp, modSplice{r[0], r[1], appendJSONString(nil, cc.rrelease)})
+						sp = append(sp, modSplice{r[0], r[1], wire.AppendString(nil, cc.rrelease)})
 					}
 				}
 			case cc.rrelease != "":
@@ -368,7 +368,7 @@ func (s *modStream) patch(data []byte) []byte {
 					switch r := cc.rnull[slot]; {
 					case names&bit == 0:
 					case r[1] > 0:
-						sp = append(sp, modSplice{r[0], r[1], appendJSONString(nil, cc.rrelease)})
+						sp = append(sp, modSplice{r[0], r[1], wire.AppendString(nil, cc.rrelease)})
 					default:
 						missing |= bit
 					}
@@ -398,10 +398,10 @@ func (s *modStream) patch(data []byte) []byte {
 // after a comma, with the value text.
 func (s *modStream) appendReasoning(b []byte, names uint8, text string) []byte {
 	if names&modReasoningContentBit != 0 || names == 0 {
-		b = appendJSONString(append(b, `,"reasoning_content":`...), text)
+		b = wire.AppendString(append(b, `,"reasoning_content":`...), text)
 	}
 	if names&modReasoningBit != 0 {
-		b = appendJSONString(append(b, `,"reasoning":`...), text)
+		b = wire.AppendString(append(b, `,"reasoning":`...), text)
 	}
 	return b
 }
@@ -480,11 +480,11 @@ func (s *modStream) closeAll() {
 				members = s.appendReasoning(members, st.rnames, rrelease)
 			}
 			if d.Release != "" || rrelease == "" {
-				members = appendJSONString(append(members, `,"content":`...), d.Release)
+				members = wire.AppendString(append(members, `,"content":`...), d.Release)
 			}
 			out = append(append(append(out, `,"delta":{`...), members[1:]...), '}')
 		} else {
-			out = appendJSONString(append(out, `,"text":`...), d.Release)
+			out = wire.AppendString(append(out, `,"text":`...), d.Release)
 		}
 		if len(held) > 0 {
 			out = s.appendLogprobs(append(out, `,"logprobs":`...), held, st.lpMask)
@@ -499,10 +499,10 @@ func (s *modStream) closeAll() {
 // appendHead appends the start of a chunk the filter writes itself, up to
 // and including the opening bracket of choices.
 func (s *modStream) appendHead(b []byte) []byte {
-	b = appendJSONString(append(b, `{"id":`...), s.id)
-	b = appendJSONString(append(b, `,"object":`...), s.object)
+	b = wire.AppendString(append(b, `{"id":`...), s.id)
+	b = wire.AppendString(append(b, `,"object":`...), s.object)
 	b = append(append(b, `,"created":`...), s.created...)
-	b = appendJSONString(append(b, `,"model":`...), s.model)
+	b = wire.AppendString(append(b, `,"model":`...), s.model)
 	return append(b, `,"choices":[`...)
 }
 

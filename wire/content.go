@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // Content is a message's content: absent (or null), a plain string, or an
@@ -68,7 +69,9 @@ func (c Content) String() string {
 func (c Content) MarshalJSON() ([]byte, error) {
 	switch c.form {
 	case contentText:
-		return json.Marshal(c.Text)
+		// Not json.Marshal, which escapes <, > and &: the encoder that
+		// calls this escapes them or not, as it was told.
+		return AppendString(nil, c.Text), nil
 	case contentParts:
 		return json.Marshal(c.Parts)
 	}
@@ -157,4 +160,50 @@ func jsonKind(c byte) string {
 		return "null"
 	}
 	return "number"
+}
+
+// AppendString appends s to dst as a JSON string, as OpenAI's responses
+// have it: quotes, backslashes and control characters escaped, invalid
+// UTF-8 as U+FFFD, and <, >, & left as they are (encoding/json escapes
+// them unless told not to).
+func AppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
