@@ -185,17 +185,7 @@ func TestStreamCutByOutputModeration(t *testing.T) {
 	}
 	clean := strings.Repeat("Once upon a time there was a calm little town by the sea. ", 3)
 	pieces := append(strings.SplitAfter(clean, " "), "Then he said: I will ki", "ll you", " and left.")
-	up := newSSEUpstream(t, pieces)
-	p := configProxy(t, testKeysYAML("writer")+`
-upstream: {url: "`+up.URL+`/v1", retries: 0}
-tiers:
-  writer: {models: ["*"]}
-moderation: {input: true, output: true}
-`)
-	client := p.client("sk-writer")
-	stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
-		Model: "llmtest-1", Messages: userMsg("Tell me a story."),
-	})
+	stream, up := moderatedStream(t, "content", pieces)
 	var text strings.Builder
 	var finish []string
 	for stream.Next() {
@@ -217,14 +207,7 @@ moderation: {input: true, output: true}
 			t.Errorf("flagged text %q reached the client: %q", bad, got)
 		}
 	}
-	var se *ssestream.StreamError
-	if !errors.As(serr, &se) {
-		t.Fatalf("stream error %v (%T), want *ssestream.StreamError", serr, serr)
-	}
-	var env struct{ Error wire.Error }
-	if err := json.Unmarshal(se.Event.Data, &env); err != nil || env.Error.Code != wire.CodeContentPolicyViolation {
-		t.Errorf("error event %s (%v), want a content_policy_violation envelope", se.Event.Data, err)
-	}
+	se := wantPolicyCut(t, serr)
 	if strings.Contains(string(se.Event.Data), "kill") {
 		t.Errorf("the error event quotes the flagged text: %s", se.Event.Data)
 	}
@@ -234,6 +217,39 @@ moderation: {input: true, output: true}
 	if up.hits.Load() != 1 {
 		t.Errorf("upstream hits %d, want 1", up.hits.Load())
 	}
+}
+
+// moderatedStream starts an upstream that streams pieces as the delta
+// member named member, and the proxy binary in front of it with input and
+// output moderation, and asks it for a story with openai-go.
+func moderatedStream(t *testing.T, member string, pieces []string) (*ssestream.Stream[openai.ChatCompletionChunk], *sseUpstream) {
+	t.Helper()
+	up := newSSEUpstreamMember(t, member, pieces)
+	p := configProxy(t, testKeysYAML("writer")+`
+upstream: {url: "`+up.URL+`/v1", retries: 0}
+tiers:
+  writer: {models: ["*"]}
+moderation: {input: true, output: true}
+`)
+	client := p.client("sk-writer")
+	return client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+		Model: "llmtest-1", Messages: userMsg("Tell me a story."),
+	}), up
+}
+
+// wantPolicyCut fails unless serr is the error event of a stream the
+// content filter cut, and returns it.
+func wantPolicyCut(t *testing.T, serr error) *ssestream.StreamError {
+	t.Helper()
+	var se *ssestream.StreamError
+	if !errors.As(serr, &se) {
+		t.Fatalf("stream error %v (%T), want *ssestream.StreamError", serr, serr)
+	}
+	var env struct{ Error wire.Error }
+	if err := json.Unmarshal(se.Event.Data, &env); err != nil || env.Error.Code != wire.CodeContentPolicyViolation {
+		t.Errorf("error event %s (%v), want a content_policy_violation envelope", se.Event.Data, err)
+	}
+	return se
 }
 
 // TestStreamReasoningCutByOutputModeration: a reasoning model's thinking
@@ -246,17 +262,7 @@ func TestStreamReasoningCutByOutputModeration(t *testing.T) {
 	}
 	clean := strings.Repeat("The user wants a story about a calm town by the sea. ", 3)
 	pieces := append(strings.SplitAfter(clean, " "), "So the hero says: I will ki", "ll you", " and leaves.")
-	up := newSSEUpstreamMember(t, "reasoning_content", pieces)
-	p := configProxy(t, testKeysYAML("writer")+`
-upstream: {url: "`+up.URL+`/v1", retries: 0}
-tiers:
-  writer: {models: ["*"]}
-moderation: {input: true, output: true}
-`)
-	client := p.client("sk-writer")
-	stream := client.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
-		Model: "llmtest-1", Messages: userMsg("Tell me a story."),
-	})
+	stream, _ := moderatedStream(t, "reasoning_content", pieces)
 	var reasoning strings.Builder
 	for stream.Next() {
 		for _, ch := range stream.Current().Choices {
@@ -275,12 +281,5 @@ moderation: {input: true, output: true}
 	if got == "" || !strings.HasPrefix(clean, got) {
 		t.Errorf("client reasoning %q is not a non-empty prefix of the clean reasoning", got)
 	}
-	var se *ssestream.StreamError
-	if !errors.As(serr, &se) {
-		t.Fatalf("stream error %v (%T), want *ssestream.StreamError", serr, serr)
-	}
-	var env struct{ Error wire.Error }
-	if err := json.Unmarshal(se.Event.Data, &env); err != nil || env.Error.Code != wire.CodeContentPolicyViolation {
-		t.Errorf("error event %s (%v), want a content_policy_violation envelope", se.Event.Data, err)
-	}
+	wantPolicyCut(t, serr)
 }
