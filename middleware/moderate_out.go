@@ -488,5 +488,8 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 			}
 		}
 	}
+	if err := d.end(); err != nil {
+		return nil, err // more after the object: clients refuse it, and so does the filter
+	}
 	return out, nil
 }

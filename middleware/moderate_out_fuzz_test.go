@@ -75,7 +75,7 @@ func FuzzModerateOutputBody(f *testing.F) {
 		`{"choices":[{"message":{"content":"a","Content":"b"}}]}`,
 		`{"choices":[{"message":{"reasoning":{"x":1}}}]}`,
 		`{"choices" : [ { "message" : { "content" : "a\u00e9" } } ] }`,
-		`{"choices":[]}`, `{}`, `[]`, `{"choices":[{"message":{"content":[[[[[]]]]]}}]}`,
+		`{"choices":[]}`, `{}`, `[]`, `{"choices":[]} {"choices":[{"message":{"content":"x"}}]}`, `{"choices":[{"message":{"content":[[[[[]]]]]}}]}`,
 	} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)
@@ -86,7 +86,7 @@ func FuzzModerateOutputBody(f *testing.F) {
 			t.Fatalf("%q: %v", body, err)
 		}
 		if !json.Valid(body) {
-			if err == nil && len(got) > 0 {
+			if err == nil {
 				t.Fatalf("invalid JSON %q read as %q", body, got)
 			}
 			return
