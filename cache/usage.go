@@ -39,7 +39,7 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 		key := data[i+1 : k-1]
 		match := string(key) == name
 		if match && seen || !match && len(key) == len(name) && bytes.EqualFold(key, []byte(name)) ||
-			bytes.IndexByte(key, '\\') >= 0 || !isASCII(key) {
+			!isPlain(key) {
 			return 0, 0, false
 		}
 		i = jsonscan.SkipWS(data, k)
@@ -61,15 +61,6 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 		i = jsonscan.SkipWS(data, i+1)
 	}
 	return start, end, seen
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // rawUsage returns the compacted usage object of the JSON object data, or
