@@ -18,12 +18,6 @@ import (
 // both members counts both, except that when they hold the same text (a
 // server that sends the new name beside the old one) it counts once.
 
-// reasoningMember reports whether name is the name of a member holding
-// reasoning text.
-func reasoningMember(name []byte) bool {
-	return string(name) == "reasoning_content" || string(name) == "reasoning"
-}
-
 // addReasoning counts the reasoning text of the deltas of ch, a decoded
 // chat chunk, in t.chat and t.bound. It reads the members the tap's
 // decoder noted; when the decoder left the chunk to json.Unmarshal, it
@@ -35,7 +29,8 @@ func (t *streamTally) addReasoning(ch *Chunk) {
 	}
 	lastPos, lastText := -1, ""
 	for _, m := range ch.extras { // usually none
-		if m.Choice < 0 || m.Choice >= len(ch.Chat.Choices) || !reasoningMember(m.Name) {
+		if m.Choice < 0 || m.Choice >= len(ch.Chat.Choices) ||
+			modMessageText(string(m.Name))&(modReasoningContentBit|modReasoningBit) == 0 {
 			continue
 		}
 		text, ok := jsonString(m.Value)
@@ -50,18 +45,9 @@ func (t *streamTally) addReasoning(ch *Chunk) {
 // addReasoningData is addReasoning for a chunk that json.Unmarshal
 // decoded.
 func (t *streamTally) addReasoningData(ch *Chunk) {
-	if !mayHoldReasoning(ch.Data) {
-		return
-	}
-	var v reasoningChoices
-	if json.Unmarshal(ch.Data, &v) != nil || len(v.Choices) != len(ch.Chat.Choices) {
-		return
-	}
-	for pos := range v.Choices {
-		eachReasoning(v.Choices[pos].Delta, func(text string) {
-			t.reasoning(ch.Chat.Choices[pos].Index, text)
-		})
-	}
+	reasoningIn(ch.Data, len(ch.Chat.Choices), true, func(pos int, text string) {
+		t.reasoning(ch.Chat.Choices[pos].Index, text)
+	})
 }
 
 // reasoning counts text, reasoning text of the choice with the given
@@ -74,17 +60,30 @@ func (t *streamTally) reasoning(index int, text string) {
 // countBodyReasoning feeds counter the reasoning text of the messages of
 // resp, the chat completion that json.Unmarshal decoded from body.
 func countBodyReasoning(counter *tokens.ChatStreamCounter, body []byte, resp *wire.ChatCompletion) {
-	if !mayHoldReasoning(body) {
+	reasoningIn(body, len(resp.Choices), false, func(pos int, text string) {
+		counter.AddReasoning(resp.Choices[pos].Index, text)
+	})
+}
+
+// reasoningIn calls f with the position and each reasoning text (see
+// eachReasoning) of the deltas (delta set) or the messages of the choices
+// of data, a chunk or a body whose n choices were decoded already; it
+// does nothing when data has no reasoning member or its choices do not
+// line up with those.
+func reasoningIn(data []byte, n int, delta bool, f func(pos int, text string)) {
+	if !mayHoldReasoning(data) {
 		return
 	}
 	var v reasoningChoices
-	if json.Unmarshal(body, &v) != nil || len(v.Choices) != len(resp.Choices) {
+	if json.Unmarshal(data, &v) != nil || len(v.Choices) != n {
 		return
 	}
-	for pos := range v.Choices {
-		eachReasoning(v.Choices[pos].Message, func(text string) {
-			counter.AddReasoning(resp.Choices[pos].Index, text)
-		})
+	for pos, c := range v.Choices {
+		members := c.Message
+		if delta {
+			members = c.Delta
+		}
+		eachReasoning(members, func(text string) { f(pos, text) })
 	}
 }
 
