@@ -59,7 +59,7 @@ func memoize[T any](e *Entry, p *atomic.Pointer[T], conv func() (*T, int)) *T {
 func (e *Entry) mergeJSON() ([]byte, error) {
 	switch e.Kind {
 	case KindCompletion:
-		c, err := mergeCompletionEvents(e.Events)
+		c, extras, err := mergeCompletionEvents(e.Events)
 		if err != nil {
 			return nil, err
 		}
@@ -72,6 +72,11 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		b, err := marshal(c)
 		if err != nil {
 			return nil, err
+		}
+		if !extras.empty() {
+			if b, err = splice(b, extras.top, extras.choices, ""); err != nil {
+				return nil, err
+			}
 		}
 		return withRawUsage(b, raw), nil
 	default:
@@ -89,8 +94,10 @@ func (e *Entry) mergeJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if b, err = spliceMessages(b, extras); err != nil {
-			return nil, err
+		if !extras.empty() {
+			if b, err = splice(b, extras.top, extras.choices, "message"); err != nil {
+				return nil, err
+			}
 		}
 		return withRawUsage(b, raw), nil
 	}
@@ -133,7 +140,11 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if c.Usage == nil {
 				c.Usage = e.Usage // counted by the tap when the body had none
 			}
-			events, err := completionEvents(&c, includeUsage)
+			var extras extraSet
+			if err := unknownMembers(e.Body, textChoiceKnown, "", nil, extras.add); err != nil {
+				return nil, fmt.Errorf("cache: stored body: %w", err)
+			}
+			events, err := completionEvents(&c, includeUsage, extras)
 			return e.bodyUsage(events, includeUsage), err
 		default:
 			var c wire.ChatCompletion
@@ -244,13 +255,13 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, extraSet, error) {
 	var extras extraSet
 	for n, data := range events {
 		if err := dec.Decode(data, &ch); err != nil {
-			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectChatCompletionChunk {
-			return nil, nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
 		}
 		if err := extras.chunk(&dec, data, ch.Choices); err != nil {
-			return nil, nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)
@@ -378,24 +389,30 @@ func setOnce(dst *string, v string) {
 	}
 }
 
-// mergeCompletionEvents merges the chunks of a legacy completion stream.
-func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
+// mergeCompletionEvents merges the chunks of a legacy completion stream,
+// and the members of its chunks and choices that the wire types do not
+// hold into extras.
+func mergeCompletionEvents(events [][]byte) (*wire.Completion, extraSet, error) {
 	out := &wire.Completion{Object: wire.ObjectTextCompletion}
 	type compState struct {
 		choice wire.CompletionChoice
 		text   strings.Builder
 	}
 	var states []*compState
+	var extras extraSet
 	for n, data := range events {
 		var ch wire.Completion
 		if err := json.Unmarshal(data, &ch); err != nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		if ch.Object != "" && ch.Object != wire.ObjectTextCompletion {
-			return nil, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: object %q", n, ch.Object)
 		}
 		if err := chunkError(data); err != nil {
-			return nil, fmt.Errorf("cache: stream event %d: %w", n, err)
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
+		}
+		if err := unknownMembers(data, textChoiceKnown, "", nil, extras.add); err != nil {
+			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)
 		setOnce(&out.Model, ch.Model)
@@ -439,5 +456,5 @@ func mergeCompletionEvents(events [][]byte) (*wire.Completion, error) {
 		out.Choices[i] = s.choice
 		out.Choices[i].Text = s.text.String()
 	}
-	return out, nil
+	return out, extras, nil
 }

@@ -48,6 +48,27 @@ func record(t *testing.T, k Kind, events []string) *Entry {
 	return e
 }
 
+// bodyAsStream stores body, serves it streamed and records those events
+// again: it returns them and the body they merge into.
+func bodyAsStream(t *testing.T, k Kind, body []byte) (events [][]byte, again []byte) {
+	t.Helper()
+	entry, err := NewBodyEntry(k, 200, body, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events, err = entry.StreamEvents(false); err != nil {
+		t.Fatal(err)
+	}
+	var strs []string
+	for _, ev := range events {
+		strs = append(strs, string(ev))
+	}
+	if again, err = record(t, k, strs).JSON(); err != nil {
+		t.Fatal(err)
+	}
+	return events, again
+}
+
 func TestStreamToChatCompletion(t *testing.T) {
 	e := record(t, KindChat, chatStream)
 	if !e.Stream || !e.StreamUsage || e.Model != "gpt-4o-mini-2024-07-18" || e.Usage == nil || e.Usage.TotalTokens != 43 {
@@ -581,14 +602,7 @@ func TestConversionExtras(t *testing.T) {
 
 	// And back: the body served streamed carries the extras in a delta
 	// after the role, and merges into the same body again.
-	entry, err := NewBodyEntry(KindChat, 200, body, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := entry.StreamEvents(false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events, again := bodyAsStream(t, KindChat, body)
 	var ch struct {
 		Choices []struct {
 			Delta map[string]json.RawMessage `json:"delta"`
@@ -597,13 +611,80 @@ func TestConversionExtras(t *testing.T) {
 	if err := json.Unmarshal(events[1], &ch); err != nil || len(ch.Choices) != 1 || string(ch.Choices[0].Delta["reasoning_content"]) != want[0]["reasoning_content"] {
 		t.Errorf("second event %s (%v), want the extras' delta", events[1], err)
 	}
-	var strs []string
-	for _, ev := range events {
-		strs = append(strs, string(ev))
+	if !bytes.Equal(again, body) {
+		t.Errorf("body → stream → body:\n%s\nwant\n%s", again, body)
 	}
-	again, err := record(t, KindChat, strs).JSON()
-	if err != nil || !bytes.Equal(again, body) {
-		t.Errorf("body → stream → body:\n%s (%v)\nwant\n%s", again, err, body)
+}
+
+// vllmStream is a recorded stream with members of the chunk and of the
+// choice that the wire types do not hold: vLLM's prompt_token_ids in the
+// first chunk, token_ids with every piece of content and stop_reason, null
+// until the finish; OpenRouter's provider in every chunk, Groq's x_groq
+// restated with its usage at the end, OpenAI's obfuscation padding.
+var vllmStream = []string{
+	`{"id":"v1","object":"chat.completion.chunk","created":7,"model":"m","prompt_token_ids":[1,2,3],"provider":"p","x_groq":{"id":"req_1"},"obfuscation":"Zq","choices":[{"index":0,"delta":{"role":"assistant","content":""},"stop_reason":null,"token_ids":[]}]}`,
+	`{"id":"v1","object":"chat.completion.chunk","created":7,"model":"m","provider":"p","obfuscation":"a9","choices":[{"index":0,"delta":{"content":"Hel"},"stop_reason":null,"token_ids":[9906]}]}`,
+	`{"id":"v1","object":"chat.completion.chunk","created":7,"model":"m","provider":"p","obfuscation":"b","choices":[{"index":0,"delta":{"content":"lo"},"stop_reason":null,"token_ids":[385,0]}]}`,
+	`{"id":"v1","object":"chat.completion.chunk","created":7,"model":"m","provider":"p","x_groq":{"id":"req_1","usage":{"queue_time":0.01}},"choices":[{"index":0,"delta":{},"finish_reason":"stop","stop_reason":"</s>","token_ids":[]}]}`,
+}
+
+// TestConversionResponseExtras: the members of the chunks and of the
+// choices that the wire types do not hold reach the merged body, as a
+// non-streamed request gets them from the server (token_ids joined, the
+// last stop_reason, x_groq merged, no obfuscation), and survive the way
+// back; a stop_reason that is only ever null stays, as null.
+func TestConversionResponseExtras(t *testing.T) {
+	body, err := record(t, KindChat, vllmStream).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"v1","object":"chat.completion","created":7,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},` +
+		`"finish_reason":"stop","logprobs":null,"stop_reason":"</s>","token_ids":[9906,385,0]}],` +
+		`"prompt_token_ids":[1,2,3],"provider":"p","x_groq":{"id":"req_1","usage":{"queue_time":0.01}}}`
+	if string(body) != want {
+		t.Fatalf("merged body\n%s\nwant\n%s", body, want)
+	}
+
+	// The way back: the response's members in the first chunk, the
+	// choice's in its finish chunk; merged again, the same body.
+	events, again := bodyAsStream(t, KindChat, body)
+	if !bytes.HasSuffix(events[0], []byte(`,"prompt_token_ids":[1,2,3],"provider":"p","x_groq":{"id":"req_1","usage":{"queue_time":0.01}}}`)) {
+		t.Errorf("first chunk %s, want the response's members", events[0])
+	}
+	if last := events[len(events)-1]; !bytes.Contains(last, []byte(`"finish_reason":"stop","stop_reason":"</s>","token_ids":[9906,385,0]}`)) {
+		t.Errorf("finish chunk %s, want the choice's members", last)
+	}
+	if string(again) != want {
+		t.Errorf("body → stream → body:\n%s\nwant\n%s", again, want)
+	}
+
+	nulls := []string{
+		`{"id":"v2","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"stop_reason":null}]}`,
+		`{"id":"v2","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"length","stop_reason":null}]}`,
+	}
+	body, err = record(t, KindChat, nulls).JSON()
+	if err != nil || !bytes.Contains(body, []byte(`"finish_reason":"length","logprobs":null,"stop_reason":null}`)) {
+		t.Errorf("merged body %s (%v), want stop_reason null", body, err)
+	}
+}
+
+// TestCompletionConversionExtras: a legacy completion stream carries its
+// unknown members to the merged body and back, as a chat stream does.
+func TestCompletionConversionExtras(t *testing.T) {
+	stream := []string{
+		`{"id":"t1","object":"text_completion","created":7,"model":"m","prompt_token_ids":[5],"choices":[{"index":0,"text":"Hi","logprobs":null,"finish_reason":null,"stop_reason":null,"token_ids":[1]}]}`,
+		`{"id":"t1","object":"text_completion","created":7,"model":"m","choices":[{"index":0,"text":"!","logprobs":null,"finish_reason":"stop","stop_reason":2,"token_ids":[2]}],"obfuscation":"x"}`,
+	}
+	body, err := record(t, KindCompletion, stream).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"t1","object":"text_completion","created":7,"model":"m","choices":[{"index":0,"text":"Hi!","logprobs":null,"finish_reason":"stop","stop_reason":2,"token_ids":[1,2]}],"prompt_token_ids":[5]}`
+	if string(body) != want {
+		t.Fatalf("merged body\n%s\nwant\n%s", body, want)
+	}
+	if events, again := bodyAsStream(t, KindCompletion, body); string(again) != want {
+		t.Errorf("body → stream → body:\n%s\nwant\n%s\nevents %s", again, want, events)
 	}
 }
 

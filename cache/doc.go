@@ -62,9 +62,14 @@
 //
 // A stream served to a non-streamed request, and the reverse, is
 // converted with every member a client would have had: the typed fields
-// (content, refusal, tool calls, logprobs, finish_reason, usage) and the
-// members of a delta or message the wire types do not hold, such as
-// reasoning_content and annotations (strings concatenated across deltas,
-// arrays joined). Conversions are kept with the entry and count towards a
-// MemoryStore's bound.
+// (content, refusal, tool calls, logprobs, finish_reason, usage, as the
+// upstream wrote it) and the members the wire types do not hold: of a
+// delta or message, such as reasoning_content and annotations (strings
+// concatenated across deltas, arrays joined); of a choice, such as vLLM's
+// stop_reason and token_ids (the last value wins, arrays joined); of the
+// response, such as vLLM's prompt_token_ids or Groq's x_groq (the last
+// value wins, objects merged), put in the first chunk of a converted
+// stream. OpenAI's obfuscation padding is left out of merged bodies.
+// Conversions are kept with the entry and count towards a MemoryStore's
+// bound.
 package cache

@@ -236,7 +236,7 @@ func (r *Recorder) Finish(status int, usage *wire.Usage, now time.Time) (*Entry,
 	switch r.Kind {
 	case KindCompletion:
 		var c *wire.Completion
-		if c, err = mergeCompletionEvents(e.Events); err == nil {
+		if c, _, err = mergeCompletionEvents(e.Events); err == nil {
 			e.Model, e.Usage = c.Model, c.Usage
 			err = checkCompletionReasons(c)
 		}

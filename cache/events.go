@@ -62,6 +62,12 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 		if err := one(wire.ChunkChoice{Index: idx, FinishReason: choice.FinishReason}); err != nil {
 			return nil, err
 		}
+		if err := spliceLast(events, extras.choices, idx); err != nil {
+			return nil, err
+		}
+	}
+	if err := spliceFirst(events, extras.top); err != nil {
+		return nil, err
 	}
 	if includeUsage && c.Usage != nil {
 		if err := emit([]wire.ChunkChoice{}, c.Usage); err != nil {
@@ -75,8 +81,8 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 // (reasoning_content, annotations, …), one chunk whose delta holds them
 // all, as it comes before the content in the stream.
 func extraChunk(c *wire.ChatCompletion, idx int, extras extraSet, events *[][]byte) error {
-	for _, cx := range extras {
-		if cx.index != idx || len(cx.extras) == 0 {
+	for _, cx := range extras.choices {
+		if cx.index != idx || len(cx.message) == 0 {
 			continue
 		}
 		b, err := marshal(wire.ChatCompletionChunk{
@@ -87,7 +93,7 @@ func extraChunk(c *wire.ChatCompletion, idx int, extras extraSet, events *[][]by
 			return err
 		}
 		var members []byte
-		for _, x := range cx.extras {
+		for _, x := range cx.message {
 			if members, err = x.appendJSON(members); err != nil {
 				return err
 			}
@@ -97,6 +103,37 @@ func extraChunk(c *wire.ChatCompletion, idx int, extras extraSet, events *[][]by
 		// The empty delta is the only place these bytes can be: in a
 		// string a quote is escaped.
 		*events = append(*events, bytes.Replace(b, []byte(`"delta":{}`), delta, 1))
+	}
+	return nil
+}
+
+// spliceFirst puts top, the members of the response object, in the first
+// of events, where the stream says what it is.
+func spliceFirst(events [][]byte, top []*extra) error {
+	if len(events) == 0 || len(top) == 0 {
+		return nil
+	}
+	b, err := splice(events[0], top, nil, "")
+	if err == nil {
+		events[0] = b
+	}
+	return err
+}
+
+// spliceLast puts the members of choice idx of choices, those of the
+// choice itself, in the last of events, its finish chunk: vLLM sends its
+// stop_reason beside the finish_reason.
+func spliceLast(events [][]byte, choices []*choiceExtras, idx int) error {
+	for _, cx := range choices {
+		if cx.index != idx || len(cx.choice) == 0 {
+			continue
+		}
+		last := len(events) - 1
+		b, err := splice(events[last], nil, []*choiceExtras{{index: idx, choice: cx.choice}}, "")
+		if err != nil {
+			return err
+		}
+		events[last] = b
 	}
 	return nil
 }
@@ -152,7 +189,7 @@ func spells(lps []wire.TokenLogprob, text string) bool {
 // completionEvents turns a legacy completion into the chunks of its
 // stream: per choice a text chunk (with its logprobs) and a finish chunk,
 // then the usage chunk when includeUsage.
-func completionEvents(c *wire.Completion, includeUsage bool) ([][]byte, error) {
+func completionEvents(c *wire.Completion, includeUsage bool, extras extraSet) ([][]byte, error) {
 	var events [][]byte
 	emit := func(choices []wire.CompletionChoice, usage *wire.Usage) error {
 		b, err := marshal(wire.Completion{
@@ -173,6 +210,12 @@ func completionEvents(c *wire.Completion, includeUsage bool) ([][]byte, error) {
 		if err := emit([]wire.CompletionChoice{{Index: ch.Index, FinishReason: ch.FinishReason}}, nil); err != nil {
 			return nil, err
 		}
+		if err := spliceLast(events, extras.choices, ch.Index); err != nil {
+			return nil, err
+		}
+	}
+	if err := spliceFirst(events, extras.top); err != nil {
+		return nil, err
 	}
 	if includeUsage && c.Usage != nil {
 		if err := emit([]wire.CompletionChoice{}, c.Usage); err != nil {

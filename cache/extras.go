@@ -16,29 +16,70 @@ import (
 // cache would miss what it gets without it. They are read from the raw
 // JSON, beside the typed decoding.
 
-// extra is such a member of one choice's message, merged over a stream:
-// strings are concatenated, arrays joined and objects merged member by
-// member, as deltas extend them; any other value is replaced by the next.
+// Servers add members to the response object and to its choices too:
+// vLLM's stop_reason and token_ids in a choice, its prompt_token_ids
+// beside the choices, OpenRouter's provider, Groq's x_groq, llama.cpp's
+// timings, Azure's content filter results in both places. These are
+// carried over as well, with one difference: a message's members grow
+// delta by delta, while a chunk's or a choice's are restated in each chunk
+// or come once: of those, the last value wins, except that objects are
+// merged member by member and the arrays of a choice are joined (vLLM's
+// token_ids come a chunk's worth at a time). A member that is only ever
+// null is kept as null, as vLLM writes stop_reason.
+
+// extra is such a member, merged over a stream (see merge).
 type extra struct {
 	name    string   // decoded
-	str     []byte   // a string value, decoded and concatenated
+	str     []byte   // a string value, decoded (and concatenated in a message)
 	elems   [][]byte // an array's elements
 	members []*extra // an object's members, merged one by one
 	value   []byte   // a value of another type
 	kind    byte     // '"', '[', '{' or 0
 }
 
-// choiceExtras are the extra members of the message of the choice index.
+// choiceExtras are the extra members of the choice index and of its
+// message.
 type choiceExtras struct {
-	index  int
-	extras []*extra
+	index   int
+	choice  []*extra
+	message []*extra
 }
 
-// known members: those of wire.Delta and wire.Message, which the typed
-// conversion carries itself.
+// extraSet accumulates the extra members of one response: those of the
+// response object itself (of its chunks, in a stream) and, per choice,
+// those of the choice and of its message (of its deltas).
+type extraSet struct {
+	top     []*extra
+	choices []*choiceExtras
+}
+
+// empty reports whether s holds no member.
+func (s *extraSet) empty() bool {
+	if len(s.top) > 0 {
+		return false
+	}
+	for _, c := range s.choices {
+		if len(c.choice) > 0 || len(c.message) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Known members, which the typed conversion carries itself: those of
+// wire.Delta and wire.Message, of the choices of chat and text
+// completions (wire.ChunkChoice, wire.ChatChoice, wire.CompletionChoice)
+// and of the response objects. Of the latter, error is refused where it
+// is not null (see chunkError) and OpenAI's obfuscation, random padding
+// of each chunk, is no part of the answer.
 var (
-	deltaKnown   = []string{"role", "content", "refusal", "tool_calls", "function_call"}
-	messageKnown = []string{"role", "content", "name", "refusal", "tool_calls", "tool_call_id", "function_call"}
+	deltaKnown       = []string{"role", "content", "refusal", "tool_calls", "function_call"}
+	messageKnown     = []string{"role", "content", "name", "refusal", "tool_calls", "tool_call_id", "function_call"}
+	chunkChoiceKnown = []string{"index", "delta", "finish_reason", "logprobs"}
+	chatChoiceKnown  = []string{"index", "message", "finish_reason", "logprobs"}
+	textChoiceKnown  = []string{"index", "text", "finish_reason", "logprobs"}
+	responseKnown    = []string{"id", "object", "created", "model", "choices", "usage",
+		"system_fingerprint", "service_tier", "error", "obfuscation"}
 )
 
 // isKnown reports whether name matches one of known as encoding/json
@@ -52,26 +93,55 @@ func isKnown(name []byte, known []string) bool {
 	return false
 }
 
-// extraSet accumulates the extras of the choices of one response.
-type extraSet []*choiceExtras
-
+// choice returns the extras of the choice index, adding them.
 func (s *extraSet) choice(index int) *choiceExtras {
-	for _, c := range *s {
+	for _, c := range s.choices {
 		if c.index == index {
 			return c
 		}
 	}
 	c := &choiceExtras{index: index}
-	*s = append(*s, c)
+	s.choices = append(s.choices, c)
 	return c
 }
 
-// add merges member name (decoded) with JSON value v into c.
-func (c *choiceExtras) add(name, v []byte) error {
+// where an extra member is: see extraSet.
+type level uint8
+
+const (
+	levelTop level = iota
+	levelChoice
+	levelMessage
+)
+
+// add merges member name (decoded) with JSON value v into the members at
+// lv (of choice index, unless at the top).
+func (s *extraSet) add(lv level, index int, name, v []byte) error {
+	switch lv {
+	case levelTop:
+		return restate(&s.top, name, v, false)
+	case levelChoice:
+		return restate(&s.choice(index).choice, name, v, true)
+	}
 	if hasNull(v, 0) {
 		return nil // a null delta member extends nothing
 	}
-	return extraNamed(&c.extras, name).merge(v, 0)
+	return extraNamed(&s.choice(index).message, name).merge(v, 0, true)
+}
+
+// restate merges member name with value v into xs, the members of a chunk
+// or of a choice: the value replaces the member's, except that objects are
+// merged, arrays joined when join is set, and null is taken only by a
+// member that has no value yet.
+func restate(xs *[]*extra, name, v []byte, join bool) error {
+	x := extraNamed(xs, name)
+	if hasNull(v, 0) {
+		if x.kind == 0 && x.value == nil {
+			x.value = []byte("null")
+		}
+		return nil
+	}
+	return x.merge(v, 0, join && v[0] == '[')
 }
 
 // extraNamed returns the member of xs named name, adding it.
@@ -87,23 +157,25 @@ func extraNamed(xs *[]*extra, name []byte) *extra {
 }
 
 // merge extends x with the JSON value v (not null), inside depth
-// containers: a string is appended, an array's elements are added, an
-// object's members are merged one by one (OpenAI streams audio as
-// {"id","data","transcript"} pieces), any other value replaces x's.
-func (x *extra) merge(v []byte, depth int) error {
+// containers. When grow is set (in a message's deltas), a string is
+// appended and an array's elements are added; otherwise both replace x's.
+// An object's members are merged one by one either way (OpenAI streams
+// audio as {"id","data","transcript"} pieces; Groq restates x_groq with
+// its usage added), and any other value replaces x's.
+func (x *extra) merge(v []byte, depth int, grow bool) error {
 	switch v[0] {
 	case '"':
 		var s string
 		if err := decodeString(v, &s); err != nil {
 			return err
 		}
-		if x.kind != '"' {
-			x.kind, x.str = '"', nil
+		if x.kind != '"' || !grow {
+			x.kind, x.str = '"', x.str[:0]
 		}
 		x.str = append(x.str, s...)
 	case '[':
-		if x.kind != '[' {
-			x.kind, x.elems = '[', nil
+		if x.kind != '[' || !grow {
+			x.kind, x.elems = '[', x.elems[:0]
 		}
 		_, err := eachElement(v, 0, depth, func(b []byte, i int) (int, error) {
 			j, err := jsonscan.SkipIn(b, i, depth+1)
@@ -120,7 +192,7 @@ func (x *extra) merge(v []byte, depth int) error {
 		_, err := eachMember(v, 0, depth, func(name, b []byte, i int) (int, error) {
 			j, err := jsonscan.SkipIn(b, i, depth+1)
 			if err == nil && !hasNull(b, i) {
-				err = extraNamed(&x.members, name).merge(b[i:j], depth+1)
+				err = extraNamed(&x.members, name).merge(b[i:j], depth+1, grow)
 			}
 			return j, err
 		})
@@ -172,53 +244,71 @@ func (x *extra) appendJSON(b []byte) ([]byte, error) {
 	return append(b, x.value...), nil
 }
 
-// chunk adds to s the extra members of the deltas of the chunk data,
-// just decoded by dec (with KeepUnknown) into choices, and refuses a
-// chunk that carries an error. The decoder noted the members; when it
-// left the chunk to json.Unmarshal, the chunk is walked again.
+// chunk adds to s the extra members of the chunk data, of its choices
+// and of their deltas, just decoded by dec (with KeepUnknown) into
+// choices, and refuses a chunk that carries an error. The decoder noted
+// the members; when it left the chunk to json.Unmarshal, the chunk is
+// walked again.
 func (s *extraSet) chunk(dec *chunkjson.Decoder, data []byte, choices []wire.ChunkChoice) error {
 	members, ok := dec.Unknown()
 	if !ok {
 		if err := chunkError(data); err != nil {
 			return err
 		}
-		return choicesOf(data, "delta", deltaKnown, func(index int, name, v []byte) error {
-			return s.choice(index).add(name, v)
-		})
+		return unknownMembers(data, chunkChoiceKnown, "delta", deltaKnown, s.add)
 	}
 	for _, m := range members {
-		if m.Choice < 0 {
+		var err error
+		switch {
+		case m.Choice < 0:
 			if bytes.EqualFold(m.Name, []byte("error")) && !hasNull(m.Value, 0) {
 				return errChunkError
 			}
-			continue
+			if !isKnown(m.Name, responseKnown) {
+				err = s.add(levelTop, 0, m.Name, m.Value)
+			}
+		case m.Delta:
+			err = s.add(levelMessage, choices[m.Choice].Index, m.Name, m.Value)
+		default:
+			err = s.add(levelChoice, choices[m.Choice].Index, m.Name, m.Value)
 		}
-		if err := s.choice(choices[m.Choice].Index).add(m.Name, m.Value); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// bodyExtras returns the extra members of the messages of a stored body.
+// bodyExtras returns the extra members of a stored chat completion.
 func bodyExtras(body []byte) (extraSet, error) {
 	var s extraSet
-	err := choicesOf(body, "message", messageKnown, func(index int, name, v []byte) error {
-		return s.choice(index).add(name, v)
-	})
+	err := unknownMembers(body, chatChoiceKnown, "message", messageKnown, s.add)
 	return s, err
 }
 
-// choicesOf calls f for each member not in known of the object named
-// field ("delta" or "message") of each choice of the response data, with
-// the choice's index: name decoded, v the member's JSON value. Most
-// chunks have none, and cost one pass that allocates nothing.
-func choicesOf(data []byte, field string, known []string, f func(index int, name, v []byte) error) error {
-	type member struct{ name, v []byte }
-	var members []member
+// unknownMembers calls f for each member of the response data (a
+// completion or a chunk) that is not known: of the response object
+// itself, not in responseKnown; of each choice, not in choiceKnown; and,
+// when field is not "", of each choice's member field ("message" or
+// "delta"), not in fieldKnown. f gets the member's level, its choice's
+// index (0 at the top), its name decoded and its JSON value. Most
+// responses have none, and cost one pass that allocates nothing.
+func unknownMembers(data []byte, choiceKnown []string, field string, fieldKnown []string, f func(lv level, index int, name, v []byte) error) error {
+	type member struct {
+		lv      level
+		name, v []byte
+	}
+	var members []member // of one choice: its index may come last
 	_, err := eachMember(data, jsonscan.SkipWS(data, 0), 0, func(name, b []byte, i int) (int, error) {
 		if !bytes.EqualFold(name, []byte("choices")) {
-			return -1, nil
+			if isKnown(name, responseKnown) {
+				return -1, nil
+			}
+			j, err := jsonscan.SkipIn(b, i, 1)
+			if err == nil {
+				err = f(levelTop, 0, name, b[i:j])
+			}
+			return j, err
 		}
 		return eachElement(b, i, 1, func(b []byte, i int) (int, error) {
 			index := 0
@@ -227,23 +317,29 @@ func choicesOf(data []byte, field string, known []string, f func(index int, name
 				switch {
 				case bytes.EqualFold(name, []byte("index")):
 					return readIndex(b, i, &index)
-				case bytes.EqualFold(name, []byte(field)):
+				case field != "" && bytes.EqualFold(name, []byte(field)):
 					return eachMember(b, i, 3, func(name, b []byte, i int) (int, error) {
-						if isKnown(name, known) {
+						if isKnown(name, fieldKnown) {
 							return -1, nil
 						}
 						j, err := jsonscan.SkipIn(b, i, 4)
 						if err == nil {
-							members = append(members, member{name: name, v: b[i:j]})
+							members = append(members, member{levelMessage, name, b[i:j]})
 						}
 						return j, err
 					})
+				case isKnown(name, choiceKnown):
+					return -1, nil
 				}
-				return -1, nil
-			})
-			for _, m := range members { // the index may follow the delta
+				j, err := jsonscan.SkipIn(b, i, 3)
 				if err == nil {
-					err = f(index, m.name, m.v)
+					members = append(members, member{levelChoice, name, b[i:j]})
+				}
+				return j, err
+			})
+			for _, m := range members {
+				if err == nil {
+					err = f(m.lv, index, m.name, m.v)
 				}
 			}
 			return end, err
@@ -274,55 +370,71 @@ func readIndex(b []byte, i int, dst *int) (int, error) {
 	return j, json.Unmarshal(b[i:j], dst)
 }
 
-// spliceMessages inserts the extras of each choice into the "message"
-// objects of body, a merged completion, and returns the new body.
-func spliceMessages(body []byte, extras extraSet) ([]byte, error) {
-	if len(extras) == 0 {
-		return body, nil
+// splice inserts extra members into body, a response object as marshal
+// writes it (a completion, or one chunk): top before the object's closing
+// brace and, for each choice of body that has an entry in choices, the
+// entry's choice members before the choice's closing brace and, when
+// field is not "", its message members before the closing brace of the
+// choice's member field ("message" or "delta"). It returns the new body.
+func splice(body []byte, top []*extra, choices []*choiceExtras, field string) ([]byte, error) {
+	type insert struct {
+		at int
+		xs []*extra
 	}
-	var at []int // where each choice's message closes, and its index
-	var idx []int
-	_, err := eachMember(body, 0, 0, func(name, b []byte, i int) (int, error) {
-		if string(name) != "choices" {
+	var ins []insert // in the order of at
+	end, err := eachMember(body, 0, 0, func(name, b []byte, i int) (int, error) {
+		if string(name) != "choices" || len(choices) == 0 {
 			return -1, nil
 		}
 		return eachElement(b, i, 1, func(b []byte, i int) (int, error) {
-			index, end := 0, -1
+			index, fieldEnd := 0, -1
 			j, err := eachMember(b, i, 2, func(name, b []byte, i int) (int, error) {
-				switch string(name) {
-				case "index":
+				switch {
+				case string(name) == "index":
 					return readIndex(b, i, &index)
-				case "message":
+				case field != "" && string(name) == field:
 					j, err := jsonscan.SkipIn(b, i, 3)
-					end = j - 1
+					fieldEnd = j - 1
 					return j, err
 				}
 				return -1, nil
 			})
-			if end >= 0 {
-				at, idx = append(at, end), append(idx, index)
+			if err != nil {
+				return j, err
 			}
-			return j, err
+			for _, c := range choices {
+				if c.index != index {
+					continue
+				}
+				if fieldEnd >= 0 {
+					ins = append(ins, insert{fieldEnd, c.message})
+				}
+				ins = append(ins, insert{j - 1, c.choice})
+			}
+			return j, nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	ins = append(ins, insert{end - 1, top})
 	out := make([]byte, 0, len(body)+256)
 	from := 0
-	for k, end := range at {
-		out = append(out, body[from:end]...)
-		for _, c := range extras {
-			if c.index != idx[k] {
-				continue
-			}
-			for _, x := range c.extras {
-				if out, err = x.appendJSON(out); err != nil {
-					return nil, err
-				}
+	for _, in := range ins {
+		if len(in.xs) == 0 {
+			continue
+		}
+		out = append(out, body[from:in.at]...)
+		first := len(out)
+		for _, x := range in.xs {
+			if out, err = x.appendJSON(out); err != nil {
+				return nil, err
 			}
 		}
-		from = end
+		if body[in.at-1] == '{' { // an empty object: no comma before its first member
+			out = append(out[:first], out[first+1:]...)
+		}
+		from = in.at
 	}
 	return append(out, body[from:]...), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +51,66 @@ func FuzzCanonicalKey(f *testing.F) {
 		}
 		if k1 != k2 {
 			t.Fatalf("%q and its re-encoding %q differ", body, re)
+		}
+	})
+}
+
+// FuzzConversion records a stream of chat chunks (the input, one chunk
+// per line) and, when the recorder stores it, wants the merged body to be
+// one JSON object, the body served streamed to be JSON chunks, and those
+// chunks to merge into the same body again: what the conversions splice
+// in (unknown members, the upstream's usage) must stay valid and must not
+// move.
+func FuzzConversion(f *testing.F) {
+	for _, s := range [][]string{vllmStream, extrasStream, chatStream} {
+		f.Add([]byte(strings.Join(s, "\n")))
+	}
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"a"},"x":{"y":"z"},"stop_reason":null}],"top":[1]}` + "\n" +
+		`{"choices":[{"delta":{},"finish_reason":"stop","x":{"n":1},"index":0}],"top":"s","Usage":{"total_tokens":1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 4096 {
+			return
+		}
+		r := Recorder{Kind: KindChat}
+		for line := range bytes.SplitSeq(data, []byte("\n")) {
+			r.Add(line)
+		}
+		r.Add([]byte("[DONE]"))
+		e, err := r.Finish(200, nil, t0)
+		if err != nil {
+			return
+		}
+		body, err := e.JSON()
+		if err != nil {
+			return // a stream the recorder keeps but cannot merge is served as it came
+		}
+		var c map[string]json.RawMessage
+		if err := json.Unmarshal(body, &c); err != nil {
+			t.Fatalf("merged body %s: %v", body, err)
+		}
+		be, err := NewBodyEntry(KindChat, 200, body, t0)
+		if err != nil {
+			t.Fatalf("merged body %s refused: %v", body, err)
+		}
+		events, err := be.StreamEvents(true)
+		if err != nil {
+			t.Fatalf("merged body %s as a stream: %v", body, err)
+		}
+		back := Recorder{Kind: KindChat}
+		for _, ev := range events {
+			if !json.Valid(ev) {
+				t.Fatalf("event %s of body %s", ev, body)
+			}
+			back.Add(ev)
+		}
+		back.Add([]byte("[DONE]"))
+		e2, err := back.Finish(200, nil, t0)
+		if err != nil {
+			t.Fatalf("events of body %s refused: %v", body, err)
+		}
+		again, err := e2.JSON()
+		if err != nil || !bytes.Equal(again, body) {
+			t.Fatalf("body → stream → body:\n%s (%v)\nwant\n%s", again, err, body)
 		}
 	})
 }

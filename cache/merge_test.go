@@ -26,9 +26,9 @@ func TestMergeChatEventsSameAsJSON(t *testing.T) {
 		var wantExtras extraSet
 		for _, data := range events { // the slow walk, for every chunk
 			if wantErr == nil {
-				wantErr = choicesOf(data, "delta", deltaKnown, func(index int, name, v []byte) error {
-					return wantExtras.choice(index).add(name, v)
-				})
+				if wantErr = chunkError(data); wantErr == nil {
+					wantErr = unknownMembers(data, chunkChoiceKnown, "delta", deltaKnown, wantExtras.add)
+				}
 			}
 		}
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
@@ -40,8 +40,8 @@ func TestMergeChatEventsSameAsJSON(t *testing.T) {
 		gb, err1 := marshal(got)
 		wb, err2 := marshal(want)
 		if err1 == nil && err2 == nil {
-			gb, err1 = spliceMessages(gb, gotExtras)
-			wb, err2 = spliceMessages(wb, wantExtras)
+			gb, err1 = splice(gb, gotExtras.top, gotExtras.choices, "message")
+			wb, err2 = splice(wb, wantExtras.top, wantExtras.choices, "message")
 		}
 		if err1 != nil || err2 != nil || string(gb) != string(wb) {
 			t.Fatalf("stream %d:\n got %s\nwant %s\nevents:\n%s", i, gb, wb, slices.Concat(events...))
@@ -66,7 +66,7 @@ func genChatStream(rng *rand.Rand) [][]byte {
 		head += `,"system_fingerprint":"fp_1","service_tier":` + pick(`"default"`, "null")
 	}
 	if rng.IntN(3) == 0 {
-		head += `,"obfuscation":"Zx9q","x_unknown":{"a":[1,2.5e-3,true,null,{"b":"c"}]}`
+		head += `,"obfuscation":"Zx9q","x_unknown":{"a":[1,2.5e-3,true,null,{"b":"c"}]},"provider":"` + pick("p", "q") + `"`
 	}
 	if rng.IntN(4) == 0 {
 		head += `,"error":null`
@@ -110,10 +110,14 @@ func genChatStream(rng *rand.Rand) [][]byte {
 		case 8:
 			delta = pick(`"annotations":[{"type":"url_citation","url_citation":{"url":"https://a"}}]`, `"annotations":[]`, `"x_obj":{"v":`+pick("1", "2")+`}`)
 		}
+		if rng.IntN(4) == 0 {
+			extra += pick(`,"stop_reason":null`, `,"token_ids":[1,2]`, `,"x_c":{"s":"c","n":[1]}`)
+		}
 		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{%s}%s,"finish_reason":null}]`, c, delta, extra))
 	}
-	for c := range choices {
-		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{},"finish_reason":%q}]`, c, pick("stop", "length", "tool_calls")))
+	for c := range choices { // with members of the choice the wire types do not hold, now and then
+		chunk(fmt.Sprintf(`"choices":[{"index":%d,"delta":{},"finish_reason":%q%s}]`, c, pick("stop", "length", "tool_calls"),
+			pick(``, ``, `,"stop_reason":null`, `,"stop_reason":7,"token_ids":[7]`, `,"token_ids":[],"x_c":{"s":"`+pick("a", "b")+`"}`)))
 	}
 	if rng.IntN(2) == 0 {
 		chunk(`"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":12,"total_tokens":43,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":0}}`)

@@ -230,8 +230,8 @@ type Chunk struct {
 	Err        error
 
 	seq int // the tap's number for the event, from 1: lets a streamTally count it once
-	// extras are the members of the chunk and of its deltas that no field
-	// of Chat holds (reasoning_content, say), as the tap's decoder noted
+	// extras are the members of the chunk, its choices and their deltas
+	// that no field of Chat holds (reasoning_content, say), as the tap's decoder noted
 	// them, pointing into Data: valid while OnChunk runs. extrasOK is
 	// false when the decoder left the chunk to json.Unmarshal, which
 	// notes none (a streamTally then looks in Data itself).

@@ -29,7 +29,7 @@ func (t *streamTally) addReasoning(ch *Chunk) {
 	}
 	lastPos, lastText := -1, ""
 	for _, m := range ch.extras { // usually none
-		if m.Choice < 0 || m.Choice >= len(ch.Chat.Choices) ||
+		if m.Choice < 0 || !m.Delta || m.Choice >= len(ch.Chat.Choices) ||
 			modMessageText(string(m.Name))&(modReasoningContentBit|modReasoningBit) == 0 {
 			continue
 		}

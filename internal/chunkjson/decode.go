@@ -21,10 +21,11 @@ type Decoder struct {
 	// chunk's strings are in use. The chunk-level strings are copies
 	// either way. Default: false.
 	Alias bool
-	// KeepUnknown makes Decode note the members of the chunk and of its
-	// deltas that no field of wire.ChatCompletionChunk holds (an error
-	// beside the choices, reasoning_content in a delta), for Unknown.
-	// Default: false.
+	// KeepUnknown makes Decode note the members of the chunk, of its
+	// choices and of their deltas that no field of
+	// wire.ChatCompletionChunk holds (an error beside the choices, vLLM's
+	// stop_reason in a choice, reasoning_content in a delta), for
+	// Unknown. Default: false.
 	KeepUnknown bool
 
 	unknowns   []Member
@@ -95,16 +96,20 @@ func (d *Decoder) Decode(data []byte, dst *wire.ChatCompletionChunk) error {
 
 // Member is a member that no field of wire.ChatCompletionChunk holds.
 type Member struct {
-	// Choice is the position in Choices of the choice whose delta holds
-	// the member, or -1 for a member of the chunk itself.
+	// Choice is the position in Choices of the choice that holds the
+	// member, or -1 for a member of the chunk itself.
 	Choice int
+	// Delta says that the member is in the choice's delta, not in the
+	// choice itself.
+	Delta bool
 	// Name and Value are the member's name (without its quotes; it has
 	// no escape) and JSON value, inside the data given to Decode.
 	Name, Value []byte
 }
 
-// Unknown returns, with KeepUnknown, the unknown members of the chunk
-// and of its deltas that the last Decode noted, in order. ok is false
+// Unknown returns, with KeepUnknown, the unknown members of the chunk,
+// of its choices and of their deltas that the last Decode noted, in
+// order. ok is false
 // when Decode left the chunk to json.Unmarshal, which notes nothing: the
 // caller must then find them itself. The slice is reused by the next
 // Decode.
@@ -113,12 +118,13 @@ func (d *Decoder) Unknown() (members []Member, ok bool) {
 }
 
 // extra passes over an unknown member, as unknown does, and with
-// KeepUnknown notes it for the choice at position choice (-1: the chunk).
-func (d *Decoder) extra(depth, choice int) {
+// KeepUnknown notes it for the choice at position choice (-1: the chunk),
+// in its delta when delta is set.
+func (d *Decoder) extra(depth, choice int, delta bool) {
 	start := d.i
 	d.unknown(depth)
 	if d.KeepUnknown && !d.bad {
-		d.unknowns = append(d.unknowns, Member{Choice: choice, Name: d.key(), Value: d.b[jsonscan.SkipWS(d.b, start):d.i]})
+		d.unknowns = append(d.unknowns, Member{Choice: choice, Delta: delta, Name: d.key(), Value: d.b[jsonscan.SkipWS(d.b, start):d.i]})
 	}
 }
 
@@ -164,7 +170,7 @@ func (d *Decoder) chunk(c *wire.ChatCompletionChunk) {
 			d.once(&seen, keyUsage)
 			d.usage(&c.Usage)
 		default:
-			d.extra(1, -1)
+			d.extra(1, -1, false)
 		}
 	}
 }
@@ -216,7 +222,8 @@ func (d *Decoder) choice(ch *wire.ChunkChoice) {
 			d.once(&seen, 8)
 			d.logprobs(&ch.Logprobs)
 		default:
-			d.unknown(3)
+			// vLLM's stop_reason and the like: no field of wire.ChunkChoice
+			d.extra(3, d.pos, false)
 		}
 	}
 }
@@ -250,7 +257,7 @@ func (d *Decoder) delta(dl *wire.Delta) {
 			d.function(dl.FunctionCall, 5)
 		default:
 			// reasoning_content and the like: no field of wire.Delta
-			d.extra(4, d.pos)
+			d.extra(4, d.pos, true)
 		}
 	}
 }

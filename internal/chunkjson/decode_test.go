@@ -268,9 +268,10 @@ func TestExactFloat(t *testing.T) {
 	}
 }
 
-// TestDecodeUnknown: with KeepUnknown, the members of the chunk and of
-// its deltas that no field holds are noted with the position of their
-// choice, in order; members elsewhere (a choice's own, logprobs') are not.
+// TestDecodeUnknown: with KeepUnknown, the members of the chunk, of its
+// choices and of their deltas that no field holds are noted with the
+// position of their choice, in order; members elsewhere (logprobs') are
+// not.
 // A chunk json.Unmarshal reads notes nothing and says so.
 func TestDecodeUnknown(t *testing.T) {
 	d := Decoder{KeepUnknown: true}
@@ -284,9 +285,14 @@ func TestDecodeUnknown(t *testing.T) {
 	got, ok := d.Unknown()
 	var s []string
 	for _, m := range got {
-		s = append(s, fmt.Sprintf("%d %s=%s", m.Choice, m.Name, m.Value))
+		where := ""
+		if m.Delta {
+			where = "delta "
+		}
+		s = append(s, fmt.Sprintf("%d %s%s=%s", m.Choice, where, m.Name, m.Value))
 	}
-	want := []string{"-1 error=null", `0 reasoning_content="Think."`, "0 annotations=[1, 2]", `1 x={"y":[true]}`, `-1 obfuscation="Zx"`}
+	want := []string{"-1 error=null", `0 delta reasoning_content="Think."`, "0 delta annotations=[1, 2]",
+		"0 stop_reason=null", `1 delta x={"y":[true]}`, `-1 obfuscation="Zx"`}
 	if !ok || !reflect.DeepEqual(s, want) {
 		t.Errorf("Unknown() = %q, %v; want %q", s, ok, want)
 	}

@@ -12,10 +12,10 @@
 // function call, finish_reason, usage with its details, and logprobs
 // (content and refusal entries with token, logprob, bytes and
 // top_logprobs). Unknown keys are passed over, their syntax checked; with
-// KeepUnknown, those of the chunk and of its deltas are noted (see
-// Decoder.Unknown), which is how the cache carries reasoning_content over
-// when it merges a stream and how the middleware's tap finds the
-// reasoning text it counts.
+// KeepUnknown, those of the chunk, of its choices and of their deltas are
+// noted (see Decoder.Unknown), which is how the cache carries
+// reasoning_content or vLLM's stop_reason over when it merges a stream and
+// how the middleware's tap finds the reasoning text it counts.
 // Anything it cannot be sure of — a key that differs from a field only in
 // case or has an escape, a key seen twice, a value of an unexpected type,
 // an integer with a fraction or out of range, invalid UTF-8 or a lone
