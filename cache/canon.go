@@ -339,6 +339,25 @@ next: // a value ended just before s[i]
 		goto value
 	case ch == '}' && f.obj:
 		i++
+		// The two commonest objects are closed here, as the call of
+		// closeObject would cost more than they do: one in order with
+		// nothing inside to rewrite (as openai-go writes most), and one
+		// of two members with nothing inside to rewrite, whose names are
+		// out of order at their first eight bytes, so that they are
+		// swapped ({"role","content"}, as Python's client writes every
+		// message). Members are left out only at the top level.
+		if ev := len(c.events) - 1; f.ev == ev {
+			if !f.reorder {
+				c.mem, c.events = c.mem[:f.base], c.events[:ev]
+				goto pop
+			}
+			if b := len(c.mem) - 1; b == f.base+1 && !f.top && c.mem[f.base].pre > c.mem[b].pre {
+				e := &c.events[ev]
+				e.kind, e.start, e.end, e.a = evSwap, f.start, i, c.mem[b].start
+				c.mem = c.mem[:f.base]
+				goto pop
+			}
+		}
 		c.closeObject(f, i)
 	case ch == ']' && !f.obj:
 		i++
@@ -616,11 +635,13 @@ func (c *canon) emit(buf []byte, from, to, ev int) []byte {
 			buf = append(buf, c.aux[e.a:e.b]...)
 			ev++
 		case evSwap: // {first,second} as {second,first}
+			// The second member is copied with the '}' after it and the
+			// first with the ',' after it, and the two swapped.
 			buf = append(buf, s[from:e.start+1]...)
-			buf = append(buf, s[e.a:e.end-1]...)
-			buf = append(buf, ',')
-			buf = append(buf, s[e.start+1:e.a-1]...)
-			buf = append(buf, '}')
+			buf = append(buf, s[e.a:e.end]...)
+			buf[len(buf)-1] = ','
+			buf = append(buf, s[e.start+1:e.a]...)
+			buf[len(buf)-1] = '}'
 			ev++
 		default: // evObject
 			buf = append(buf, s[from:e.start]...)
