@@ -286,6 +286,12 @@ value:
 		return c.fail(i, "invalid literal")
 	default:
 		if ch != '-' && (ch < '0' || ch > '9') {
+			if ch <= ' ' {
+				if j := c.space(i); j > i {
+					i = j
+					goto value
+				}
+			}
 			return c.fail(i, fmt.Sprintf("invalid character %q looking for a value", ch))
 		}
 		// A plain integer of up to maxPlainDigits digits, without a
@@ -321,18 +327,15 @@ next: // a value ended just before s[i]
 		m := &c.mem[len(c.mem)-1]
 		m.end, m.evEnd = i, len(c.events)
 	}
-	if i < len(s) && s[i] <= ' ' {
-		i = c.space(i)
-	}
+	// Whitespace is looked for only where a separator is not found (here,
+	// at key and at value), as most input has none.
+sep:
 	if i >= len(s) {
 		return c.fail(i, "unexpected end of input in array or object")
 	}
 	switch ch := s[i]; {
 	case ch == ',':
 		i++
-		if i < len(s) && s[i] <= ' ' {
-			i = c.space(i)
-		}
 		if f.obj {
 			goto key
 		}
@@ -361,9 +364,14 @@ next: // a value ended just before s[i]
 		c.closeObject(f, i)
 	case ch == ']' && !f.obj:
 		i++
-	case f.obj:
-		return c.fail(i, fmt.Sprintf("invalid character %q after object member", ch))
 	default:
+		if j := c.space(i); j > i { // whitespace before the separator
+			i = j
+			goto sep
+		}
+		if f.obj {
+			return c.fail(i, fmt.Sprintf("invalid character %q after object member", ch))
+		}
 		return c.fail(i, fmt.Sprintf("invalid character %q after array element", ch))
 	}
 pop:
@@ -377,6 +385,12 @@ pop:
 
 key: // a member starts at s[i]
 	if i >= len(s) || s[i] != '"' {
+		if i < len(s) && s[i] <= ' ' {
+			if j := c.space(i); j > i {
+				i = j
+				goto key
+			}
+		}
 		return c.fail(i, "object key must be a string")
 	}
 	{
@@ -425,16 +439,16 @@ key: // a member starts at s[i]
 			}
 		}
 	}
-	if i < len(s) && s[i] <= ' ' {
-		i = c.space(i)
-	}
+	// The ':' most often follows the name at once.
 	if i >= len(s) || s[i] != ':' {
-		return c.fail(i, "missing ':' after object key")
+		if i < len(s) && s[i] <= ' ' {
+			i = c.space(i)
+		}
+		if i >= len(s) || s[i] != ':' {
+			return c.fail(i, "missing ':' after object key")
+		}
 	}
 	i++
-	if i < len(s) && s[i] <= ' ' {
-		i = c.space(i)
-	}
 	goto value
 }
 
@@ -591,15 +605,20 @@ func (c *canon) closeObject(f *frame, end int) {
 	}
 	c.ord = ord
 	k0 := len(c.kept)
+	kept := slices.Grow(c.kept, len(ord))[:k0+len(ord)]
+	k := k0
 	for i, x := range ord {
 		m := &ms[x]
 		if m.drop || dup && i+1 < len(ord) && cmpMembers(src, aux, m, &ms[ord[i+1]]) == 0 {
 			continue // left out, or a later duplicate wins
 		}
-		c.keep(m)
+		sp := &kept[k]
+		sp.start, sp.end, sp.ev, sp.evEnd = m.start, m.end, m.ev, m.evEnd
+		k++
 	}
+	c.kept = kept[:k]
 	e := &c.events[f.ev]
-	e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, len(c.kept), len(c.events)
+	e.kind, e.start, e.end, e.a, e.b, e.next = evObject, f.start, end, k0, k, len(c.events)
 }
 
 // keep appends m's span to kept, field by field.
