@@ -257,6 +257,9 @@ value:
 		f.top, f.reorder, f.base, f.ev, f.start = n == 0, false, len(c.mem), len(c.events), i-1
 		e := c.event()
 		e.kind, e.start = evNop, i-1
+		if i < len(s) && s[i] == '"' {
+			goto key
+		}
 		if i < len(s) && s[i] <= ' ' {
 			i = c.space(i)
 		}
