@@ -7,22 +7,27 @@ import "testing"
 // that no other benchmark's name contains, so that a run of one of them
 // (for instance under callgrind) measures it alone.
 func BenchmarkCanonForm(b *testing.B) {
-	form := func(body []byte) func(*testing.B) {
-		return func(b *testing.B) {
-			c := new(canon)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				c.buf = c.buf[:0]
-				c.reset(body, &defaultIgnore, true)
-				if err := c.document(); err != nil {
-					b.Fatal(err)
-				}
+	b.Run("canonical", benchCanonForm(chatRequest1K))
+	b.Run("openai-go", benchCanonForm(chatRequestGo1K))
+	b.Run("plain-chat", benchCanonForm(chatRequestPlain1K))
+	b.Run("short-turns", benchCanonForm(chatRequestTurns1K))
+}
+
+// benchCanonForm benchmarks the canonical form of body, with the CPU time
+// per op beside the wall time.
+func benchCanonForm(body []byte) func(*testing.B) {
+	return func(b *testing.B) {
+		c := new(canon)
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		cpu := cpuTime()
+		for b.Loop() {
+			c.buf = c.buf[:0]
+			c.reset(body, &defaultIgnore, true)
+			if err := c.document(); err != nil {
+				b.Fatal(err)
 			}
 		}
+		reportCPU(b, cpu)
 	}
-	b.Run("canonical", form(chatRequest1K))
-	b.Run("openai-go", form(chatRequestGo1K))
-	b.Run("plain-chat", form(chatRequestPlain1K))
-	b.Run("short-turns", form(chatRequestTurns1K))
 }
