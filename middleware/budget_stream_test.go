@@ -194,6 +194,12 @@ func TestBudgetRaceRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ping := redis.NewClient(opt)
+	err = ping.Ping(t.Context()).Err()
+	_ = ping.Close()
+	if err != nil {
+		t.Fatalf("middleware: Redis at LLMGATE_REDIS_URL: %v", err)
+	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	prefix := "{llmgate:test:" + hex.EncodeToString(rnd[:]) + "}:"
