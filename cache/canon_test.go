@@ -181,6 +181,9 @@ var canonCases = []string{
 	string(chatRequest1K), manyMembers,
 	`{"a\nb":1,"a\u000ab":2}`, `{"a\u000Ab":1,"a\nb":2}`, `{"x\b":1,"x\u0008":2,"x\t":3,"x\u001f":4}`,
 	`["line one\nline \"two\"\t\\ end","\/\r\f","\u000d\u000C\u0009 tab"]`,
+	// two-member objects inside others, which parse closes itself when it can
+	`[{"a":1,"a":2}]`, `[{"b":1,"a":2}]`, `[{"a":1,"b":2}]`, `[{"b":1, "a":2}]`, `[{"b":"\u0041","a":2}]`,
+	`[{"aaaaaaaab":1,"aaaaaaaaa":2}]`, `{"x":{"b":1,"a":2},"y":[{"d":{"c":1,"b":2},"a":0}]}`,
 }
 
 // TestCanonicalFormAsWritten: strings whose escapes are the short ones

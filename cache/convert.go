@@ -57,50 +57,43 @@ func memoize[T any](e *Entry, p *atomic.Pointer[T], conv func() (*T, int)) *T {
 // mergeJSON merges a recorded stream into the body of a non-streamed
 // response.
 func (e *Entry) mergeJSON() ([]byte, error) {
+	var (
+		v      any
+		usage  **wire.Usage
+		extras extraSet
+		field  string // where a choice's text is
+	)
 	switch e.Kind {
 	case KindCompletion:
-		c, extras, err := mergeCompletionEvents(e.Events)
+		c, x, err := mergeCompletionEvents(e.Events)
 		if err != nil {
 			return nil, err
 		}
-		var raw []byte
-		if c.Usage == nil {
-			c.Usage = e.Usage
-		} else {
-			raw = e.streamRawUsage(c.Usage)
-		}
-		b, err := marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		if !extras.empty() {
-			if b, err = splice(b, extras.top, extras.choices, ""); err != nil {
-				return nil, err
-			}
-		}
-		return withRawUsage(b, raw), nil
+		v, usage, extras = c, &c.Usage, x
 	default:
-		c, extras, err := mergeChatEvents(e.Events)
+		c, x, err := mergeChatEvents(e.Events)
 		if err != nil {
 			return nil, err
 		}
-		var raw []byte
-		if c.Usage == nil {
-			c.Usage = e.Usage
-		} else {
-			raw = e.streamRawUsage(c.Usage)
-		}
-		b, err := marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		if !extras.empty() {
-			if b, err = splice(b, extras.top, extras.choices, "message"); err != nil {
-				return nil, err
-			}
-		}
-		return withRawUsage(b, raw), nil
+		v, usage, extras, field = c, &c.Usage, x, "message"
 	}
+	var raw []byte
+	if *usage == nil {
+		*usage = e.Usage
+	} else {
+		raw = e.streamRawUsage(*usage)
+	}
+	b, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	// The upstream's usage goes in before the extras, which may hold a
+	// member named usage of their own (Groq's x_groq does).
+	b = withRawUsage(b, raw)
+	if extras.empty() {
+		return b, nil
+	}
+	return splice(b, extras.top, extras.choices, field)
 }
 
 // StreamEvents returns the entry as the data of the events of a streamed
@@ -131,6 +124,11 @@ func (e *Entry) StreamEvents(includeUsage bool) ([][]byte, error) {
 
 func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 	if !e.Stream {
+		var (
+			events [][]byte
+			extras extraSet
+			err    error
+		)
 		switch e.Kind {
 		case KindCompletion:
 			var c wire.Completion
@@ -140,12 +138,10 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if c.Usage == nil {
 				c.Usage = e.Usage // counted by the tap when the body had none
 			}
-			var extras extraSet
-			if err := unknownMembers(e.Body, textChoiceKnown, "", nil, extras.add); err != nil {
+			if err := unknownMembers(e.Body, textShape, extras.add); err != nil {
 				return nil, fmt.Errorf("cache: stored body: %w", err)
 			}
-			events, err := completionEvents(&c, includeUsage, extras)
-			return e.bodyUsage(events, includeUsage), err
+			events, err = completionEvents(&c, includeUsage, extras)
 		default:
 			var c wire.ChatCompletion
 			if err := json.Unmarshal(e.Body, &c); err != nil {
@@ -154,13 +150,19 @@ func (e *Entry) streamEvents(includeUsage bool) ([][]byte, error) {
 			if c.Usage == nil {
 				c.Usage = e.Usage
 			}
-			extras, err := bodyExtras(e.Body)
-			if err != nil {
+			if extras, err = bodyExtras(e.Body); err != nil {
 				return nil, fmt.Errorf("cache: stored body: %w", err)
 			}
-			events, err := chatEvents(&c, includeUsage, extras)
-			return e.bodyUsage(events, includeUsage), err
+			events, err = chatEvents(&c, includeUsage, extras)
 		}
+		if err != nil {
+			return nil, err
+		}
+		events = e.bodyUsage(events, includeUsage)
+		// The response's own members go in the first chunk, where the
+		// stream says what it is, once the usage is in place: they may
+		// hold a member named usage of their own.
+		return events, spliceFirst(events, extras.top)
 	}
 	events := e.Events
 	switch {
@@ -411,7 +413,7 @@ func mergeCompletionEvents(events [][]byte) (*wire.Completion, extraSet, error) 
 		if err := chunkError(data); err != nil {
 			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
-		if err := unknownMembers(data, textChoiceKnown, "", nil, extras.add); err != nil {
+		if err := unknownMembers(data, textShape, extras.add); err != nil {
 			return nil, extraSet{}, fmt.Errorf("cache: stream event %d: %w", n, err)
 		}
 		setOnce(&out.ID, ch.ID)

@@ -48,15 +48,16 @@ func record(t *testing.T, k Kind, events []string) *Entry {
 	return e
 }
 
-// bodyAsStream stores body, serves it streamed and records those events
-// again: it returns them and the body they merge into.
+// bodyAsStream stores body, serves it streamed (with a usage chunk when
+// the body has usage) and records those events again: it returns them and
+// the body they merge into.
 func bodyAsStream(t *testing.T, k Kind, body []byte) (events [][]byte, again []byte) {
 	t.Helper()
 	entry, err := NewBodyEntry(k, 200, body, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if events, err = entry.StreamEvents(false); err != nil {
+	if events, err = entry.StreamEvents(entry.Usage != nil); err != nil {
 		t.Fatal(err)
 	}
 	var strs []string
@@ -685,6 +686,111 @@ func TestCompletionConversionExtras(t *testing.T) {
 	}
 	if events, again := bodyAsStream(t, KindCompletion, body); string(again) != want {
 		t.Errorf("body → stream → body:\n%s\nwant\n%s\nevents %s", again, want, events)
+	}
+}
+
+// TestConversionExtrasEdges: the members the wire types do not hold, where
+// they could be confused with the typed ones or repeat.
+func TestConversionExtrasEdges(t *testing.T) {
+	const head = `"id":"e","object":"chat.completion.chunk","created":1,"model":"m"`
+	merge := func(t *testing.T, chunks ...string) []byte {
+		t.Helper()
+		for i, c := range chunks {
+			chunks[i] = "{" + head + "," + c + "}"
+		}
+		body, err := record(t, KindChat, chunks).JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	const bodyHead = `{"id":"e","object":"chat.completion","created":1,"model":"m","choices":[`
+	t.Run("a usage inside an extra", func(t *testing.T) { // Groq's x_groq beside the usage
+		body := merge(t, `"x_groq":{"id":"r"},"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]`,
+			`"x_groq":{"id":"r","usage":{"queue_time":0.5}},"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"cost":3}`)
+		want := bodyHead + `{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop","logprobs":null}],` +
+			`"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"cost":3},"x_groq":{"id":"r","usage":{"queue_time":0.5}}}`
+		if string(body) != want {
+			t.Fatalf("merged body\n%s\nwant\n%s", body, want)
+		}
+		if events, again := bodyAsStream(t, KindChat, body); string(again) != want ||
+			!bytes.HasSuffix(events[len(events)-1], []byte(`"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"cost":3}}`)) {
+			t.Errorf("body → stream → body:\n%s\nevents %s", again, events)
+		}
+	})
+	t.Run("a name that is not plain ASCII", func(t *testing.T) {
+		body := merge(t, `"é":1,"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]`,
+			`"choices":[],"usage":{"prompt_tokens":1,"cost":2}`)
+		if events, again := bodyAsStream(t, KindChat, body); string(again) != string(body) ||
+			!bytes.HasSuffix(events[len(events)-1], []byte(`"usage":{"prompt_tokens":1,"cost":2}}`)) {
+			t.Errorf("body → stream → body:\n%s\nwant\n%s\nevents %s", again, body, events)
+		}
+	})
+	t.Run("the other form's field", func(t *testing.T) { // a message in a chunk, a delta in a body
+		body := merge(t, `"choices":[{"index":0,"delta":{"content":"a"},"message":{"content":"b"},"finish_reason":"stop"}]`)
+		if bytes.Count(body, []byte(`"message"`)) != 1 {
+			t.Errorf("merged body %s, want one message", body)
+		}
+		body = []byte(bodyHead + `{"index":0,"message":{"role":"assistant","content":"a"},"delta":{"content":"X"},"finish_reason":"stop"}]}`)
+		events, _ := bodyAsStream(t, KindChat, body)
+		for _, ev := range events {
+			if bytes.Count(ev, []byte(`"delta"`)) > 1 {
+				t.Errorf("event %s has two deltas", ev)
+			}
+		}
+	})
+	t.Run("round trips", func(t *testing.T) {
+		for _, body := range []string{
+			// nulls inside the objects of a choice and of the response
+			bodyHead + `{"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":"stop","logprobs":null,"x":{"a":null,"b":[]}}],"y":{"c":null}}`,
+			// a message's name, which no typed field of a delta holds
+			bodyHead + `{"index":0,"message":{"role":"assistant","content":"a","name":"bob"},"finish_reason":"stop","logprobs":null}]}`,
+		} {
+			if _, again := bodyAsStream(t, KindChat, []byte(body)); string(again) != body {
+				t.Errorf("body → stream → body:\n%s\nwant\n%s", again, body)
+			}
+		}
+		text := `{"id":"t","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":"a","logprobs":null,"finish_reason":"stop"}],"service_tier":"default"}`
+		if _, again := bodyAsStream(t, KindCompletion, []byte(text)); string(again) != text {
+			t.Errorf("body → stream → body:\n%s\nwant\n%s", again, text)
+		}
+	})
+	t.Run("an index twice", func(t *testing.T) {
+		body := bodyHead + `{"index":0,"message":{"content":"a","reasoning_content":"r"},"finish_reason":"stop","token_ids":[1]},` +
+			`{"index":0,"message":{"content":"b","reasoning_content":"s"},"finish_reason":"stop","token_ids":[2]}]}`
+		events, again := bodyAsStream(t, KindChat, []byte(body))
+		if n := bytes.Count(bytes.Join(events, nil), []byte(`"token_ids"`)); n != 1 || !bytes.Contains(again, []byte(`"reasoning_content":"rs"`)) {
+			t.Errorf("token_ids %d times in %s; merged again %s", n, events, again)
+		}
+	})
+	t.Run("choices twice", func(t *testing.T) { // encoding/json reads the last
+		body := merge(t, `"choices":[{"index":0,"x":1,"delta":{"y":1}}],"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]`)
+		if bytes.Contains(body, []byte(`"x"`)) || bytes.Contains(body, []byte(`"y"`)) {
+			t.Errorf("merged body %s keeps the members of the choices encoding/json passes over", body)
+		}
+		body = merge(t, `"choices":[{"index":0,"delta":{"y":1},"delta":{"content":"a"},"finish_reason":"stop"}]`)
+		if bytes.Contains(body, []byte(`"y"`)) {
+			t.Errorf("merged body %s keeps the members of the delta encoding/json passes over", body)
+		}
+	})
+	t.Run("a response's array is restated", func(t *testing.T) {
+		body := merge(t, `"p":[1],"choices":[{"index":0,"delta":{"content":"a"}}]`, `"p":[2],"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`)
+		if !bytes.HasSuffix(body, []byte(`,"p":[2]}`)) {
+			t.Errorf("merged body %s, want the last p", body)
+		}
+	})
+}
+
+// TestSpliceEmptyObject: splice writes no comma before the first member
+// of an empty object.
+func TestSpliceEmptyObject(t *testing.T) {
+	var s extraSet
+	if err := s.add(levelTop, 0, []byte("x"), []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := splice([]byte(`{}`), s.top, nil, "")
+	if err != nil || string(got) != `{"x":1}` {
+		t.Errorf("splice = %s, %v; want {\"x\":1}", got, err)
 	}
 }
 

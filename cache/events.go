@@ -2,12 +2,15 @@ package cache
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/llmgate/llmgate/wire"
 )
 
 // chatEvents turns a chat completion into the chunks of the stream that
-// would have carried it.
+// would have carried it, with the members of its choices and messages
+// that the wire types do not hold (extras; the response's own are the
+// caller's to add).
 func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][]byte, error) {
 	var events [][]byte
 	emit := func(choices []wire.ChunkChoice, usage *wire.Usage) error {
@@ -21,9 +24,15 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 		return err
 	}
 	one := func(ch wire.ChunkChoice) error { return emit([]wire.ChunkChoice{ch}, nil) }
+	var done []int // the indices whose extras are out: a body may repeat an index
 	for _, choice := range c.Choices {
 		m := choice.Message
 		idx := choice.Index
+		x := extras
+		if slices.Contains(done, idx) {
+			x = extraSet{}
+		}
+		done = append(done, idx)
 		role := m.Role
 		if role == "" {
 			role = wire.RoleAssistant
@@ -31,7 +40,7 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 		if err := one(wire.ChunkChoice{Index: idx, Delta: wire.Delta{Role: role}}); err != nil {
 			return nil, err
 		}
-		if err := extraChunk(c, idx, extras, &events); err != nil {
+		if err := extraChunk(c, idx, x, &events); err != nil {
 			return nil, err
 		}
 		var lpContent, lpRefusal []wire.TokenLogprob
@@ -62,12 +71,9 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 		if err := one(wire.ChunkChoice{Index: idx, FinishReason: choice.FinishReason}); err != nil {
 			return nil, err
 		}
-		if err := spliceLast(events, extras.choices, idx); err != nil {
+		if err := spliceLast(events, x.choices, idx); err != nil {
 			return nil, err
 		}
-	}
-	if err := spliceFirst(events, extras.top); err != nil {
-		return nil, err
 	}
 	if includeUsage && c.Usage != nil {
 		if err := emit([]wire.ChunkChoice{}, c.Usage); err != nil {
@@ -187,8 +193,9 @@ func spells(lps []wire.TokenLogprob, text string) bool {
 }
 
 // completionEvents turns a legacy completion into the chunks of its
-// stream: per choice a text chunk (with its logprobs) and a finish chunk,
-// then the usage chunk when includeUsage.
+// stream: per choice a text chunk (with its logprobs) and a finish chunk
+// (with the choice's members in extras), then the usage chunk when
+// includeUsage.
 func completionEvents(c *wire.Completion, includeUsage bool, extras extraSet) ([][]byte, error) {
 	var events [][]byte
 	emit := func(choices []wire.CompletionChoice, usage *wire.Usage) error {
@@ -201,6 +208,7 @@ func completionEvents(c *wire.Completion, includeUsage bool, extras extraSet) ([
 		}
 		return err
 	}
+	var done []int // the indices whose extras are out: a body may repeat an index
 	for _, ch := range c.Choices {
 		if ch.Text != "" || ch.Logprobs != nil {
 			if err := emit([]wire.CompletionChoice{{Index: ch.Index, Text: ch.Text, Logprobs: ch.Logprobs}}, nil); err != nil {
@@ -210,12 +218,12 @@ func completionEvents(c *wire.Completion, includeUsage bool, extras extraSet) ([
 		if err := emit([]wire.CompletionChoice{{Index: ch.Index, FinishReason: ch.FinishReason}}, nil); err != nil {
 			return nil, err
 		}
-		if err := spliceLast(events, extras.choices, ch.Index); err != nil {
-			return nil, err
+		if !slices.Contains(done, ch.Index) {
+			if err := spliceLast(events, extras.choices, ch.Index); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if err := spliceFirst(events, extras.top); err != nil {
-		return nil, err
+		done = append(done, ch.Index)
 	}
 	if includeUsage && c.Usage != nil {
 		if err := emit([]wire.CompletionChoice{}, c.Usage); err != nil {

@@ -66,20 +66,32 @@ func (s *extraSet) empty() bool {
 	return true
 }
 
-// Known members, which the typed conversion carries itself: those of
-// wire.Delta and wire.Message, of the choices of chat and text
-// completions (wire.ChunkChoice, wire.ChatChoice, wire.CompletionChoice)
-// and of the response objects. Of the latter, error is refused where it
-// is not null (see chunkError) and OpenAI's obfuscation, random padding
-// of each chunk, is no part of the answer.
+// shape names the members of one kind of response that the typed
+// conversion carries itself (or drops): those of the response object, of
+// its choices and, when field is not "", of each choice's member field.
+type shape struct {
+	response, choice []string
+	field            string
+	fieldKnown       []string
+}
+
+// The known members. A message's are those of wire.Delta, which is all a
+// converted stream can carry in its typed fields: a message's name or
+// tool_call_id goes over as an extra. A chat choice's include both
+// delta and message, so that neither form's field comes out twice in the
+// other. Of a response's, error is refused where it is not null (see
+// chunkError) and OpenAI's obfuscation, random padding of each chunk, is
+// no part of the answer; wire.Completion has no service_tier.
 var (
-	deltaKnown       = []string{"role", "content", "refusal", "tool_calls", "function_call"}
-	messageKnown     = []string{"role", "content", "name", "refusal", "tool_calls", "tool_call_id", "function_call"}
-	chunkChoiceKnown = []string{"index", "delta", "finish_reason", "logprobs"}
-	chatChoiceKnown  = []string{"index", "message", "finish_reason", "logprobs"}
-	textChoiceKnown  = []string{"index", "text", "finish_reason", "logprobs"}
-	responseKnown    = []string{"id", "object", "created", "model", "choices", "usage",
+	deltaKnown        = []string{"role", "content", "refusal", "tool_calls", "function_call"}
+	chatResponseKnown = []string{"id", "object", "created", "model", "choices", "usage",
 		"system_fingerprint", "service_tier", "error", "obfuscation"}
+	textResponseKnown = []string{"id", "object", "created", "model", "choices", "usage",
+		"system_fingerprint", "error", "obfuscation"}
+
+	chatChunkShape = shape{chatResponseKnown, []string{"index", "delta", "message", "finish_reason", "logprobs"}, "delta", deltaKnown}
+	chatBodyShape  = shape{chatResponseKnown, chatChunkShape.choice, "message", deltaKnown}
+	textShape      = shape{textResponseKnown, []string{"index", "text", "finish_reason", "logprobs"}, "", nil}
 )
 
 // isKnown reports whether name matches one of known as encoding/json
@@ -119,9 +131,9 @@ const (
 func (s *extraSet) add(lv level, index int, name, v []byte) error {
 	switch lv {
 	case levelTop:
-		return restate(&s.top, name, v, false)
+		return restate(&s.top, name, v, 0, false)
 	case levelChoice:
-		return restate(&s.choice(index).choice, name, v, true)
+		return restate(&s.choice(index).choice, name, v, 0, true)
 	}
 	if hasNull(v, 0) {
 		return nil // a null delta member extends nothing
@@ -129,11 +141,12 @@ func (s *extraSet) add(lv level, index int, name, v []byte) error {
 	return extraNamed(&s.choice(index).message, name).merge(v, 0, true)
 }
 
-// restate merges member name with value v into xs, the members of a chunk
-// or of a choice: the value replaces the member's, except that objects are
-// merged, arrays joined when join is set, and null is taken only by a
-// member that has no value yet.
-func restate(xs *[]*extra, name, v []byte, join bool) error {
+// restate merges member name with value v, inside depth containers,
+// into xs, the members of a chunk or of a choice or of an object in
+// them: the value replaces the member's, except that objects are merged,
+// an array is joined to the member's when join is set, and null is taken
+// only by a member that has no value yet.
+func restate(xs *[]*extra, name, v []byte, depth int, join bool) error {
 	x := extraNamed(xs, name)
 	if hasNull(v, 0) {
 		if x.kind == 0 && x.value == nil {
@@ -141,7 +154,8 @@ func restate(xs *[]*extra, name, v []byte, join bool) error {
 		}
 		return nil
 	}
-	return x.merge(v, 0, join && v[0] == '[')
+	grow := join && v[0] == '[' // merge's growing, for the array alone
+	return x.merge(v, depth, grow)
 }
 
 // extraNamed returns the member of xs named name, adding it.
@@ -191,8 +205,12 @@ func (x *extra) merge(v []byte, depth int, grow bool) error {
 		}
 		_, err := eachMember(v, 0, depth, func(name, b []byte, i int) (int, error) {
 			j, err := jsonscan.SkipIn(b, i, depth+1)
-			if err == nil && !hasNull(b, i) {
-				err = extraNamed(&x.members, name).merge(b[i:j], depth+1, grow)
+			switch {
+			case err != nil:
+			case !grow:
+				err = restate(&x.members, name, b[i:j], depth+1, false)
+			case !hasNull(b, i): // a null delta member extends nothing
+				err = extraNamed(&x.members, name).merge(b[i:j], depth+1, true)
 			}
 			return j, err
 		})
@@ -255,7 +273,7 @@ func (s *extraSet) chunk(dec *chunkjson.Decoder, data []byte, choices []wire.Chu
 		if err := chunkError(data); err != nil {
 			return err
 		}
-		return unknownMembers(data, chunkChoiceKnown, "delta", deltaKnown, s.add)
+		return unknownMembers(data, chatChunkShape, s.add)
 	}
 	for _, m := range members {
 		var err error
@@ -264,12 +282,12 @@ func (s *extraSet) chunk(dec *chunkjson.Decoder, data []byte, choices []wire.Chu
 			if bytes.EqualFold(m.Name, []byte("error")) && !hasNull(m.Value, 0) {
 				return errChunkError
 			}
-			if !isKnown(m.Name, responseKnown) {
+			if !isKnown(m.Name, chatResponseKnown) {
 				err = s.add(levelTop, 0, m.Name, m.Value)
 			}
 		case m.Delta:
 			err = s.add(levelMessage, choices[m.Choice].Index, m.Name, m.Value)
-		default:
+		case !isKnown(m.Name, chatChunkShape.choice): // a "message" beside the delta is dropped
 			err = s.add(levelChoice, choices[m.Choice].Index, m.Name, m.Value)
 		}
 		if err != nil {
@@ -282,26 +300,27 @@ func (s *extraSet) chunk(dec *chunkjson.Decoder, data []byte, choices []wire.Chu
 // bodyExtras returns the extra members of a stored chat completion.
 func bodyExtras(body []byte) (extraSet, error) {
 	var s extraSet
-	err := unknownMembers(body, chatChoiceKnown, "message", messageKnown, s.add)
+	err := unknownMembers(body, chatBodyShape, s.add)
 	return s, err
 }
 
 // unknownMembers calls f for each member of the response data (a
-// completion or a chunk) that is not known: of the response object
-// itself, not in responseKnown; of each choice, not in choiceKnown; and,
-// when field is not "", of each choice's member field ("message" or
-// "delta"), not in fieldKnown. f gets the member's level, its choice's
-// index (0 at the top), its name decoded and its JSON value. Most
-// responses have none, and cost one pass that allocates nothing.
-func unknownMembers(data []byte, choiceKnown []string, field string, fieldKnown []string, f func(lv level, index int, name, v []byte) error) error {
+// completion or a chunk) that sh does not know: of the response object
+// itself, of each choice and of each choice's sh.field. f gets the
+// member's level, its choice's index (0 at the top), its name decoded and
+// its JSON value. As encoding/json, it reads only the last of members of
+// one name (choices, or a choice's field) whose value is taken whole.
+// Most responses have none, and cost one pass that allocates nothing.
+func unknownMembers(data []byte, sh shape, f func(lv level, index int, name, v []byte) error) error {
 	type member struct {
 		lv      level
+		index   int
 		name, v []byte
 	}
-	var members []member // of one choice: its index may come last
+	var members []member // of the choices: f is called once they are read
 	_, err := eachMember(data, jsonscan.SkipWS(data, 0), 0, func(name, b []byte, i int) (int, error) {
 		if !bytes.EqualFold(name, []byte("choices")) {
-			if isKnown(name, responseKnown) {
+			if isKnown(name, sh.response) {
 				return -1, nil
 			}
 			j, err := jsonscan.SkipIn(b, i, 1)
@@ -310,41 +329,51 @@ func unknownMembers(data []byte, choiceKnown []string, field string, fieldKnown 
 			}
 			return j, err
 		}
+		members = members[:0] // a later "choices" replaces the earlier
 		return eachElement(b, i, 1, func(b []byte, i int) (int, error) {
-			index := 0
-			members = members[:0]
+			index, first := 0, len(members)
 			end, err := eachMember(b, i, 2, func(name, b []byte, i int) (int, error) {
 				switch {
 				case bytes.EqualFold(name, []byte("index")):
 					return readIndex(b, i, &index)
-				case field != "" && bytes.EqualFold(name, []byte(field)):
+				case sh.field != "" && bytes.EqualFold(name, []byte(sh.field)):
+					kept := members[:first] // a later field replaces the earlier
+					for _, m := range members[first:] {
+						if m.lv != levelMessage {
+							kept = append(kept, m)
+						}
+					}
+					members = kept
 					return eachMember(b, i, 3, func(name, b []byte, i int) (int, error) {
-						if isKnown(name, fieldKnown) {
+						if isKnown(name, sh.fieldKnown) {
 							return -1, nil
 						}
 						j, err := jsonscan.SkipIn(b, i, 4)
 						if err == nil {
-							members = append(members, member{levelMessage, name, b[i:j]})
+							members = append(members, member{levelMessage, 0, name, b[i:j]})
 						}
 						return j, err
 					})
-				case isKnown(name, choiceKnown):
+				case isKnown(name, sh.choice):
 					return -1, nil
 				}
 				j, err := jsonscan.SkipIn(b, i, 3)
 				if err == nil {
-					members = append(members, member{levelChoice, name, b[i:j]})
+					members = append(members, member{levelChoice, 0, name, b[i:j]})
 				}
 				return j, err
 			})
-			for _, m := range members {
-				if err == nil {
-					err = f(m.lv, index, m.name, m.v)
-				}
+			for k := first; k < len(members); k++ { // the index may follow the members
+				members[k].index = index
 			}
 			return end, err
 		})
 	})
+	for _, m := range members {
+		if err == nil {
+			err = f(m.lv, m.index, m.name, m.v)
+		}
+	}
 	return err
 }
 

@@ -16,11 +16,11 @@ import (
 // round trip through wire.Usage.
 
 // topMember returns the span of the value of the top-level member named
-// name of the JSON object data, or ok false when there is none, data is
-// not an object, or encoding/json might read another value under that
-// name: the name twice (repeated objects are merged), a case twin
-// ("Usage"), or a name written with escapes or non-ASCII bytes, which
-// may spell or fold to it.
+// name (plain ASCII) of the JSON object data, or ok false when there is
+// none, data is not an object, or encoding/json might read another value
+// under that name: the name twice (repeated objects are merged) or a case
+// twin ("Usage", or "\u0055sage", or "uſage" with a long s, which folds
+// to s). Names are compared decoded, as encoding/json compares them.
 func topMember(data []byte, name string) (start, end int, ok bool) {
 	i := jsonscan.SkipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -36,10 +36,12 @@ func topMember(data []byte, name string) (start, end int, ok bool) {
 		if err != nil {
 			return 0, 0, false
 		}
-		key := data[i+1 : k-1]
+		key, err := decodeName(data[i:k])
+		if err != nil {
+			return 0, 0, false
+		}
 		match := string(key) == name
-		if match && seen || !match && len(key) == len(name) && bytes.EqualFold(key, []byte(name)) ||
-			!isPlain(key) {
+		if match && seen || !match && bytes.EqualFold(key, []byte(name)) {
 			return 0, 0, false
 		}
 		i = jsonscan.SkipWS(data, k)

@@ -278,6 +278,10 @@ func TestCountReasoning(t *testing.T) {
 			}
 			return events
 		}, "", 2 * enc.Count(thinking), 2 * len(thinking)},
+		{"stream reasoning beside the delta, not counted", func() [][]byte { // only a delta's reasoning is text the client shows
+			return [][]byte{[]byte(`{"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"m","choices":[` +
+				`{"index":0,"delta":{"content":` + js(reply) + `},"reasoning_content":` + js(thinking) + `}]}`)}
+		}, "", enc.Count(reply), len(reply)},
 		{"body reasoning_content", nil, body(msg(`,"reasoning_content":` + js(thinking))), exact, 0},
 		{"body reasoning", nil, body(msg(`,"reasoning":` + js(thinking))), exact, 0},
 		{"body both names, same text, counted once", nil, body(msg(`,"reasoning_content":` + js(thinking) + `,"reasoning":` + js(thinking))), exact, 0},
