@@ -319,6 +319,10 @@ func TestModerateStreamNamedEvents(t *testing.T) {
 // send — and withholds all of a flagged choice's texts.
 func TestModerateOutputReasoningAndParts(t *testing.T) {
 	harmful := string(mustJSON(modHarmful))
+	args := string(mustJSON(`{"text":` + harmful + `}`)) // arguments: a string of JSON text
+	// The threat alone, its k escaped in the arguments' JSON text: flagged
+	// only when judged as the tool reads it.
+	escArgs := string(mustJSON(`{"text":"I will \u006bill you."}`))
 	answer := func(message string) []byte {
 		return []byte(`{"id":"c","object":"chat.completion","created":7,"model":"m","choices":[{"index":0,"message":{"role":"assistant",` +
 			message + `},"finish_reason":"stop"}]}`)
@@ -331,13 +335,19 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		return postJSON(h, "/v1/chat/completions", modChatBody(`[{"role":"user","content":"hi"}]`))
 	}
 	flagged := map[string]string{
-		"reasoning_content":          `"reasoning_content":` + harmful + `,"content":"Fine."`,
-		"reasoning":                  `"content":"Fine.","reasoning":` + harmful,
-		"text part":                  `"content":[{"type":"text","text":` + harmful + `}]`,
-		"mistral thinking part":      `"content":[{"type":"thinking","thinking":[{"type":"text","text":` + harmful + `}]},{"type":"text","text":"Fine."}]`,
-		"refusal part":               `"content":[{"type":"refusal","refusal":` + harmful + `}]`,
-		"split across parts":         `"content":[{"type":"text","text":"I will kill"},{"type":"text","text":"you, you worthless idiot."}]`,
-		"reasoning_content, no text": `"content":null,"reasoning_content":` + harmful,
+		"reasoning_content":           `"reasoning_content":` + harmful + `,"content":"Fine."`,
+		"reasoning":                   `"content":"Fine.","reasoning":` + harmful,
+		"text part":                   `"content":[{"type":"text","text":` + harmful + `}]`,
+		"mistral thinking part":       `"content":[{"type":"thinking","thinking":[{"type":"text","text":` + harmful + `}]},{"type":"text","text":"Fine."}]`,
+		"refusal part":                `"content":[{"type":"refusal","refusal":` + harmful + `}]`,
+		"split across parts":          `"content":[{"type":"text","text":"I will kill"},{"type":"text","text":"you, you worthless idiot."}]`,
+		"reasoning_content, no text":  `"content":null,"reasoning_content":` + harmful,
+		"tool call arguments":         `"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"post","arguments":` + args + `}}]`,
+		"tool call arguments escaped": `"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"post","arguments":` + escArgs + `}}]`,
+		"second tool call":            `"content":"Posting.","tool_calls":[{"function":{"name":"a","arguments":"{}"}},{"function":{"name":"post","arguments":` + args + `}}]`,
+		"arguments as an object":      `"content":null,"tool_calls":[{"function":{"name":"post","arguments":{"text":` + harmful + `}}}]`,
+		"legacy function_call":        `"content":null,"function_call":{"name":"post","arguments":` + args + `}`,
+		"content, with a clean call":  `"content":` + harmful + `,"tool_calls":[{"function":{"name":"post","arguments":"{}"}}]`,
 	}
 	for name, msg := range flagged {
 		t.Run(name, func(t *testing.T) {
@@ -354,7 +364,7 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 			if strings.Contains(rec.Body.String(), "kill") || got.Choices[0].FinishReason != string(wire.FinishContentFilter) {
 				t.Errorf("body %s: want every text withheld, with content_filter", rec.Body)
 			}
-			for _, k := range []string{"content", "reasoning_content", "reasoning"} {
+			for _, k := range []string{"content", "reasoning_content", "reasoning", "tool_calls", "function_call"} {
 				if v, ok := got.Choices[0].Message[k]; ok && v != nil {
 					t.Errorf("%s = %v, want null", k, v)
 				}
@@ -366,6 +376,8 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		`"content":[{"type":"thinking","thinking":[{"type":"text","text":"Paris is the capital."}]},{"type":"text","text":"Paris."}]`,
 		`"content":"Paris.","reasoning_content":"The user asks for a capital."`,
 		`"content":"Paris.","reasoning":"The user asks for a capital.","reasoning_content":null`,
+		`"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"capital","arguments":"{\"country\":\"France\"}"}}]`,
+		`"content":null,"tool_calls":null,"function_call":{"name":"capital","arguments":"{}"}`,
 	} {
 		body := answer(msg)
 		if rec := serve(body); rec.Code != 200 || rec.Body.String() != string(body) {
@@ -377,6 +389,10 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		`"content":"Fine.","reasoning_content":"Fine.","reasoning_content":` + harmful, // which one counts?
 		`"content":"Fine.","Reasoning_content":` + harmful,                             // a case twin
 		`"content":"Fine.","reasoning":{"text":` + harmful + `}`,                       // not a string
+		`"content":"Fine.","Tool_calls":[{"function":{"arguments":` + args + `}}]`,     // a case twin
+		`"tool_calls":[{"function":{"arguments":"{}","Arguments":` + args + `}}]`,      // a case twin
+		`"tool_calls":[{"function":{"arguments":"{}","arguments":` + args + `}}]`,      // which one counts?
+		`"tool_calls":[{"function":{"arguments":"{}"},"function":{"arguments":` + args + `}}]`,
 	} {
 		if rec := serve(answer(msg)); rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
 			t.Errorf("%s: status %d, body %s: want 502", msg, rec.Code, rec.Body)

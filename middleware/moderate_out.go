@@ -2,7 +2,9 @@ package middleware
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -261,9 +263,10 @@ func (mw *modWriter) writeError(e *wire.Error) {
 
 // bodyChoice locates the text of one choice of a non-streamed response
 // body: a completion's text or, in a chat completion, the message's
-// content (a string, or an array of parts) and its reasoning
-// (reasoning_content, reasoning). A flagged choice has every one of those
-// values withheld.
+// content (a string, or an array of parts), its refusal, its reasoning
+// (reasoning_content, reasoning) and the arguments of its tool calls
+// (tool_calls, or the legacy function_call). A flagged choice has every
+// one of those values withheld, its tool calls whole.
 type bodyChoice struct {
 	texts            []string   // the texts to judge, in order
 	values           []bodySpan // the values they come from
@@ -292,6 +295,13 @@ const (
 	modReasoningContentBit
 	modReasoningBit
 	modRefusalBit
+)
+
+// The members of a chat message whose calls' arguments are judged; they
+// are not modMessageText's, as a stream's tool calls are judged apart.
+const (
+	modToolCallsBit = modRefusalBit << (iota + 1)
+	modFunctionCallBit
 )
 
 // modMessageText returns the bit of a message member whose text is
@@ -352,6 +362,30 @@ func modPartsText(d *scanner, b []byte) ([]byte, error) {
 	return b, d.skip()
 }
 
+// modArgsText returns the text of a tool call's arguments to judge: the
+// strings of the JSON text args, names and values, one per line, decoded
+// as the tool that runs the call reads them (so that "\u0062omb" is judged
+// as "bomb"); args as they are when they are not JSON.
+func modArgsText(args string) string {
+	dec := json.NewDecoder(strings.NewReader(args))
+	var b strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return b.String()
+		}
+		if err != nil {
+			return args
+		}
+		if s, ok := tok.(string); ok {
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(s)
+		}
+	}
+}
+
 // bodyChoices finds the choices of a chat completion or a completion, and
 // the texts each one holds (see bodyChoice).
 func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
@@ -390,6 +424,107 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 			return errModContent
 		}
 		ch.texts = append(ch.texts, text)
+		ch.values = append(ch.values, bodySpan{start, d.i})
+		return nil
+	}
+	// function reads a function of a tool call, or a legacy
+	// function_call: its arguments are judged (see modArgsText), a string
+	// as the JSON text it holds and any other value as itself.
+	function := func(ch *bodyChoice) error {
+		if d.peek() != '{' {
+			return d.skip()
+		}
+		seen := false
+		for n := 0; ; n++ {
+			key, more, err := d.obj(n)
+			if err != nil || !more {
+				return err
+			}
+			switch {
+			case key == "arguments" && seen:
+				return errModDuplicate
+			case key == "arguments":
+				seen = true
+				d.ws()
+				start := d.i
+				if d.peek() == '"' {
+					s, err := d.str()
+					if err != nil {
+						return err
+					}
+					ch.texts = append(ch.texts, modArgsText(s))
+				} else if err := d.skip(); err != nil {
+					return err
+				} else if string(body[start:d.i]) != "null" {
+					ch.texts = append(ch.texts, modArgsText(string(body[start:d.i])))
+				}
+			case hasCaseTwin(key, "arguments"):
+				return errModCaseTwin
+			default:
+				if err := d.skip(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// calls reads a message's tool_calls (bit modToolCallsBit: an array
+	// of calls, each with a function) or function_call (one function).
+	// The member is withheld whole, as null, when the choice is flagged.
+	calls := func(ch *bodyChoice, bit uint8) error {
+		if ch.seen&bit != 0 {
+			return errModDuplicate
+		}
+		ch.seen |= bit
+		d.ws()
+		start := d.i
+		switch {
+		case bit == modFunctionCallBit && d.peek() == '{':
+			if err := function(ch); err != nil {
+				return err
+			}
+		case bit == modToolCallsBit && d.peek() == '[':
+			for m := 0; ; m++ {
+				more, err := d.arr(m)
+				if err != nil {
+					return err
+				}
+				if !more {
+					break
+				}
+				if d.peek() != '{' {
+					if err := d.skip(); err != nil {
+						return err
+					}
+					continue
+				}
+				seen := false
+				for n := 0; ; n++ {
+					key, more, err := d.obj(n)
+					if err != nil {
+						return err
+					}
+					if !more {
+						break
+					}
+					switch {
+					case key == "function" && seen:
+						return errModDuplicate
+					case key == "function":
+						seen = true
+						err = function(ch)
+					case hasCaseTwin(key, "function"):
+						err = errModCaseTwin
+					default:
+						err = d.skip()
+					}
+					if err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			return d.skip() // null, or a value no client reads as calls
+		}
 		ch.values = append(ch.values, bodySpan{start, d.i})
 		return nil
 	}
@@ -435,7 +570,11 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 					switch bit := modMessageText(k); {
 					case bit != 0:
 						err = value(&ch, bit)
-					case hasCaseTwin(k, "content", "reasoning_content", "reasoning", "refusal"):
+					case k == "tool_calls":
+						err = calls(&ch, modToolCallsBit)
+					case k == "function_call":
+						err = calls(&ch, modFunctionCallBit)
+					case hasCaseTwin(k, "content", "reasoning_content", "reasoning", "refusal", "tool_calls", "function_call"):
 						err = errModCaseTwin
 					default:
 						err = d.skip()

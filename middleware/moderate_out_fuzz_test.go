@@ -27,8 +27,9 @@ func modBodyView(body []byte, chat bool) ([][]string, error) {
 }
 
 // modRefBodyTexts reads with encoding/json the texts the body filter must
-// judge in a chat completion whose messages are plain: string content and
-// string reasoning members. ok is false when some message is not plain.
+// judge in a chat completion whose messages are plain: string content,
+// refusal and reasoning members, and tool calls whose arguments are
+// strings. ok is false when some message is not plain.
 func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
 	var v struct {
 		Choices []struct {
@@ -52,7 +53,39 @@ func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
 				return nil, false
 			}
 		}
-		if len(texts) > 0 {
+		args := func(fn any) bool { // a function's arguments: a string, null or absent
+			f, isObj := fn.(map[string]any)
+			switch a := f["arguments"].(type) {
+			case string:
+				texts = append(texts, modArgsText(a))
+			case nil:
+			default:
+				return false
+			}
+			return isObj || fn == nil
+		}
+		calls := false
+		switch tc := c.Message["tool_calls"].(type) {
+		case []any:
+			calls = true
+			for _, call := range tc {
+				if m, isObj := call.(map[string]any); isObj && !args(m["function"]) {
+					return nil, false
+				}
+			}
+		case nil:
+		default:
+			return nil, false
+		}
+		if fc, isObj := c.Message["function_call"].(map[string]any); isObj {
+			calls = true
+			if !args(fc) {
+				return nil, false
+			}
+		} else if c.Message["function_call"] != nil {
+			return nil, false
+		}
+		if len(texts) > 0 || calls {
 			out = append(out, texts)
 		}
 	}
@@ -75,6 +108,8 @@ func FuzzModerateOutputBody(f *testing.F) {
 		`{"choices":[{"message":{"content":"a","Content":"b"}}]}`,
 		`{"choices":[{"message":{"reasoning":{"x":1}}}]}`,
 		`{"choices" : [ { "message" : { "content" : "a\u00e9" } } ] }`,
+		`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":\"\\u0062\"}"}}]}}]}`,
+		`{"choices":[{"message":{"function_call":{"name":"f","arguments":{"x":[1,"y"]}},"tool_calls":[1,{"function":null}]}}]}`,
 		`{"choices":[]}`, `{}`, `[]`, `{"choices":[]} {"choices":[{"message":{"content":"x"}}]}`, `{"choices":[{"message":{"content":[[[[[]]]]]}}]}`,
 	} {
 		f.Add([]byte(s), true)
@@ -100,7 +135,7 @@ func FuzzModerateOutputBody(f *testing.F) {
 			t.Fatalf("%q reads as %q (%v); its compact form as %q (%v)", body, got, err, want, cerr)
 		}
 		if !chat || err != nil || modDuplicateKeys(body, "choices", "message", "content", "reasoning_content", "reasoning", "refusal",
-			"text", "finish_reason", "logprobs") {
+			"text", "finish_reason", "logprobs", "tool_calls", "function_call", "function", "arguments") {
 			return
 		}
 		ref, ok := modRefBodyTexts(body)
