@@ -70,8 +70,10 @@ type ModerateConfig struct {
 	// context). Its Moderator defaults to Moderator.
 	Stream moderation.StreamConfig
 	// MaxBufferedBody bounds the non-streamed response body held to be
-	// moderated. A larger body is not sent: the client gets 502
-	// upstream_error, since it could not be checked. Default: 16 MiB.
+	// moderated, and the chunks of a streamed tool call held until it is
+	// judged. A larger body is not sent: the client gets 502
+	// upstream_error, since it could not be checked; a larger tool call
+	// cuts the stream. Default: 16 MiB.
 	MaxBufferedBody int
 	// OnOutputFlagged, when set, is called with the verdict each time the
 	// output filter withholds a choice or cuts a stream, on the handler's
@@ -121,8 +123,11 @@ type ModerateConfig struct {
 // text) and its finish_reason becomes "content_filter", as OpenAI and
 // Azure OpenAI report filtered output. The status stays 200, so clients
 // such as openai-go receive a normal completion and read the finish
-// reason, and the other choices survive. Tool call arguments in
-// responses are not moderated. A body the filter cannot judge (not a
+// reason, and the other choices survive. The arguments of the message's
+// tool calls (and of a legacy function_call) are judged with its text, as
+// the tool reads them: the strings of their JSON text, escapes decoded; a
+// flagged choice has its tool_calls withheld whole. A body the filter
+// cannot judge (not a
 // JSON object, invalid JSON, a text that is neither a string nor null — nor, for content, an
 // array —, a choice with two contents or two reasoning members of one
 // name, a member whose name differs only in case from one the filter
@@ -141,7 +146,13 @@ type ModerateConfig struct {
 // each such chunk is judged whole, with the content before it as
 // context, and passes as it came or cuts the stream — so of a flagged
 // phrase split across two of them, the first half has been sent when the
-// second cuts.
+// second cuts. A tool call's arguments cannot be judged piece by piece
+// (they are JSON text, whose escapes only the whole decodes): the chunks
+// of a call are held until it is complete — the next call starts, the
+// choice finishes or the stream ends — and judged whole, then sent as
+// they came, or the stream is cut and the client gets none of the call.
+// A client sees a call at once rather than piece by piece; at most
+// MaxBufferedBody bytes are held.
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's

@@ -427,106 +427,26 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 		ch.values = append(ch.values, bodySpan{start, d.i})
 		return nil
 	}
-	// function reads a function of a tool call, or a legacy
-	// function_call: its arguments are judged (see modArgsText), a string
-	// as the JSON text it holds and any other value as itself.
-	function := func(ch *bodyChoice) error {
-		if d.peek() != '{' {
-			return d.skip()
-		}
-		seen := false
-		for n := 0; ; n++ {
-			key, more, err := d.obj(n)
-			if err != nil || !more {
-				return err
-			}
-			switch {
-			case key == "arguments" && seen:
-				return errModDuplicate
-			case key == "arguments":
-				seen = true
-				d.ws()
-				start := d.i
-				if d.peek() == '"' {
-					s, err := d.str()
-					if err != nil {
-						return err
-					}
-					ch.texts = append(ch.texts, modArgsText(s))
-				} else if err := d.skip(); err != nil {
-					return err
-				} else if string(body[start:d.i]) != "null" {
-					ch.texts = append(ch.texts, modArgsText(string(body[start:d.i])))
-				}
-			case hasCaseTwin(key, "arguments"):
-				return errModCaseTwin
-			default:
-				if err := d.skip(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	// calls reads a message's tool_calls (bit modToolCallsBit: an array
-	// of calls, each with a function) or function_call (one function).
-	// The member is withheld whole, as null, when the choice is flagged.
+	// calls reads a message's tool_calls (bit modToolCallsBit) or
+	// function_call (see modCalls): the arguments are judged as the tool
+	// reads them (see modArgsText), and the member is withheld whole, as
+	// null, when the choice is flagged.
 	calls := func(ch *bodyChoice, bit uint8) error {
 		if ch.seen&bit != 0 {
 			return errModDuplicate
 		}
 		ch.seen |= bit
 		d.ws()
-		start := d.i
-		switch {
-		case bit == modFunctionCallBit && d.peek() == '{':
-			if err := function(ch); err != nil {
-				return err
+		start, c := d.i, d.peek()
+		err := modCalls(&d, bit == modToolCallsBit, func(_ int, args string) {
+			if args != "" {
+				ch.texts = append(ch.texts, modArgsText(args))
 			}
-		case bit == modToolCallsBit && d.peek() == '[':
-			for m := 0; ; m++ {
-				more, err := d.arr(m)
-				if err != nil {
-					return err
-				}
-				if !more {
-					break
-				}
-				if d.peek() != '{' {
-					if err := d.skip(); err != nil {
-						return err
-					}
-					continue
-				}
-				seen := false
-				for n := 0; ; n++ {
-					key, more, err := d.obj(n)
-					if err != nil {
-						return err
-					}
-					if !more {
-						break
-					}
-					switch {
-					case key == "function" && seen:
-						return errModDuplicate
-					case key == "function":
-						seen = true
-						err = function(ch)
-					case hasCaseTwin(key, "function"):
-						err = errModCaseTwin
-					default:
-						err = d.skip()
-					}
-					if err != nil {
-						return err
-					}
-				}
-			}
-		default:
-			return d.skip() // null, or a value no client reads as calls
+		})
+		if err == nil && (c == '[' && bit == modToolCallsBit || c == '{' && bit == modFunctionCallBit) {
+			ch.values = append(ch.values, bodySpan{start, d.i})
 		}
-		ch.values = append(ch.values, bodySpan{start, d.i})
-		return nil
+		return err
 	}
 	choice := func() error {
 		var ch bodyChoice

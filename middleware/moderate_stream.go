@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,11 @@ type modStream struct {
 	// The last chunk's identity, for the chunks the filter writes itself.
 	id, object, model, created string
 
+	// The events held while a tool call is open (see judgeCalls), and
+	// their size.
+	heldEvents []wire.Event
+	heldBytes  int
+
 	cut  bool  // the stream was cut: nothing more is sent
 	done bool  // [DONE] was sent
 	err  error // the first error writing to the client
@@ -55,6 +61,22 @@ type modStreamChoice struct {
 	held     []modLogprob             // logprob entries whose text is not released yet, in order
 	lpSeen   int                      // content bytes covered by the logprob entries received
 	lpMask   uint8                    // completions: the logprobs arrays seen
+	calls    []modCall                // its tool calls (and legacy function call), by their index
+	callOpen bool                     // the last of calls may go on: not judged yet
+}
+
+// modCall is the arguments of one tool call of a stream, as received so
+// far; judged says how many bytes of them have been judged.
+type modCall struct {
+	index  int // -1: the legacy function_call
+	args   []byte
+	judged int
+}
+
+// modCallArgs is a piece of the arguments of a tool call in one chunk.
+type modCallArgs struct {
+	index int
+	args  string
 }
 
 // modChunk is what the filter needs of one chunk.
@@ -75,20 +97,22 @@ type modChunkChoice struct {
 	finish      bool // finish_reason is set
 	keep        bool // carries more than content
 	release     string
-	reasoning   string    // the reasoning text of the delta
-	rspans      [2][2]int // the spans of reasoning_content's and reasoning's values; end 0 when absent
-	rtexts      [2]string // their texts
-	rseen       uint8     // modMessageText bits of the reasoning members read
-	parts       string    // the text judged whole: content sent as an array of parts, a refusal
-	hasParts    bool      // content is an array of parts
-	hasRefusal  bool      // a refusal member was read
-	rrelease    string    // the reasoning released with this chunk
-	hasDelta    bool      // a delta object was read (insert is its closing brace)
-	delta       [2]int    // the span of a delta that is not an object; end 0 when none
-	rnull       [2][2]int // the spans of reasoning_content and reasoning when null
-	choiceEnd   int       // the choice's closing brace
-	choiceComma bool      // the choice has members
-	lp          int       // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
+	reasoning   string        // the reasoning text of the delta
+	rspans      [2][2]int     // the spans of reasoning_content's and reasoning's values; end 0 when absent
+	rtexts      [2]string     // their texts
+	rseen       uint8         // modMessageText bits of the reasoning members read
+	parts       string        // the text judged whole: content sent as an array of parts, a refusal
+	hasParts    bool          // content is an array of parts
+	hasRefusal  bool          // a refusal member was read
+	rrelease    string        // the reasoning released with this chunk
+	hasDelta    bool          // a delta object was read (insert is its closing brace)
+	delta       [2]int        // the span of a delta that is not an object; end 0 when none
+	rnull       [2][2]int     // the spans of reasoning_content and reasoning when null
+	choiceEnd   int           // the choice's closing brace
+	choiceComma bool          // the choice has members
+	lp          int           // its logprobs: modStream.chunkLP[lp-1]; 0 when it has none
+	calls       []modCallArgs // the pieces of tool call arguments of the delta
+	hasCalls    bool          // tool_calls or function_call was read
 }
 
 func newModStream(mw *modWriter) *modStream {
@@ -169,7 +193,7 @@ func (s *modStream) event(ev wire.Event) {
 	}
 	if ch.err && len(ch.choices) == 0 {
 		// An upstream error event: nothing to moderate.
-		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: ev.Data}))
+		s.out(typ, ev.Data)
 		return
 	}
 	ctx := s.mw.r.Context()
@@ -197,6 +221,11 @@ func (s *modStream) event(ev wire.Event) {
 		}
 		if cc.parts != "" {
 			if err := s.judgeParts(st, cc); err != nil {
+				return
+			}
+		}
+		if len(cc.calls) > 0 || cc.finish || cc.content != "" {
+			if err := s.judgeCalls(st, cc); err != nil {
 				return
 			}
 		}
@@ -238,12 +267,48 @@ func (s *modStream) event(ev wire.Event) {
 	}
 	switch {
 	case !changed:
-		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: ev.Data}))
+		s.out(typ, ev.Data)
 	case empty && !ch.keep && len(ch.choices) > 0:
 		// Only held-back content: the chunk is dropped.
+		if !s.callsOpen() {
+			s.flushHeld()
+		}
 	default:
-		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: s.patch(ev.Data)}))
+		s.out(typ, s.patch(ev.Data))
 	}
+}
+
+// out sends an event, or holds it while a tool call is open: a call's
+// chunks go out once it is judged, with the events held before them.
+func (s *modStream) out(typ string, data []byte) {
+	if !s.callsOpen() {
+		s.flushHeld()
+		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: data}))
+		return
+	}
+	if s.heldBytes += len(data); s.heldBytes > s.mw.m.cfg.MaxBufferedBody {
+		s.cutWith(nil, errModCallTooLarge)
+		return
+	}
+	s.heldEvents = append(s.heldEvents, wire.Event{Type: typ, Data: bytes.Clone(data)})
+}
+
+// callsOpen reports whether a choice has a tool call that is not judged.
+func (s *modStream) callsOpen() bool {
+	for _, st := range s.choices {
+		if st != nil && st.callOpen {
+			return true
+		}
+	}
+	return false
+}
+
+// flushHeld sends the events held while a tool call was open.
+func (s *modStream) flushHeld() {
+	for _, ev := range s.heldEvents {
+		s.send(s.sw.WriteEvent(ev))
+	}
+	s.heldEvents, s.heldBytes = nil, 0
 }
 
 // choiceState returns the state of choice i, creating it.
@@ -326,6 +391,67 @@ func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
 	}
 	cc.keep = true // passes as it came
 	return nil
+}
+
+// judgeCalls adds the pieces of tool call arguments of cc to st, and
+// judges each call that cc shows to be complete: the calls that came
+// before the last one of cc, or all of them when cc finishes the choice
+// or carries content. A call is judged whole, once, its arguments as the
+// tool reads them (see modArgsText): a call's pieces cannot be judged
+// one by one the way content is, as its text is JSON whose escapes only
+// the whole decodes, and a remote moderator would be asked once per
+// piece. So the chunks of a call are held (see out) until it is judged,
+// and then sent as they came. On a cut it returns a non-nil error, the
+// stream being cut already.
+func (s *modStream) judgeCalls(st *modStreamChoice, cc *modChunkChoice) error {
+	for _, p := range cc.calls {
+		c := st.call(p.index)
+		c.args = append(c.args, p.args...)
+	}
+	open := -2 // the call that may go on in the next chunk
+	if n := len(cc.calls); n > 0 && !cc.finish && cc.content == "" {
+		open = cc.calls[n-1].index
+	} else if len(cc.calls) == 0 && !cc.finish && cc.content == "" {
+		return nil // nothing new: the open call stays open
+	}
+	st.callOpen = open != -2
+	return s.judgeCallsBut(st, open)
+}
+
+// judgeCallsBut judges every call of st but the one with index open whose
+// arguments grew since they were last judged. On a cut it returns a non-nil
+// error, the stream being cut already.
+func (s *modStream) judgeCallsBut(st *modStreamChoice, open int) error {
+	for i := range st.calls {
+		c := &st.calls[i]
+		if c.index == open || len(c.args) == c.judged {
+			continue
+		}
+		args := string(c.args)
+		c.judged = len(args)
+		res, err := moderateEach(s.mw.r.Context(), s.mw.m.cfg.Moderator, []moderation.Input{{Text: modArgsText(args)}})
+		if err != nil {
+			s.cutWith(nil, err)
+			return err
+		}
+		if res[0].Flagged {
+			s.mw.withhold(args)
+			s.cutWith(&res[0], nil)
+			return ErrContentFiltered
+		}
+	}
+	return nil
+}
+
+// call returns the call of st with the given index, adding it.
+func (st *modStreamChoice) call(index int) *modCall {
+	for i := range st.calls {
+		if st.calls[i].index == index {
+			return &st.calls[i]
+		}
+	}
+	st.calls = append(st.calls, modCall{index: index})
+	return &st.calls[len(st.calls)-1]
 }
 
 // patch returns data with each choice's content replaced by its release.
@@ -432,6 +558,16 @@ func (s *modStream) insertSplice(cc *modChunkChoice, members []byte) modSplice {
 // judged as the end of the text and sent in one chunk, or the stream is cut.
 func (s *modStream) closeAll() {
 	ctx := s.mw.r.Context()
+	for _, st := range s.choices { // the calls still open are complete now
+		if st == nil {
+			continue
+		}
+		st.callOpen = false
+		if s.judgeCallsBut(st, -2) != nil {
+			return
+		}
+	}
+	s.flushHeld()
 	var out []byte
 	for i, st := range s.choices {
 		if st == nil {
@@ -512,6 +648,7 @@ func (s *modStream) appendHead(b []byte) []byte {
 // moderator failed with err).
 func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
 	s.cut = true
+	s.heldEvents, s.heldBytes = nil, 0 // never sent: they hold a call not judged
 	for _, st := range s.choices {
 		if st != nil {
 			s.mw.withhold(st.pending)
@@ -581,7 +718,12 @@ var errModMixed = errors.New("middleware: moderate: content turned into an array
 // encoding/json read it as that member, so the filter does not pass it.
 var errModCaseTwin = errors.New("middleware: moderate: a member differs only in case from one the filter reads")
 
-// errModIndex marks a choice index that is not an integer literal.
+// errModCallTooLarge marks a tool call whose chunks, held until it is
+// judged, outgrew MaxBufferedBody.
+var errModCallTooLarge = errors.New("middleware: moderate: a tool call is larger than the filter holds (MaxBufferedBody)")
+
+// errModIndex marks a choice or tool call index that is not an integer
+// literal.
 var errModIndex = errors.New("middleware: moderate: choice index is not an integer")
 
 // parseChunk reads data into s.chunk, remembering the chunk's identity.
@@ -645,7 +787,9 @@ func (s *modStream) parseChunk(data []byte) error {
 	return d.end()
 }
 
-func (s *modStream) parseChoices(d *scanner) error {
+// modObjects calls visit for each object of the array at d; anything else
+// in it, or a value that is not an array, is passed over.
+func modObjects(d *scanner, visit func() error) error {
 	if d.peek() != '[' {
 		return d.skip()
 	}
@@ -655,11 +799,18 @@ func (s *modStream) parseChoices(d *scanner) error {
 			return err
 		}
 		if d.peek() != '{' {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			continue
+			err = d.skip()
+		} else {
+			err = visit()
 		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (s *modStream) parseChoices(d *scanner) error {
+	return modObjects(d, func() error {
 		var cc modChunkChoice
 		members := 0
 		var seen uint8 // the members read below, to refuse duplicates
@@ -680,16 +831,7 @@ func (s *modStream) parseChoices(d *scanner) error {
 			}
 			switch {
 			case key == "index":
-				// d.peek, not d.num at once: whitespace may come first.
-				if c := d.peek(); c != '-' && (c < '0' || c > '9') {
-					return errModIndex
-				}
-				var num string
-				if num, err = d.num(); err == nil {
-					if cc.index, err = strconv.Atoi(num); err != nil {
-						err = errModIndex
-					}
-				}
+				cc.index, err = modIndex(d)
 			case s.chat && key == "delta":
 				err = s.parseDelta(d, &cc)
 			case !s.chat && key == "text":
@@ -714,7 +856,8 @@ func (s *modStream) parseChoices(d *scanner) error {
 			cc.insert, cc.insertComma = cc.choiceEnd, cc.choiceComma
 		}
 		s.chunk.choices = append(s.chunk.choices, cc)
-	}
+		return nil
+	})
 }
 
 // modChoiceMember is the bit of a choice member parseChoices reads, 0 for
@@ -758,7 +901,16 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			err = modRefusal(d, cc)
 		case bit != 0:
 			err = s.parseReasoning(d, cc, bit)
-		case hasCaseTwin(key, "content", "reasoning_content", "reasoning", "refusal"):
+		case key == "tool_calls" || key == "function_call":
+			if cc.hasCalls {
+				return errModDuplicate // one or the other, once
+			}
+			cc.hasCalls = true
+			cc.keep = cc.keep || d.peek() != 'n'
+			err = modCalls(d, key == "tool_calls", func(index int, args string) {
+				cc.calls = append(cc.calls, modCallArgs{index, args})
+			})
+		case hasCaseTwin(key, "content", "reasoning_content", "reasoning", "refusal", "tool_calls", "function_call"):
 			return errModCaseTwin
 		default:
 			cc.keep = cc.keep || d.peek() != 'n'
@@ -817,6 +969,111 @@ func (s *modStream) parseReasoning(d *scanner, cc *modChunkChoice, bit uint8) er
 	}
 	cc.rtexts[slot], cc.reasoning, cc.rspans[slot] = v, v, [2]int{start, d.i}
 	return nil
+}
+
+// modIndex reads a choice's or a tool call's index: an integer literal.
+func modIndex(d *scanner) (int, error) {
+	// d.peek, not d.num at once: whitespace may come first.
+	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+		return 0, errModIndex
+	}
+	num, err := d.num()
+	if err != nil {
+		return 0, err
+	}
+	i, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, errModIndex
+	}
+	return i, nil
+}
+
+// modCalls reads a message's or a delta's tool_calls (list set: an array
+// of calls, each with its index and a function) or legacy function_call
+// (one function, index -1), and calls add with each call's index and
+// arguments: a string, or any other value as its JSON text; "" for a call
+// without any (yet). A member twice, or a case twin of index, function or
+// arguments, is refused, as clients built on encoding/json read one of
+// them.
+func modCalls(d *scanner, list bool, add func(index int, args string)) error {
+	if !list {
+		if d.peek() != '{' {
+			return d.skip()
+		}
+		args, err := modFunction(d)
+		if err == nil {
+			add(-1, args)
+		}
+		return err
+	}
+	return modObjects(d, func() error {
+		index, args := 0, "" // the function may come before the index
+		var seen uint8
+		for m := 0; ; m++ {
+			key, more, err := d.obj(m)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch {
+			case key == "index" && seen&1 != 0, key == "function" && seen&2 != 0:
+				return errModDuplicate
+			case key == "index":
+				seen |= 1
+				index, err = modIndex(d)
+			case key == "function":
+				seen |= 2
+				args, err = modFunction(d)
+			case hasCaseTwin(key, "index", "function"):
+				return errModCaseTwin
+			default:
+				err = d.skip()
+			}
+			if err != nil {
+				return err
+			}
+		}
+		add(index, args)
+		return nil
+	})
+}
+
+// modFunction reads the function of a tool call, or a legacy
+// function_call, and returns its arguments (see modCalls).
+func modFunction(d *scanner) (string, error) {
+	if d.peek() != '{' {
+		return "", d.skip()
+	}
+	var args string
+	seen := false
+	for n := 0; ; n++ {
+		key, more, err := d.obj(n)
+		if err != nil || !more {
+			return args, err
+		}
+		switch {
+		case key == "arguments" && seen:
+			return "", errModDuplicate
+		case key == "arguments":
+			seen = true
+			d.ws()
+			start := d.i
+			if d.peek() == '"' {
+				args, err = d.str()
+			} else if err = d.skip(); err == nil && string(d.b[start:d.i]) != "null" {
+				args = string(d.b[start:d.i])
+			}
+		case hasCaseTwin(key, "arguments"):
+			return "", errModCaseTwin
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 }
 
 // modRefusal reads a delta's refusal: a string, judged whole with the
