@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,17 @@ func newSSEUpstream(t *testing.T, pieces []string) *sseUpstream {
 // (reasoning_content, say).
 func newSSEUpstreamMember(t *testing.T, member string, pieces []string) *sseUpstream {
 	t.Helper()
+	deltas := make([]map[string]any, len(pieces))
+	for i, p := range pieces {
+		deltas[i] = map[string]any{member: p}
+	}
+	return newSSEUpstreamDeltas(t, deltas, "stop")
+}
+
+// newSSEUpstreamDeltas sends the deltas, then a chunk that finishes the
+// choice with finish.
+func newSSEUpstreamDeltas(t *testing.T, deltas []map[string]any, finish string) *sseUpstream {
+	t.Helper()
 	u := &sseUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.hits.Add(1)
@@ -62,16 +74,16 @@ func newSSEUpstreamMember(t *testing.T, member string, pieces []string) *sseUpst
 		if !send(chunk(map[string]any{"role": "assistant", "content": ""}, nil)) {
 			return
 		}
-		for _, p := range pieces {
-			if !send(chunk(map[string]any{member: p}, nil)) {
+		for _, d := range deltas {
+			if !send(chunk(d, nil)) {
 				return
 			}
 		}
-		if !send(chunk(map[string]any{}, "stop")) {
+		if !send(chunk(map[string]any{}, finish)) {
 			return
 		}
 		if !send(map[string]any{"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1700000000, "model": "llmtest-1",
-			"choices": []any{}, "usage": map[string]any{"prompt_tokens": 9, "completion_tokens": len(pieces), "total_tokens": 9 + len(pieces)}}) {
+			"choices": []any{}, "usage": map[string]any{"prompt_tokens": 9, "completion_tokens": len(deltas), "total_tokens": 9 + len(deltas)}}) {
 			return
 		}
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
@@ -224,7 +236,13 @@ func TestStreamCutByOutputModeration(t *testing.T) {
 // output moderation, and asks it for a story with openai-go.
 func moderatedStream(t *testing.T, member string, pieces []string) (*ssestream.Stream[openai.ChatCompletionChunk], *sseUpstream) {
 	t.Helper()
-	up := newSSEUpstreamMember(t, member, pieces)
+	return moderatedUpstream(t, newSSEUpstreamMember(t, member, pieces))
+}
+
+// moderatedUpstream streams a chat completion from up through a proxy
+// with input and output moderation.
+func moderatedUpstream(t *testing.T, up *sseUpstream) (*ssestream.Stream[openai.ChatCompletionChunk], *sseUpstream) {
+	t.Helper()
 	p := configProxy(t, testKeysYAML("writer")+`
 upstream: {url: "`+up.URL+`/v1", retries: 0}
 tiers:
@@ -280,6 +298,49 @@ func TestStreamReasoningCutByOutputModeration(t *testing.T) {
 	got := reasoning.String()
 	if got == "" || !strings.HasPrefix(clean, got) {
 		t.Errorf("client reasoning %q is not a non-empty prefix of the clean reasoning", got)
+	}
+	wantPolicyCut(t, serr)
+}
+
+// TestStreamToolCallCutByOutputModeration: a tool call whose arguments the
+// content filter flags never reaches the official client's accumulator,
+// which reports no finished call and an error event instead; a clean call
+// before it is held with it. A clean stream of calls finishes as sent.
+func TestStreamToolCallCutByOutputModeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the proxy binary")
+	}
+	call := func(index int, name, args string) []map[string]any {
+		d := []map[string]any{{"tool_calls": []any{map[string]any{"index": index, "id": fmt.Sprint("call_", index), "type": "function",
+			"function": map[string]any{"name": name, "arguments": ""}}}}}
+		for len(args) > 0 {
+			n := min(5, len(args))
+			d = append(d, map[string]any{"tool_calls": []any{map[string]any{"index": index, "function": map[string]any{"arguments": args[:n]}}}})
+			args = args[n:]
+		}
+		return d
+	}
+	run := func(deltas []map[string]any) (finished []openai.FinishedChatCompletionToolCall, serr error) {
+		stream, _ := moderatedUpstream(t, newSSEUpstreamDeltas(t, deltas, "tool_calls"))
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+			if tc, ok := acc.JustFinishedToolCall(); ok {
+				finished = append(finished, tc)
+			}
+		}
+		serr = stream.Err()
+		_ = stream.Close()
+		return finished, serr
+	}
+	clean := `{"city":"Paris"}`
+	finished, serr := run(slices.Concat(call(0, "weather", clean), call(1, "weather", clean)))
+	if serr != nil || len(finished) != 2 || finished[0].Arguments != clean || finished[1].Arguments != clean {
+		t.Errorf("clean calls: finished %+v, error %v", finished, serr)
+	}
+	finished, serr = run(slices.Concat(call(0, "weather", clean), call(1, "post", `{"text":"I will kill you."}`)))
+	if len(finished) != 0 {
+		t.Errorf("the client finished calls %+v of a flagged stream", finished)
 	}
 	wantPolicyCut(t, serr)
 }
