@@ -347,6 +347,7 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		"second tool call":            `"content":"Posting.","tool_calls":[{"function":{"name":"a","arguments":"{}"}},{"function":{"name":"post","arguments":` + args + `}}]`,
 		"arguments as an object":      `"content":null,"tool_calls":[{"function":{"name":"post","arguments":{"text":` + harmful + `}}}]`,
 		"legacy function_call":        `"content":null,"function_call":{"name":"post","arguments":` + args + `}`,
+		"arguments not JSON":          `"content":null,"tool_calls":[{"function":{"name":"post","arguments":` + string(mustJSON(`{"text":"I will \u006bill you.","n":NaN}`)) + `}}]`,
 		"content, with a clean call":  `"content":` + harmful + `,"tool_calls":[{"function":{"name":"post","arguments":"{}"}}]`,
 	}
 	for name, msg := range flagged {
@@ -393,6 +394,8 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		`"tool_calls":[{"function":{"arguments":"{}","Arguments":` + args + `}}]`,      // a case twin
 		`"tool_calls":[{"function":{"arguments":"{}","arguments":` + args + `}}]`,      // which one counts?
 		`"tool_calls":[{"function":{"arguments":"{}"},"function":{"arguments":` + args + `}}]`,
+		`"content":"Fine.","tool_calls":{"function":{"arguments":` + args + `}}`, // not an array
+		`"content":"Fine.","tool_calls":[{"function":"x"}]`,                      // not an object
 	} {
 		if rec := serve(answer(msg)); rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
 			t.Errorf("%s: status %d, body %s: want 502", msg, rec.Code, rec.Body)

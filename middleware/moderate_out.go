@@ -2,14 +2,14 @@ package middleware
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/llmgate/llmgate/internal/jsonscan"
 	"github.com/llmgate/llmgate/moderation"
 	"github.com/llmgate/llmgate/wire"
 )
@@ -226,6 +226,9 @@ func (mw *modWriter) finishBody() {
 		for _, t := range ch.texts {
 			mw.withhold(t)
 		}
+		for _, a := range ch.args { // counted as sent, escapes and all
+			mw.withhold(a)
+		}
 		for _, v := range ch.values {
 			sp = append(sp, modSplice{v.start, v.end, withheld})
 		}
@@ -269,6 +272,7 @@ func (mw *modWriter) writeError(e *wire.Error) {
 // one of those values withheld, its tool calls whole.
 type bodyChoice struct {
 	texts            []string   // the texts to judge, in order
+	args             []string   // the arguments of its calls, as sent
 	values           []bodySpan // the values they come from
 	finStart, finEnd int        // finish_reason's value; finEnd 0 when absent
 	lpStart, lpEnd   int        // logprobs' value; lpEnd 0 when absent
@@ -278,12 +282,17 @@ type bodyChoice struct {
 // bodySpan is where a value is in the body.
 type bodySpan struct{ start, end int }
 
-// joined returns the choice's texts as one, for a single verdict.
+// joined returns the choice's texts, and its calls' arguments as the
+// tool reads them (see modArgsText), as one, for a single verdict.
 func (ch *bodyChoice) joined() string {
-	if len(ch.texts) == 1 {
+	if len(ch.texts) == 1 && len(ch.args) == 0 {
 		return ch.texts[0]
 	}
-	return strings.Join(ch.texts, "\n")
+	all := slices.Clone(ch.texts)
+	for _, a := range ch.args {
+		all = append(all, modArgsText(a))
+	}
+	return strings.Join(all, "\n")
 }
 
 // The members of a chat message whose text is judged: the content, the
@@ -363,27 +372,47 @@ func modPartsText(d *scanner, b []byte) ([]byte, error) {
 }
 
 // modArgsText returns the text of a tool call's arguments to judge: the
-// strings of the JSON text args, names and values, one per line, decoded
-// as the tool that runs the call reads them (so that "\u0062omb" is judged
-// as "bomb"); args as they are when they are not JSON.
+// arguments with every JSON escape decoded ("\u006b" as k, "\"" as a
+// quote), again and again while that changes something (arguments that
+// are a JSON string of JSON text), but not as JSON: a tool may read
+// arguments that are not valid JSON (cut short by max_tokens, or with NaN,
+// as Python's json.loads takes), and its text is judged all the same.
+// Decoding too much only makes the filter stricter.
 func modArgsText(args string) string {
-	dec := json.NewDecoder(strings.NewReader(args))
-	var b strings.Builder
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return b.String()
+	for range 4 {
+		dec, changed := modUnescape(args)
+		if !changed {
+			break
 		}
-		if err != nil {
-			return args
-		}
-		if s, ok := tok.(string); ok {
-			if b.Len() > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(s)
-		}
+		args = dec
 	}
+	return args
+}
+
+// modUnescape decodes the JSON escapes in s, wherever they are, as
+// encoding/json decodes them (see jsonscan.Unescape), and reports whether
+// there were any. A backslash that starts no escape stays.
+func modUnescape(s string) (string, bool) {
+	i := strings.IndexByte(s, '\\')
+	if i < 0 {
+		return s, false
+	}
+	b := make([]byte, 0, len(s))
+	changed := false
+	for ; i >= 0; i = strings.IndexByte(s, '\\') {
+		b = append(b, s[:i]...)
+		s = s[i:]
+		r, n, ok := jsonscan.Unescape([]byte(s[:min(len(s), 12)]))
+		if !ok {
+			b = append(b, '\\')
+			s = s[1:]
+			continue
+		}
+		b = utf8.AppendRune(b, r)
+		s = s[n:]
+		changed = true
+	}
+	return string(append(b, s...)), changed
 }
 
 // bodyChoices finds the choices of a chat completion or a completion, and
@@ -440,10 +469,10 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 		start, c := d.i, d.peek()
 		err := modCalls(&d, bit == modToolCallsBit, func(_ int, args string) {
 			if args != "" {
-				ch.texts = append(ch.texts, modArgsText(args))
+				ch.args = append(ch.args, args)
 			}
 		})
-		if err == nil && (c == '[' && bit == modToolCallsBit || c == '{' && bit == modFunctionCallBit) {
+		if err == nil && c != 'n' {
 			ch.values = append(ch.values, bodySpan{start, d.i})
 		}
 		return err

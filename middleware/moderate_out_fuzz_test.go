@@ -16,6 +16,9 @@ func modBodyView(body []byte, chat bool) ([][]string, error) {
 	var v [][]string
 	for _, ch := range choices {
 		texts := slices.Clone(ch.texts)
+		for _, a := range ch.args {
+			texts = append(texts, modArgsText(a))
+		}
 		for _, sp := range ch.values {
 			if sp.start < 0 || sp.end > len(body) || sp.start >= sp.end {
 				return nil, errors.New("value span out of the body")

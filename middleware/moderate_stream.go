@@ -39,10 +39,11 @@ type modStream struct {
 	// The last chunk's identity, for the chunks the filter writes itself.
 	id, object, model, created string
 
-	// The events held while a tool call is open (see judgeCalls), and
-	// their size.
+	// The events held while a tool call is open (see judgeCalls), their
+	// size, and the text they carry (withheld if they are dropped).
 	heldEvents []wire.Event
 	heldBytes  int
+	heldText   []string
 
 	cut  bool  // the stream was cut: nothing more is sent
 	done bool  // [DONE] was sent
@@ -51,26 +52,27 @@ type modStream struct {
 
 // modStreamChoice is the filter state of one choice.
 type modStreamChoice struct {
-	f        *moderation.StreamFilter
-	pending  string                   // received, not yet released
-	rf       *moderation.StreamFilter // the reasoning's filter, once there is reasoning
-	rpending string                   // reasoning received, not yet released
-	rnames   uint8                    // modMessageText bits of the reasoning members seen
-	finished bool                     // its finish_reason was sent
-	received int                      // content bytes received
-	held     []modLogprob             // logprob entries whose text is not released yet, in order
-	lpSeen   int                      // content bytes covered by the logprob entries received
-	lpMask   uint8                    // completions: the logprobs arrays seen
-	calls    []modCall                // its tool calls (and legacy function call), by their index
-	callOpen bool                     // the last of calls may go on: not judged yet
+	f          *moderation.StreamFilter
+	pending    string                   // received, not yet released
+	rf         *moderation.StreamFilter // the reasoning's filter, once there is reasoning
+	rpending   string                   // reasoning received, not yet released
+	rnames     uint8                    // modMessageText bits of the reasoning members seen
+	finished   bool                     // its finish_reason was sent
+	received   int                      // content bytes received
+	held       []modLogprob             // logprob entries whose text is not released yet, in order
+	lpSeen     int                      // content bytes covered by the logprob entries received
+	lpMask     uint8                    // completions: the logprobs arrays seen
+	calls      []modCall                // its tool calls (and legacy function call)
+	callOpen   bool                     // the last of calls may go on: not judged yet
+	finishHeld bool                     // its finish_reason is in a held event, not sent
 }
 
-// modCall is the arguments of one tool call of a stream, as received so
-// far; judged says how many bytes of them have been judged.
+// modCall is one tool call of a stream: its arguments as received until
+// it is judged, then nil.
 type modCall struct {
-	index  int // -1: the legacy function_call
+	index  int // or modFunctionCall
 	args   []byte
-	judged int
+	judged bool
 }
 
 // modCallArgs is a piece of the arguments of a tool call in one chunk.
@@ -286,6 +288,16 @@ func (s *modStream) out(typ string, data []byte) {
 		s.send(s.sw.WriteEvent(wire.Event{Type: typ, Data: data}))
 		return
 	}
+	for k := range s.chunk.choices {
+		cc := &s.chunk.choices[k]
+		s.heldText = append(s.heldText, cc.release, cc.rrelease, cc.parts)
+		for _, p := range cc.calls {
+			s.heldText = append(s.heldText, p.args)
+		}
+		if cc.finish {
+			s.choices[cc.index].finishHeld = true
+		}
+	}
 	if s.heldBytes += len(data); s.heldBytes > s.mw.m.cfg.MaxBufferedBody {
 		s.cutWith(nil, errModCallTooLarge)
 		return
@@ -305,10 +317,18 @@ func (s *modStream) callsOpen() bool {
 
 // flushHeld sends the events held while a tool call was open.
 func (s *modStream) flushHeld() {
+	if s.heldEvents == nil {
+		return
+	}
 	for _, ev := range s.heldEvents {
 		s.send(s.sw.WriteEvent(ev))
 	}
-	s.heldEvents, s.heldBytes = nil, 0
+	s.heldEvents, s.heldBytes, s.heldText = nil, 0, nil
+	for _, st := range s.choices {
+		if st != nil {
+			st.finishHeld = false
+		}
+	}
 }
 
 // choiceState returns the state of choice i, creating it.
@@ -406,29 +426,37 @@ func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
 func (s *modStream) judgeCalls(st *modStreamChoice, cc *modChunkChoice) error {
 	for _, p := range cc.calls {
 		c := st.call(p.index)
+		if c.judged && p.args != "" {
+			// Judged whole and sent: what comes now cannot be.
+			s.cutWith(nil, errModCallReopened)
+			return ErrContentFiltered
+		}
 		c.args = append(c.args, p.args...)
 	}
-	open := -2 // the call that may go on in the next chunk
+	open := modNoCall // the call that may go on in the next chunk
 	if n := len(cc.calls); n > 0 && !cc.finish && cc.content == "" {
 		open = cc.calls[n-1].index
 	} else if len(cc.calls) == 0 && !cc.finish && cc.content == "" {
 		return nil // nothing new: the open call stays open
 	}
-	st.callOpen = open != -2
+	st.callOpen = open != modNoCall
 	return s.judgeCallsBut(st, open)
 }
 
-// judgeCallsBut judges every call of st but the one with index open whose
-// arguments grew since they were last judged. On a cut it returns a non-nil
-// error, the stream being cut already.
+// judgeCallsBut judges every call of st not judged yet but the one with
+// index open. On a cut it returns a non-nil error, the stream being cut
+// already.
 func (s *modStream) judgeCallsBut(st *modStreamChoice, open int) error {
 	for i := range st.calls {
 		c := &st.calls[i]
-		if c.index == open || len(c.args) == c.judged {
+		if c.index == open || c.judged {
 			continue
 		}
 		args := string(c.args)
-		c.judged = len(args)
+		c.args, c.judged = nil, true
+		if args == "" {
+			continue
+		}
 		res, err := moderateEach(s.mw.r.Context(), s.mw.m.cfg.Moderator, []moderation.Input{{Text: modArgsText(args)}})
 		if err != nil {
 			s.cutWith(nil, err)
@@ -563,7 +591,7 @@ func (s *modStream) closeAll() {
 			continue
 		}
 		st.callOpen = false
-		if s.judgeCallsBut(st, -2) != nil {
+		if s.judgeCallsBut(st, modNoCall) != nil {
 			return
 		}
 	}
@@ -648,7 +676,10 @@ func (s *modStream) appendHead(b []byte) []byte {
 // moderator failed with err).
 func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
 	s.cut = true
-	s.heldEvents, s.heldBytes = nil, 0 // never sent: they hold a call not judged
+	for _, t := range s.heldText { // never sent: they hold a call not judged
+		s.mw.withhold(t)
+	}
+	s.heldEvents, s.heldBytes, s.heldText = nil, 0, nil
 	for _, st := range s.choices {
 		if st != nil {
 			s.mw.withhold(st.pending)
@@ -670,7 +701,7 @@ func (s *modStream) cutWith(res *wire.ModerationResult, err error) {
 	out := s.appendHead(nil)
 	n := 0
 	for i, st := range s.choices {
-		if st == nil || st.finished {
+		if st == nil || st.finished && !st.finishHeld {
 			continue
 		}
 		out = s.appendCutChoice(out, i, n)
@@ -718,13 +749,17 @@ var errModMixed = errors.New("middleware: moderate: content turned into an array
 // encoding/json read it as that member, so the filter does not pass it.
 var errModCaseTwin = errors.New("middleware: moderate: a member differs only in case from one the filter reads")
 
+// errModCallReopened marks a piece of a tool call that was judged
+// complete, and sent, already.
+var errModCallReopened = errors.New("middleware: moderate: a tool call went on after it was judged complete")
+
 // errModCallTooLarge marks a tool call whose chunks, held until it is
 // judged, outgrew MaxBufferedBody.
 var errModCallTooLarge = errors.New("middleware: moderate: a tool call is larger than the filter holds (MaxBufferedBody)")
 
 // errModIndex marks a choice or tool call index that is not an integer
 // literal.
-var errModIndex = errors.New("middleware: moderate: choice index is not an integer")
+var errModIndex = errors.New("middleware: moderate: a choice or tool call index is not an integer, or is negative")
 
 // parseChunk reads data into s.chunk, remembering the chunk's identity.
 func (s *modStream) parseChunk(data []byte) error {
@@ -988,25 +1023,41 @@ func modIndex(d *scanner) (int, error) {
 	return i, nil
 }
 
+// Call indices that are not a tool call's.
+const (
+	modFunctionCall = -1 // the legacy function_call
+	modNoCall       = -2 // none
+)
+
 // modCalls reads a message's or a delta's tool_calls (list set: an array
 // of calls, each with its index and a function) or legacy function_call
-// (one function, index -1), and calls add with each call's index and
-// arguments: a string, or any other value as its JSON text; "" for a call
-// without any (yet). A member twice, or a case twin of index, function or
-// arguments, is refused, as clients built on encoding/json read one of
-// them.
+// (one function, index modFunctionCall), and calls add with each call's
+// index and arguments: a string, or any other value as its JSON text; ""
+// for a call without any (yet). What clients built on encoding/json would
+// read otherwise, or refuse, is refused: a member twice, a case twin of
+// index, function or arguments, a negative index, calls that are not an
+// array of objects, a function that is not an object.
 func modCalls(d *scanner, list bool, add func(index int, args string)) error {
-	if !list {
-		if d.peek() != '{' {
-			return d.skip()
-		}
+	switch c := d.peek(); {
+	case c == 'n':
+		return d.skip()
+	case !list && c == '{':
 		args, err := modFunction(d)
 		if err == nil {
-			add(-1, args)
+			add(modFunctionCall, args)
 		}
 		return err
+	case !list || c != '[':
+		return errModContent
 	}
-	return modObjects(d, func() error {
+	for n := 0; ; n++ {
+		more, err := d.arr(n)
+		if err != nil || !more {
+			return err
+		}
+		if d.peek() != '{' {
+			return errModContent
+		}
 		index, args := 0, "" // the function may come before the index
 		var seen uint8
 		for m := 0; ; m++ {
@@ -1022,7 +1073,9 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 				return errModDuplicate
 			case key == "index":
 				seen |= 1
-				index, err = modIndex(d)
+				if index, err = modIndex(d); err == nil && index < 0 {
+					err = errModIndex
+				}
 			case key == "function":
 				seen |= 2
 				args, err = modFunction(d)
@@ -1036,15 +1089,19 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 			}
 		}
 		add(index, args)
-		return nil
-	})
+	}
 }
 
 // modFunction reads the function of a tool call, or a legacy
-// function_call, and returns its arguments (see modCalls).
+// function_call (null, or an object), and returns its arguments (see
+// modCalls).
 func modFunction(d *scanner) (string, error) {
-	if d.peek() != '{' {
+	switch d.peek() {
+	case 'n':
 		return "", d.skip()
+	case '{':
+	default:
+		return "", errModContent
 	}
 	var args string
 	seen := false

@@ -101,6 +101,11 @@ func TestModerateStreamToolCalls(t *testing.T) {
 			modReasoningChunk(`"function_call":{"arguments":`+string(mustJSON(harmful[9:]))+`}`, ""),
 		}, [][]byte{modReasoningChunk("", "function_call")}), map[int]string{-1: harmful}},
 		{"stream ends without a finish", cat(role, modCallChunks(0, "post", harmful)), map[int]string{0: harmful}},
+		{"arguments that are not JSON", cat(role, modCallChunks(0, "post", `{"text":"I will \u006bill you.","n":NaN}`), finish),
+			map[int]string{0: ""}},
+		{"arguments cut short", cat(role, modCallChunks(0, "post", `{"text":"I will \u006bill you.`), [][]byte{modReasoningChunk("", "length")}),
+			map[int]string{0: ""}},
+		{"arguments that are a string of JSON", cat(role, modCallChunks(0, "post", string(mustJSON(escaped))), finish), map[int]string{0: ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(tc.events...))
@@ -127,6 +132,11 @@ func TestModerateStreamToolCalls(t *testing.T) {
 	}
 	// What the filter cannot judge cuts the stream, as for content.
 	for _, delta := range []string{
+		`"tool_calls":[{"index":-1,"function":{"arguments":"{}"}}]`,
+		`"tool_calls":{"index":0,"function":{"arguments":"{}"}}`,
+		`"tool_calls":["{}"]`,
+		`"tool_calls":[{"index":0,"function":"{}"}]`,
+		`"function_call":"{}"`,
 		`"Tool_calls":[{"index":0,"function":{"arguments":"{}"}}]`,
 		`"tool_calls":[{"index":0,"function":{"arguments":"{}","Arguments":"{}"}}]`,
 		`"tool_calls":[{"index":0,"function":{"arguments":"{}","arguments":"{}"}}]`,
@@ -138,6 +148,74 @@ func TestModerateStreamToolCalls(t *testing.T) {
 		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
 		if _, fin, errored := modClientCalls(t, rec.Body.Bytes()); !errored || strings.Contains(strings.Join(fin, ","), "stop") {
 			t.Errorf("%s: finish %q, error %v: want the stream cut\n%s", delta, fin, errored, rec.Body)
+		}
+	}
+}
+
+// TestModerateStreamToolCallsOrder: what a held tool call does to the
+// rest of the stream.
+func TestModerateStreamToolCallsOrder(t *testing.T) {
+	call := func(choice, index int, args string) []byte {
+		return []byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":` + string(mustJSON(choice)) +
+			`,"delta":{"tool_calls":[{"index":` + string(mustJSON(index)) + `,"function":{"arguments":` + string(mustJSON(args)) + `}}]},"finish_reason":null}]}`)
+	}
+	choice := func(index int, members, finish string) []byte {
+		fin := "null"
+		if finish != "" {
+			fin = `"` + finish + `"`
+		}
+		return []byte(`{"id":"c","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":` + string(mustJSON(index)) +
+			`,"delta":{` + members + `},"finish_reason":` + fin + `}]}`)
+	}
+	serve := func(events ...[]byte) (*modCapture, []byte) {
+		h, cp := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+		return cp, postJSON(h, "/v1/chat/completions", modStreamReq()).Body.Bytes()
+	}
+
+	t.Run("a call that goes on after it was judged", func(t *testing.T) {
+		// The content shows call 0 complete: it is judged and sent; a
+		// piece of it after that cannot be judged whole (nor judged again
+		// and again), so it cuts, clean or not.
+		_, body := serve(call(0, 0, `{"text":"Hello`), choice(0, `"content":"."`, ""), call(0, 0, ` world"}`), choice(0, "", "tool_calls"))
+		args, fin, errored := modClientCalls(t, body)
+		if args[0] != `{"text":"Hello` || !errored || strings.Join(fin, ",") != "content_filter" {
+			t.Errorf("arguments %q, finish %q, error %v: want a cut before the rest\n%s", args[0], fin, errored, body)
+		}
+	})
+	t.Run("another choice's finish held at the cut", func(t *testing.T) {
+		_, body := serve(call(0, 0, `{"text":`), choice(1, `"content":"Paris is nice."`, ""), choice(1, "", "stop"),
+			call(0, 0, string(mustJSON(modHarmful))+`}`), choice(0, "", "tool_calls"))
+		_, final, e := modStreamFinal(t, body)
+		if e == nil || len(final.Choices) != 2 || final.Choices[0].FinishReason != wire.FinishContentFilter ||
+			final.Choices[1].FinishReason != wire.FinishContentFilter || strings.Contains(string(body), `"stop"`) {
+			t.Errorf("final chunk %+v, error %v: want both choices cut\n%s", final, e, body)
+		}
+	})
+	t.Run("held text is billed", func(t *testing.T) {
+		clean := `{"text":"` + strings.Repeat("a calm day by the sea ", 40) + `"}`
+		cp, body := serve(call(0, 0, clean), call(0, 1, `{"text":`+string(mustJSON(modHarmful))+`}`), choice(0, "", "tool_calls"))
+		if !strings.Contains(string(body), "content_filter") {
+			t.Fatalf("stream not cut:\n%s", body)
+		}
+		if u := cp.call.Usage; u == nil || u.CompletionTokens < 100 {
+			t.Errorf("usage %+v: the held, then withheld, clean call was generated and is billed", u)
+		}
+	})
+}
+
+// TestModArgsText: a tool call's arguments are judged as a tool reads
+// them, whether or not they are JSON.
+func TestModArgsText(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"t":"I will \u006bill you.","n":NaN}`: `{"t":"I will kill you.","n":NaN}`,
+		`{"t":"I will \u006bill`:                `{"t":"I will kill`,
+		`"{\"t\":\"I will \\u006bill you.\"}"`:  `"{"t":"I will kill you."}"`,
+		`"\ud83d\ude00 \ud800 \x \u00e9\n\/\\"`: "\"😀 \ufffd \\x é\n/\"", // decoded twice: \\" then \"
+		`plain`:                                 `plain`,
+		`ends in \`:                             `ends in \`,
+	} {
+		if got := modArgsText(in); got != want {
+			t.Errorf("modArgsText(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
