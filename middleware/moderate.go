@@ -125,7 +125,7 @@ type ModerateConfig struct {
 // such as openai-go receive a normal completion and read the finish
 // reason, and the other choices survive. The arguments of the message's
 // tool calls (and of a legacy function_call) are judged with its text, as
-// the tool reads them: the strings of their JSON text, escapes decoded; a
+// a tool reads them: every JSON escape in them decoded, JSON or not; a
 // flagged choice has its tool_calls withheld whole. A body the filter
 // cannot judge (not a
 // JSON object, invalid JSON, a text that is neither a string nor null — nor, for content, an
@@ -150,9 +150,12 @@ type ModerateConfig struct {
 // (they are JSON text, whose escapes only the whole decodes): the chunks
 // of a call are held until it is complete — the next call starts, the
 // choice finishes or the stream ends — and judged whole, then sent as
-// they came, or the stream is cut and the client gets none of the call.
-// A client sees a call at once rather than piece by piece; at most
-// MaxBufferedBody bytes are held.
+// they came, or the stream is cut and the client gets none of the call
+// (nor of what came while it was held). A client sees a call at once
+// rather than piece by piece; at most MaxBufferedBody bytes are held. A
+// piece of a call that comes after the call was judged complete cuts the
+// stream, as do calls the filter cannot read (not an array of objects, a
+// negative index).
 // On a cut, the client gets one final, well-formed chunk whose choices end
 // with finish_reason "content_filter" and which carries an OpenAI error
 // envelope (content_policy_violation) in its "error" member — openai-go's
