@@ -139,9 +139,9 @@ type ModerateConfig struct {
 // other fields of each chunk are kept byte for byte). A choice's
 // reasoning deltas go through a filter of their own, under the member
 // names the upstream used; what it holds back is judged as complete and
-// released when the content starts or the choice ends. A delta whose
-// reasoning_content and reasoning differ is refused (clients read one or
-// the other). Content sent as an array of parts (Mistral's thinking and
+// released when the content or a tool call starts or the choice ends. A
+// delta whose reasoning_content and reasoning differ is refused (clients
+// read one or the other). Content sent as an array of parts (Mistral's thinking and
 // text chunks) cannot be released in part, nor is a refusal held back:
 // each such chunk is judged whole, with the content before it as
 // context, and passes as it came or cuts the stream — so of a flagged

@@ -356,8 +356,8 @@ type modVerdict struct {
 
 // judgeReasoning feeds the reasoning of cc to st's reasoning filter and
 // returns what is released with the chunk. The reasoning held back is
-// judged as ended, and released, when the choice's content starts or the
-// choice finishes.
+// judged as ended, and released, when the choice's content or a tool call
+// starts or the choice finishes.
 func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (modVerdict, error) {
 	if cc.reasoning == "" && (st.rf == nil || st.rpending == "") {
 		return modVerdict{}, nil
@@ -375,7 +375,7 @@ func (s *modStream) judgeReasoning(st *modStreamChoice, cc *modChunkChoice) (mod
 		}
 		out.WriteString(d.Release)
 	}
-	if (cc.content != "" || cc.finish) && st.rpending != "" {
+	if (cc.content != "" || cc.finish || len(cc.calls) > 0) && st.rpending != "" {
 		d, err := st.rf.Close(ctx)
 		if d.Cut || err != nil {
 			return modVerdict{cut: true, res: &d.Result}, err

@@ -219,3 +219,27 @@ func TestModArgsText(t *testing.T) {
 		}
 	}
 }
+
+// TestModerateStreamReasoningBeforeCall: reasoning held back when a tool
+// call starts is released before the call, in the order the model wrote
+// them, not after it at the finish.
+func TestModerateStreamReasoningBeforeCall(t *testing.T) {
+	var events [][]byte
+	for _, w := range strings.Fields("The user wants the weather in Paris, so I call the tool.") {
+		events = append(events, modReasoningChunk(`"reasoning_content":"`+w+` "`, ""))
+	}
+	events = append(events, modCallChunks(0, "weather", `{"city":"Paris"}`)...)
+	events = append(events, modReasoningChunk("", "tool_calls"))
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+	rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+	sawCall := false
+	for _, ev := range modParseSSE(t, rec.Body.Bytes()).events {
+		if sawCall && bytes.Contains(ev, []byte(`"reasoning_content"`)) {
+			t.Errorf("reasoning after the call: %s\n%s", ev, rec.Body)
+		}
+		sawCall = sawCall || bytes.Contains(ev, []byte(`"tool_calls":[`))
+	}
+	if _, rc, _ := modReasoningTexts(t, rec.Body.Bytes()); rc != "The user wants the weather in Paris, so I call the tool. " {
+		t.Errorf("reasoning %q\n%s", rc, rec.Body)
+	}
+}
