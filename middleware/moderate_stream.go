@@ -440,13 +440,13 @@ func (s *modStream) judgeCalls(st *modStreamChoice, cc *modChunkChoice) error {
 		return nil // nothing new: the open call stays open
 	}
 	st.callOpen = open != modNoCall
-	return s.judgeCallsBut(st, open)
+	return s.judgeCallsBut(st, open, cc.calls)
 }
 
 // judgeCallsBut judges every call of st not judged yet but the one with
-// index open. On a cut it returns a non-nil error, the stream being cut
-// already.
-func (s *modStream) judgeCallsBut(st *modStreamChoice, open int) error {
+// index open; cur are the pieces of the chunk at hand, not held yet. On a
+// cut it returns a non-nil error, the stream being cut already.
+func (s *modStream) judgeCallsBut(st *modStreamChoice, open int, cur []modCallArgs) error {
 	for i := range st.calls {
 		c := &st.calls[i]
 		if c.index == open || c.judged {
@@ -463,7 +463,11 @@ func (s *modStream) judgeCallsBut(st *modStreamChoice, open int) error {
 			return err
 		}
 		if res[0].Flagged {
-			s.mw.withhold(args)
+			for _, p := range cur { // the held pieces are withheld with the held events
+				if p.index == c.index {
+					s.mw.withhold(p.args)
+				}
+			}
 			s.cutWith(&res[0], nil)
 			return ErrContentFiltered
 		}
@@ -591,7 +595,7 @@ func (s *modStream) closeAll() {
 			continue
 		}
 		st.callOpen = false
-		if s.judgeCallsBut(st, modNoCall) != nil {
+		if s.judgeCallsBut(st, modNoCall, nil) != nil {
 			return
 		}
 	}

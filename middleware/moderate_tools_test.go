@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -189,6 +190,27 @@ func TestModerateStreamToolCallsOrder(t *testing.T) {
 		if e == nil || len(final.Choices) != 2 || final.Choices[0].FinishReason != wire.FinishContentFilter ||
 			final.Choices[1].FinishReason != wire.FinishContentFilter || strings.Contains(string(body), `"stop"`) {
 			t.Errorf("final chunk %+v, error %v: want both choices cut\n%s", final, e, body)
+		}
+	})
+	t.Run("a flagged call is billed once", func(t *testing.T) {
+		args := `{"text":` + string(mustJSON(modHarmful)) + `}`
+		events := modCallChunks(0, "post", args)
+		enc, _ := tokens.Get("o200k_base")
+		want := 0
+		for _, ev := range events[1:] { // the pieces, each withheld alone
+			var ch struct {
+				Choices []struct {
+					Delta struct {
+						ToolCalls []struct{ Function struct{ Arguments string } } `json:"tool_calls"`
+					}
+				}
+			}
+			_ = json.Unmarshal(ev, &ch)
+			want += enc.Count(ch.Choices[0].Delta.ToolCalls[0].Function.Arguments)
+		}
+		cp, body := serve(append(events, choice(0, "", "tool_calls"))...)
+		if u := cp.call.Usage; u == nil || u.CompletionTokens < want || u.CompletionTokens > want+2 {
+			t.Errorf("usage %+v, want about %d completion tokens\n%s", u, want, body)
 		}
 	})
 	t.Run("held text is billed", func(t *testing.T) {
