@@ -11,7 +11,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -183,22 +182,9 @@ func testBudgetEndsStreamMidway(t *testing.T, member string) {
 // TestBudgetRaceRedis is the budget race with two middleware instances
 // sharing one Redis ledger.
 func TestBudgetRaceRedis(t *testing.T) {
-	url := os.Getenv("LLMGATE_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("middleware: CI=true but LLMGATE_REDIS_URL is not set; Redis tests cannot run")
-		}
-		t.Skip("middleware: LLMGATE_REDIS_URL not set; skipping Redis test")
-	}
-	opt, err := redis.ParseURL(url)
+	opt, err := redis.ParseURL(testRedisURL(t))
 	if err != nil {
 		t.Fatal(err)
-	}
-	ping := redis.NewClient(opt)
-	err = ping.Ping(t.Context()).Err()
-	_ = ping.Close()
-	if err != nil {
-		t.Fatalf("middleware: Redis at LLMGATE_REDIS_URL: %v", err)
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])

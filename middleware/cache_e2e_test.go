@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -315,14 +314,7 @@ func TestCacheCollapse(t *testing.T) {
 // prefix; without the variable the test is skipped, except under CI=true.
 func cacheTestRedis(t *testing.T) (*redis.Options, string) {
 	t.Helper()
-	url := os.Getenv("LLMGATE_REDIS_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LLMGATE_REDIS_URL is not set; CI must provide Redis")
-		}
-		t.Skip("LLMGATE_REDIS_URL not set: skipping the Redis cache test")
-	}
-	opt, err := redis.ParseURL(url)
+	opt, err := redis.ParseURL(testRedisURL(t))
 	if err != nil {
 		t.Fatalf("LLMGATE_REDIS_URL: %v", err)
 	}

@@ -18,16 +18,28 @@ import (
 	"github.com/llmgate/llmgate/limiter"
 )
 
-// limitRedisURL returns LLMGATE_REDIS_URL; without it the test is skipped,
-// except under CI=true, where it fails.
-func limitRedisURL(t *testing.T) string {
+// testRedisURL returns LLMGATE_REDIS_URL, once Redis there answers a
+// PING; without the variable the test is skipped, except under CI=true,
+// where it fails, and a Redis that does not answer fails it at once
+// (rather than every request of the test getting a 503).
+func testRedisURL(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv("LLMGATE_REDIS_URL")
 	if u == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("middleware: LLMGATE_REDIS_URL is not set under CI=true; the Redis tests of Limit cannot run")
+			t.Fatal("middleware: LLMGATE_REDIS_URL is not set under CI=true; the Redis tests cannot run")
 		}
-		t.Skip("middleware: set LLMGATE_REDIS_URL (e.g. redis://127.0.0.1:6390/0) to run the Redis tests of Limit")
+		t.Skip("middleware: set LLMGATE_REDIS_URL (e.g. redis://127.0.0.1:6390/0) to run the Redis tests")
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("middleware: LLMGATE_REDIS_URL %q: %v", u, err)
+	}
+	c := redis.NewClient(opt)
+	err = c.Ping(t.Context()).Err()
+	_ = c.Close()
+	if err != nil {
+		t.Fatalf("middleware: Redis at LLMGATE_REDIS_URL: %v", err)
 	}
 	return u
 }
@@ -67,7 +79,7 @@ func limitRedisStore(t *testing.T, c *redis.Client, cfg limiter.RedisConfig) *li
 // together they admit the bucket once, not twice, and a settle on one is
 // visible on the other.
 func TestLimitRedisShared(t *testing.T) {
-	url := limitRedisURL(t)
+	url := testRedisURL(t)
 	prefix := limitRedisPrefix()
 	// A day-long period: Redis TIME moves on during the test, but refills
 	// nothing measurable (1 token per 86.4s).
