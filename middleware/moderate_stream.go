@@ -413,8 +413,9 @@ func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
 	return nil
 }
 
-// judgeCalls adds the pieces of tool call arguments of cc to st, and
-// judges each call that cc shows to be complete: the calls that came
+// judgeCalls adds the pieces of tool call arguments of cc, a chunk with
+// some or with a finish or content, to st, and judges each call that cc
+// shows to be complete: the calls that came
 // before the last one of cc, or all of them when cc finishes the choice
 // or carries content. A call is judged whole, once, its arguments as the
 // tool reads them (see modArgsText): a call's pieces cannot be judged
@@ -436,8 +437,6 @@ func (s *modStream) judgeCalls(st *modStreamChoice, cc *modChunkChoice) error {
 	open := modNoCall // the call that may go on in the next chunk
 	if n := len(cc.calls); n > 0 && !cc.finish && cc.content == "" {
 		open = cc.calls[n-1].index
-	} else if len(cc.calls) == 0 && !cc.finish && cc.content == "" {
-		return nil // nothing new: the open call stays open
 	}
 	st.callOpen = open != modNoCall
 	return s.judgeCallsBut(st, open, cc.calls)
@@ -826,9 +825,7 @@ func (s *modStream) parseChunk(data []byte) error {
 	return d.end()
 }
 
-// modObjects calls visit for each object of the array at d; anything else
-// in it, or a value that is not an array, is passed over.
-func modObjects(d *scanner, visit func() error) error {
+func (s *modStream) parseChoices(d *scanner) error {
 	if d.peek() != '[' {
 		return d.skip()
 	}
@@ -838,18 +835,11 @@ func modObjects(d *scanner, visit func() error) error {
 			return err
 		}
 		if d.peek() != '{' {
-			err = d.skip()
-		} else {
-			err = visit()
+			if err := d.skip(); err != nil {
+				return err
+			}
+			continue
 		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (s *modStream) parseChoices(d *scanner) error {
-	return modObjects(d, func() error {
 		var cc modChunkChoice
 		members := 0
 		var seen uint8 // the members read below, to refuse duplicates
@@ -895,8 +885,7 @@ func (s *modStream) parseChoices(d *scanner) error {
 			cc.insert, cc.insertComma = cc.choiceEnd, cc.choiceComma
 		}
 		s.chunk.choices = append(s.chunk.choices, cc)
-		return nil
-	})
+	}
 }
 
 // modChoiceMember is the bit of a choice member parseChoices reads, 0 for
