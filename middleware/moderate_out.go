@@ -285,12 +285,15 @@ type bodySpan struct{ start, end int }
 // joined returns the choice's texts, and its calls' arguments as the
 // tool reads them (see modArgsText), as one, for a single verdict.
 func (ch *bodyChoice) joined() string {
-	if len(ch.texts) == 1 && len(ch.args) == 0 {
-		return ch.texts[0]
+	all := ch.texts
+	if len(ch.args) > 0 {
+		all = slices.Clone(all)
+		for _, a := range ch.args {
+			all = append(all, modArgsText(a))
+		}
 	}
-	all := slices.Clone(ch.texts)
-	for _, a := range ch.args {
-		all = append(all, modArgsText(a))
+	if len(all) == 1 {
+		return all[0]
 	}
 	return strings.Join(all, "\n")
 }
