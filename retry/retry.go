@@ -84,8 +84,9 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 // Transport is an http.RoundTripper that retries failed attempts with
 // exponential backoff and full jitter. It retries 408, 409, 429 and 5xx
 // responses and connection errors, honours retry-after-ms, retry-after
-// (seconds or an HTTP date) and x-should-retry (true forces a retry, false
-// forbids one), and stops when the budget is spent.
+// (seconds or an HTTP date) and, on an error status, x-should-retry (true
+// forces a retry, false forbids one), and stops when the budget is spent.
+// A response below 400 is an answer and is never retried.
 //
 // A response is retried only before it is returned: once a response —
 // streamed or not — reaches the caller, it is the caller's, so a stream
@@ -380,6 +381,9 @@ func (t *Transport) shouldRetry(ctx context.Context, resp *http.Response, err er
 	if err != nil {
 		return true // connection errors and attempt timeouts; the caller's own cancel was ruled out above
 	}
+	if resp.StatusCode < 400 {
+		return false // an answer, generated and billed: never thrown away
+	}
 	switch resp.Header.Get("X-Should-Retry") {
 	case "true":
 		return true
@@ -409,26 +413,42 @@ func (t *Transport) delay(attempt int, resp *http.Response) (time.Duration, bool
 }
 
 // RetryAfter returns the wait a response asks for: retry-after-ms
-// (milliseconds, fractional allowed) first, else retry-after in whole
-// seconds or as an HTTP date relative to now. It reports false when neither
-// header holds a usable value. Negative waits become zero.
+// (milliseconds, fractional allowed) first, else retry-after in seconds or
+// as an HTTP date relative to now. It reports false when neither header
+// holds a usable value. Negative waits become zero, and a wait too long for
+// a time.Duration (retry-after: 1e300) the longest one.
 func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(ms) && !math.IsInf(ms, 0) && ms < 1e12 {
-			return time.Duration(max(ms, 0) * float64(time.Millisecond)), true
+		if d, ok := waitOf(v, time.Millisecond); ok {
+			return d, true
 		}
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(s) && !math.IsInf(s, 0) && s < 1e9 {
-		return time.Duration(max(s, 0) * float64(time.Second)), true
+	if d, ok := waitOf(v, time.Second); ok {
+		return d, true
 	}
 	if at, err := http.ParseTime(v); err == nil {
 		return max(at.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// waitOf parses a wait of v units, clamped to [0, the longest Duration].
+func waitOf(v string, unit time.Duration) (time.Duration, bool) {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(x) {
+		return 0, false
+	}
+	switch {
+	case x <= 0:
+		return 0, true
+	case x >= math.MaxInt64/float64(unit):
+		return math.MaxInt64, true
+	}
+	return time.Duration(x * float64(unit)), true
 }
 
 // drain reads a little of a discarded body so its connection can be

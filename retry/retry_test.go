@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -286,7 +287,11 @@ func TestRetryAfterParsing(t *testing.T) {
 		{map[string]string{"retry-after": "3"}, 3 * time.Second, true},
 		{map[string]string{"retry-after": now.Add(-time.Hour).Format(http.TimeFormat)}, 0, true},
 		{map[string]string{"retry-after": "soon"}, 0, false},
-		{map[string]string{"retry-after": "1e300"}, 0, false},
+		{map[string]string{"retry-after": "1e300"}, math.MaxInt64, true}, // longer than any MaxRetryAfter
+		{map[string]string{"retry-after": "4294967295"}, 4294967295 * time.Second, true},
+		{map[string]string{"retry-after-ms": "1e400"}, math.MaxInt64, true},
+		{map[string]string{"retry-after-ms": "-1e400"}, 0, true},
+		{map[string]string{"retry-after": "1.5"}, 1500 * time.Millisecond, true},
 		{nil, 0, false},
 	} {
 		h := http.Header{}
@@ -296,6 +301,64 @@ func TestRetryAfterParsing(t *testing.T) {
 		got, ok := RetryAfter(h, now)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%v: got %v %v, want %v %v", tc.h, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// countingBase answers every attempt with status and header, counting
+// attempts.
+type countingBase struct {
+	n      atomic.Int32
+	status int
+	header http.Header
+}
+
+func (b *countingBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.n.Add(1)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_ = req.Body.Close()
+	}
+	return &http.Response{StatusCode: b.status, Header: b.header.Clone(), Body: io.NopCloser(strings.NewReader("x")), Request: req}, nil
+}
+
+// TestRetryAfterLongerThanAnyWait: a server that asks for a wait too long
+// to be a Duration asks for longer than MaxRetryAfter, so its answer goes
+// back to the caller unretried (not retried after the usual backoff).
+func TestRetryAfterLongerThanAnyWait(t *testing.T) {
+	for _, h := range []http.Header{
+		{"Retry-After": {"4294967295"}},
+		{"Retry-After": {"1e300"}},
+		{"Retry-After-Ms": {"10000000000000"}},
+	} {
+		base := &countingBase{status: 503, header: h}
+		tr := New(Config{Base: base, MaxAttempts: 3, Clock: newFakeClock(), Jitter: func() float64 { return 0 }})
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://upstream/v1/chat/completions", strings.NewReader("{}"))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := base.n.Load(); n != 1 || resp.StatusCode != 503 {
+			t.Errorf("%v: %d attempts, status %d; want 1 attempt and the 503", h, n, resp.StatusCode)
+		}
+	}
+}
+
+// TestSuccessIsNeverRetried: x-should-retry is read on errors only; an
+// answer that succeeded was generated (and billed) and goes back as it is.
+func TestSuccessIsNeverRetried(t *testing.T) {
+	for _, status := range []int{200, 201, 304} {
+		base := &countingBase{status: status, header: http.Header{"X-Should-Retry": {"true"}}}
+		tr := New(Config{Base: base, MaxAttempts: 3, Clock: newFakeClock(), Jitter: func() float64 { return 0 }})
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://upstream/v1/chat/completions", strings.NewReader("{}"))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := base.n.Load(); n != 1 {
+			t.Errorf("status %d with x-should-retry: true: %d attempts, want 1", status, n)
 		}
 	}
 }
