@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ type Config struct {
 	// README.md). Default: nil, no decision log.
 	DecisionLog *slog.Logger
 	// Mask lists input paths whose values the decision log replaces with
-	// "***" when a decision asks to log them. Members named like secrets
+	// "***" when a decision asks to log them, or a path below them. Members named like secrets
 	// (api_key, authorization, password, secret, token) are always
 	// masked. Default: ["request.prompt", "request.metadata"].
 	Mask []string
@@ -375,6 +376,17 @@ func (e *Engine) evalIR(ctx context.Context, p *prepared, now time.Time, input a
 	return result(v, len(rs), err)
 }
 
+// withheldBuiltinError returns a copy of a builtin's error without the
+// builtin's own message, which may quote the input it failed on
+// (to_number's "parsing \"<the prompt>\""), so that masked members cannot
+// reach the logs through it: the builtin's name and the location stay.
+func withheldBuiltinError(te *topdown.Error) *topdown.Error {
+	c := *te
+	name, _, _ := strings.Cut(te.Message, ":")
+	c.Message = name + ": message withheld, as it may quote the input"
+	return &c
+}
+
 // resultKey is resultVar's key in a result's bindings.
 var resultKey = ast.StringTerm(string(resultVar))
 
@@ -383,8 +395,13 @@ var resultKey = ast.StringTerm(string(resultVar))
 func result(v ast.Value, n int, err error) (Decision, error) {
 	if err != nil {
 		var te *topdown.Error
-		if errors.As(err, &te) && te.Code == topdown.ConflictErr {
-			return Decision{}, fmt.Errorf("%w: %w", ErrConflict, err)
+		if errors.As(err, &te) {
+			switch te.Code {
+			case topdown.ConflictErr:
+				return Decision{}, fmt.Errorf("%w: %w", ErrConflict, err)
+			case topdown.BuiltinErr:
+				err = withheldBuiltinError(te)
+			}
 		}
 		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}

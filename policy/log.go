@@ -51,7 +51,7 @@ func (e *Engine) logDecision(ctx context.Context, in *Input, now time.Time, p *p
 func (e *Engine) logFields(input ast.Value, paths []string) []slog.Attr {
 	attrs := make([]slog.Attr, 0, len(paths))
 	for _, p := range paths {
-		if e.mask[p] || secretPath(p) {
+		if e.masked(p) || secretPath(p) {
 			attrs = append(attrs, slog.String(p, masked))
 			continue
 		}
@@ -67,6 +67,21 @@ func (e *Engine) logFields(input ast.Value, paths []string) []slog.Attr {
 		attrs = append(attrs, slog.Any(p, e.maskWithin(p, j)))
 	}
 	return attrs
+}
+
+// masked reports whether the path p is masked: it is in Config.Mask, or
+// below a path that is ("request.metadata.team" below "request.metadata").
+func (e *Engine) masked(p string) bool {
+	for {
+		if e.mask[p] {
+			return true
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			return false
+		}
+		p = p[:i]
+	}
 }
 
 // maskWithin masks the members of an object value whose paths are masked,

@@ -116,3 +116,48 @@ func TestPrintGoesToLogger(t *testing.T) {
 		t.Errorf("print output: %s", buf.String())
 	}
 }
+// TestDecisionLogMaskCoversSubPaths: a path below a masked one
+// (request.metadata.team below request.metadata) is masked too.
+func TestDecisionLogMaskCoversSubPaths(t *testing.T) {
+	const pol = `package llmgate
+
+decision := {"allow": true, "log": ["request.metadata.team", "request.metadata"]}
+`
+	var buf bytes.Buffer
+	e := newEngine(t, Config{FS: mapFS(map[string]string{"p.rego": pol}), PollInterval: -1,
+		DecisionLog: slog.New(slog.NewJSONHandler(&buf, nil))})
+	in := sampleInput()
+	in.Request.Metadata = map[string]string{"team": "sk-live-TOPSECRET"}
+	if _, err := e.Decide(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "TOPSECRET") {
+		t.Fatalf("decision log leaks a masked member: %s", buf.String())
+	}
+}
+
+// TestDecisionLogErrorWithholdsInput: a builtin's error quotes the operand
+// it failed on, here the prompt; the logged error keeps the builtin's name
+// and location and withholds the rest, with either evaluator.
+func TestDecisionLogErrorWithholdsInput(t *testing.T) {
+	const pol = `package llmgate
+
+decision := {"allow": to_number(input.request.prompt) > 0}
+`
+	for _, ev := range []Evaluator{EvaluatorIR, EvaluatorTopdown} {
+		var buf bytes.Buffer
+		e := newEngine(t, Config{FS: mapFS(map[string]string{"p.rego": pol}), PollInterval: -1, Evaluator: ev,
+			DecisionLog: slog.New(slog.NewJSONHandler(&buf, nil))})
+		in := sampleInput()
+		in.Request.Prompt = "my key is sk-live-TOPSECRET"
+		if _, err := e.Decide(context.Background(), in); err == nil {
+			t.Fatal("decision did not fail")
+		}
+		if strings.Contains(buf.String(), "TOPSECRET") {
+			t.Errorf("%v: decision log leaks request.prompt through err: %s", ev, buf.String())
+		}
+		if !strings.Contains(buf.String(), "p.rego:3: eval_builtin_error: to_number: message withheld") {
+			t.Errorf("%v: the logged error lost the builtin's name or location: %s", ev, buf.String())
+		}
+	}
+}
