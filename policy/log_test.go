@@ -116,6 +116,7 @@ func TestPrintGoesToLogger(t *testing.T) {
 		t.Errorf("print output: %s", buf.String())
 	}
 }
+
 // TestDecisionLogMaskCoversSubPaths: a path below a masked one
 // (request.metadata.team below request.metadata) is masked too.
 func TestDecisionLogMaskCoversSubPaths(t *testing.T) {
