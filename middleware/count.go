@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 
 	"github.com/llmgate/llmgate/models"
@@ -102,7 +103,7 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 			outputs = bo
 		}
 		if p := len(c.Completion.Prompt.Texts) + len(c.Completion.Prompt.Tokens); p > 1 {
-			outputs *= p
+			outputs = mulTokens(outputs, p)
 		}
 	}
 
@@ -132,8 +133,26 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 	if window > 0 && perChoice > room {
 		perChoice = room
 	}
-	c.MaxCompletionTokens = perChoice * outputs
+	c.MaxCompletionTokens = mulTokens(perChoice, outputs)
 	return nil
+}
+
+// mulTokens is a*b for counts of tokens (a, b ≥ 0), saturated at the
+// largest int rather than wrapped to a negative count that would reserve
+// nothing.
+func mulTokens(a, b int) int {
+	if a > 0 && b > math.MaxInt/a {
+		return math.MaxInt
+	}
+	return a * b
+}
+
+// addTokens is a+b for counts of tokens (a, b ≥ 0), saturated as mulTokens.
+func addTokens(a, b int) int {
+	if b > 0 && a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
 }
 
 func derefInt(p *int) int {

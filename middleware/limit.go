@@ -500,7 +500,7 @@ func (l *Limit) tokenCost(c *Call) int {
 		return max(0, l.tokens(c))
 	}
 	if c.Encoding != nil {
-		return max(0, c.PromptTokens+c.MaxCompletionTokens)
+		return max(0, addTokens(c.PromptTokens, c.MaxCompletionTokens))
 	}
 	est := (len(c.Raw) + 3) / 4
 	perChoice, choices := 0, 1
@@ -515,7 +515,7 @@ func (l *Limit) tokenCost(c *Call) int {
 	if perChoice <= 0 {
 		perChoice = limitDefaultMaxTokens
 	}
-	return est + perChoice*max(1, choices)
+	return addTokens(est, mulTokens(perChoice, max(1, choices)))
 }
 
 // onHeader sets the rate-limit headers again if the handler replaced or

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -20,6 +21,11 @@ const (
 	maxTools       = 128
 	maxTopLogprobs = 20
 	maxLogitBias   = 100
+	// maxOutputTokens bounds max_tokens and max_completion_tokens where
+	// the catalog knows no output limit: no model writes 2^31 tokens,
+	// and the products that reserve tokens (by n, best_of and prompts)
+	// stay far from overflowing.
+	maxOutputTokens = math.MaxInt32
 )
 
 func badValue(param, format string, args ...any) *wire.Error {
@@ -192,7 +198,7 @@ func validateCompletion(r *wire.CompletionRequest, seen presence) *wire.Error {
 	if e := s.check(); e != nil {
 		return e
 	}
-	if e := intRange("max_tokens", r.MaxTokens, 1, 0); e != nil {
+	if e := intRange("max_tokens", r.MaxTokens, 1, maxOutputTokens); e != nil {
 		return e
 	}
 	if e := intRange("logprobs", r.Logprobs, 0, 5); e != nil {

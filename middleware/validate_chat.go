@@ -22,10 +22,10 @@ func validateChat(r *wire.ChatCompletionRequest, seen presence, cache *schemaCac
 	if e := s.check(); e != nil {
 		return e
 	}
-	if e := intRange("max_tokens", r.MaxTokens, 1, 0); e != nil {
+	if e := intRange("max_tokens", r.MaxTokens, 1, maxOutputTokens); e != nil {
 		return e
 	}
-	if e := intRange("max_completion_tokens", r.MaxCompletionTokens, 1, 0); e != nil {
+	if e := intRange("max_completion_tokens", r.MaxCompletionTokens, 1, maxOutputTokens); e != nil {
 		return e
 	}
 	if e := intRange("top_logprobs", r.TopLogprobs, 0, maxTopLogprobs); e != nil {
