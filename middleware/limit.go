@@ -539,7 +539,8 @@ func (lc *limitCall) onEnd(res *Response) {
 		(res.Written == 0 && (res.Status == 0 || errors.Is(res.Err, ErrHandlerPanicked)))):
 		// cancelled: the upstream failed, or nothing was produced
 	case usage != nil:
-		tokens = max(0, usage.TotalTokens)
+		// Some servers leave total_tokens out; the parts count then.
+		tokens = max(0, usage.TotalTokens, addTokens(max(0, usage.PromptTokens), max(0, usage.CompletionTokens)))
 	case res.Status < 200 || res.Status > 299:
 		tokens = 0
 	default:

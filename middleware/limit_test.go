@@ -590,3 +590,43 @@ func TestLimitHeadersWinOverUpstream(t *testing.T) {
 		t.Errorf("headers %v: ours must replace the upstream's", h)
 	}
 }
+
+// TestLimitSettlesUsageWithoutTotal: usage with prompt_tokens and
+// completion_tokens but no total_tokens (as some OpenAI-compatible servers
+// send it) settles TPM to their sum, as Budget prices it, not to 0.
+func TestLimitSettlesUsageWithoutTotal(t *testing.T) {
+	lim, err := NewLimit(LimitConfig{
+		Store: limiter.NewMemory(limiter.MemoryConfig{Clock: newLimitClock()}),
+		Tiers: map[string]LimitTier{"default": {Key: LimitRates{TPM: 10000}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Chain(Decode(DecodeConfig{}), Count(CountConfig{}), lim.Handler)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{
+			"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": "hi"}, "finish_reason": "stop"}},
+			"usage":   map[string]any{"prompt_tokens": 100, "completion_tokens": 500},
+		})
+	}))
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there"}],"max_tokens":1000}`
+	first := postJSON(h, "/v1/chat/completions", body)
+	if first.Code != 200 {
+		t.Fatalf("status %d", first.Code)
+	}
+	reserved := 10000 - limitAtoi(t, limitHeader(first)["remaining-tokens"])
+	next := postJSON(h, "/v1/chat/completions", body)
+	used := 10000 - reserved - limitAtoi(t, limitHeader(next)["remaining-tokens"])
+	if used != 600 {
+		t.Fatalf("TPM charged %d tokens for a response whose usage was 100 prompt + 500 completion tokens, want 600", used)
+	}
+}
+
+func limitAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
+}
