@@ -81,6 +81,11 @@ func NewRedis(cfg RedisConfig) (*RedisLedger, error) {
 		down: outage.New(cfg.RetryInterval, cfg.Clock.Now)}, nil
 }
 
+// FailMode is what the ledger does when Redis cannot answer: Reserve fails
+// (FailClosed) or admits the call (FailOpen). Middleware reads it to treat
+// a reservation that cannot grow mid-stream the same way.
+func (l *RedisLedger) FailMode() FailMode { return l.fail }
+
 // Reserve implements Ledger. When Redis does not answer and the ledger
 // fails open, it returns an allowed Reservation with FailedOpen set and no
 // error; a done ctx is an error either way.

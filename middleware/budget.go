@@ -221,7 +221,9 @@ func (b *Budgets) prices(c *Call) models.Prices {
 // Place it after Count and Policy (which may change the model and
 // max_tokens). A nil b, a request without a Call and other endpoints pass
 // through. An unavailable ledger is a 503 (or, with a fail-open Redis
-// ledger, the request goes through unchecked).
+// ledger, the request goes through unchecked); one that becomes
+// unavailable when a stream needs more ends the stream with a 503 event
+// (or, failing open, lets it run on unchecked).
 func Budget(b *Budgets) Middleware {
 	return func(next http.Handler) http.Handler {
 		if b == nil {

@@ -13,8 +13,9 @@ import (
 )
 
 // ErrBudgetExhausted is what the Budget layer's writer returns to a
-// streaming handler once it ended the stream because the budget ran out:
-// the handler should stop generating.
+// streaming handler once it ended the stream because the budget ran out,
+// or because its ledger could not be asked for more and fails closed: the
+// handler should stop generating.
 var ErrBudgetExhausted = errors.New("middleware: budget exhausted mid-stream")
 
 // budgetCall is the Budget layer's state for one request: its reservation,
@@ -29,6 +30,12 @@ type budgetCall struct {
 
 	tally *streamTally // Count's, or the layer's own without Count; nil: no mid-stream check
 	cut   bool         // the budget ran out mid-stream
+	// cutErr is why the ledger could not be asked for more when that cut
+	// the stream (a ledger failing closed); nil when the budget ran out.
+	cutErr error
+	// unchecked says the ledger failed mid-stream and fails open: the
+	// stream goes on unchecked, and Settle records what it can.
+	unchecked bool
 }
 
 // onChunk counts a streamed chunk and, once the stream has outgrown its
@@ -38,7 +45,7 @@ type budgetCall struct {
 // an upper bound of the tokens so far fits the reservation, the exact
 // count is not asked for.
 func (s *budgetCall) onChunk(ch *Chunk) {
-	if s.cut {
+	if s.cut || s.unchecked {
 		return
 	}
 	if s.tally == nil {
@@ -66,11 +73,26 @@ func (s *budgetCall) onChunk(ch *Chunk) {
 	}
 	ok, err := s.res.Continue(s.ctx, soFar, billing.WorstCase(s.prices, 0, s.b.stepTokens))
 	if err != nil {
-		// The call was admitted; Settle records what it generates.
+		// Settle records what the call generates, if it can. A ledger
+		// that fails open lets the stream go on unchecked, and is not
+		// asked again; otherwise nothing may be spent unaccounted, and
+		// the stream ends here.
 		s.b.logger.ErrorContext(s.ctx, "middleware: budget continue failed", "request_id", s.c.RequestID, "err", err)
+		if errors.Is(err, billing.ErrUnavailable) && failsOpen(s.b.ledger) {
+			s.unchecked = true
+		} else {
+			s.cut, s.cutErr = true, err
+		}
 		return
 	}
 	s.cut = !ok
+}
+
+// failsOpen reports whether a ledger admits calls while it is unavailable
+// (a billing.RedisLedger with FailOpen).
+func failsOpen(l billing.Ledger) bool {
+	f, ok := l.(interface{ FailMode() billing.FailMode })
+	return ok && f.FailMode() == billing.FailOpen
 }
 
 // onEnd settles the call: to nothing for a cache hit (by default), by
@@ -279,6 +301,9 @@ func (bw *budgetWriter) end() {
 	bw.ended = true
 	e := &wire.Error{Status: http.StatusTooManyRequests, Type: wire.TypeInsufficientQuota, Code: wire.CodeInsufficientQuota,
 		Message: "The response was stopped because you exceeded your current quota. Request ID: " + bw.s.c.RequestID + "."}
+	if bw.s.cutErr != nil {
+		e = budgetUnavailable(bw.s.c, bw.s.cutErr)
+	}
 	sw := wire.NewWriter(bw.w)
 	_ = sw.WriteData(trimNewline(wire.MarshalEnvelope(e)))
 	_ = sw.WriteDone()

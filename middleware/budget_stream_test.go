@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,4 +480,92 @@ func BenchmarkBudgetWriterStream(b *testing.B) {
 	b.Run("baseline=discard", func(b *testing.B) { run(b, dw) })
 	b.Run("scan=bytewise", func(b *testing.B) { run(b, &budgetRefWriter{&budgetWriter{w: dw, s: s}}) })
 	b.Run("scan=indexbyte", func(b *testing.B) { run(b, &budgetWriter{w: dw, s: s}) })
+}
+
+// cutLink is a go-redis hook that fails every command while down is set,
+// as a Redis that went away would, and counts those commands.
+type cutLink struct {
+	down  atomic.Bool
+	tried atomic.Int32
+}
+
+func (h *cutLink) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *cutLink) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.down.Load() {
+			h.tried.Add(1)
+			err := errors.New("dial tcp: connection refused")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *cutLink) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestBudgetStreamLedgerDown: a stream outgrows its reservation on a Redis
+// ledger after Redis went away. Failing closed, the stream ends there with
+// a 503 error event ("nothing is spent unaccounted"); failing open, it
+// runs to its end, and Redis is not asked again for every chunk.
+func TestBudgetStreamLedgerDown(t *testing.T) {
+	opt, err := redis.ParseURL(testRedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []billing.FailMode{billing.FailClosed, billing.FailOpen} {
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		client := redis.NewClient(opt)
+		t.Cleanup(func() { _ = client.Close() })
+		link := &cutLink{}
+		client.AddHook(link)
+		led, err := billing.NewRedis(billing.RedisConfig{Client: client, Prefix: "{llmgate:test:" + hex.EncodeToString(rnd[:]) + "}:",
+			Timeout: 5 * time.Second, Fail: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewBudgets(BudgetConfig{Ledger: led, Keys: map[string]BudgetLimit{"k1": {USDPerMonth: 1}},
+			StepTokens: 16, Logger: budgetTestLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var writeErr error
+		chunks := 0
+		h := budgetTestChain(budgetTestCatalog(t), &Principal{KeyID: "k1"}, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			link.down.Store(true) // the call was admitted; now Redis goes away
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 500 { // far past the 100-token reservation
+				data, _ := json.Marshal(budgetTestChunk(i))
+				if _, writeErr = w.Write([]byte("data: " + string(data) + "\n\n")); writeErr != nil {
+					return
+				}
+				chunks++
+			}
+			_, _ = w.Write([]byte("data: [DONE]\n\n"))
+		}))
+		rec := postJSON(h, "/v1/chat/completions", budgetTestBody("metered", 0, true))
+		switch mode {
+		case billing.FailClosed:
+			if !errors.Is(writeErr, ErrBudgetExhausted) || chunks >= 500 {
+				t.Fatalf("fail closed: %d chunks, write error %v; want the stream cut", chunks, writeErr)
+			}
+			body := rec.Body.String()
+			if !strings.Contains(body, `"type":"server_error"`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+				t.Errorf("fail closed: the stream does not end with a server_error event and [DONE]: …%s", body[max(0, len(body)-300):])
+			}
+		case billing.FailOpen:
+			if writeErr != nil || chunks != 500 {
+				t.Fatalf("fail open: %d chunks, write error %v; want the whole stream", chunks, writeErr)
+			}
+		}
+		// One Continue (its try with the step and the bare overage are
+		// skipped together once Redis has failed) and the final Settle.
+		if n := link.tried.Load(); n > 3 {
+			t.Errorf("%v: Redis was asked %d times while down", mode, n)
+		}
+	}
 }
