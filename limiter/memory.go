@@ -407,7 +407,10 @@ func (s *MemoryStore) AdjustAt(now time.Time, adj []Adjustment) error {
 			// never banked beyond full.
 			sh.tab[i].tat = max(tat+d*iv, t)
 		case d > 0 && ok:
-			sh.tab[i].tat = tat + d*iv
+			// Debt is kept to maxSpan ahead of now (73 years at 1 ns a
+			// token), so that settles of absurd usage cannot overflow
+			// the TAT into a full bucket.
+			sh.tab[i].tat = min(tat+d*iv, t+maxSpan)
 		case d > 0:
 			sh.put(h, tat+d*iv, t, s.perCap)
 		}
