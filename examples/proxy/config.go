@@ -375,6 +375,9 @@ func (c *Config) checkKey(k Key, ids map[string]bool, add func(field, format str
 	if d, err := hex.DecodeString(k.KeySHA256); err != nil || len(d) != 32 {
 		add("key_sha256", "must be the 64 hex digits of the key's SHA-256 (sha256sum)")
 	}
+	if k.Tier == "" && !c.Policy.Disabled && c.Policy.Dir == "" {
+		add("tier", "missing: the shipped policy refuses a key without a tier (give it one, or set policy: {disabled: true})")
+	}
 	if k.Tier != "" && len(c.Tiers) > 0 {
 		if _, ok := c.Tiers[k.Tier]; !ok {
 			add("tier", "unknown tier %q", k.Tier)

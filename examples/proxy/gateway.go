@@ -316,14 +316,18 @@ func newModerate(cfg ModerationConfig) (middleware.Middleware, error) {
 
 func emptyDoc() *yaml.Node { return &yaml.Node{} }
 
-// policyData lays the configuration's tiers over the shipped library's
-// settings: the models each tier may use (glob patterns; a tier that lists
-// none may use every model).
+// policyData lays the configuration's tiers over the policy's settings:
+// the models each tier may use (glob patterns). A tier that lists none may
+// use every model under the shipped library; under a policy of one's own
+// (policy.dir) its data decides, and is not widened.
 func policyData(cfg *Config) map[string]any {
 	tiers := map[string]any{}
 	for name, t := range cfg.Tiers {
 		allowed := t.Models
 		if len(allowed) == 0 {
+			if cfg.Policy.Dir != "" {
+				continue
+			}
 			allowed = []string{"*"}
 		}
 		tiers[name] = map[string]any{"models": allowed}

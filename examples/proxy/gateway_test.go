@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/llmgate/llmgate/middleware"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -96,5 +99,59 @@ policy: {disabled: true}
 				t.Errorf("%s %s: %d (Allow %q) %s, want a 405 method_not_allowed envelope with Allow: GET", method, path, w.Code, allow, w.Body)
 			}
 		}
+	}
+}
+
+// TestTierWithoutModelsKeepsPolicyList: under a policy of one's own
+// (examples/policies, whose data lets the free tier use gpt-4o-mini,
+// gpt-4.1-nano and llmtest-*), a tier the configuration gives limits but
+// no models keeps the policy's list: gpt-4o stays refused. Under the
+// shipped library the same tier may use every model.
+func TestTierWithoutModelsKeepsPolicyList(t *testing.T) {
+	dir, err := filepath.Abs("../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		policy string
+		status int
+	}{
+		{`policy: {dir: "` + dir + `"}`, http.StatusNotFound},
+		{``, http.StatusOK},
+	} {
+		gw := testGateway(t, testKeysYAML("free")+`
+upstream: {url: builtin}
+tiers:
+  free: {rpm: 600}
+cache: {disabled: true}
+`+tc.policy+"\n")
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
+		r.Header.Set("Authorization", "Bearer sk-free")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, r)
+		if w.Code != tc.status {
+			t.Errorf("%q: free tier asking for gpt-4o: status %d, want %d: %s", tc.policy, w.Code, tc.status, w.Body)
+		}
+	}
+}
+
+// TestKeyWithoutTier: the shipped policy refuses a key without a tier, so
+// such a key is a configuration error rather than a key that gets 403 on
+// every request; without the policy it is served.
+func TestKeyWithoutTier(t *testing.T) {
+	const keys = "keys:\n  - {id: bob, key_sha256: \"%s\"}\nupstream: {url: builtin}\n"
+	_, err := ParseConfig(fmt.Appendf(nil, keys, middleware.HashKey("sk-bob")))
+	if err == nil || !strings.Contains(err.Error(), "tier: missing") {
+		t.Errorf("shipped policy, key without a tier: err %v, want a tier error", err)
+	}
+	gw := testGateway(t, fmt.Sprintf(keys, middleware.HashKey("sk-bob"))+"policy: {disabled: true}\n")
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
+	r.Header.Set("Authorization", "Bearer sk-bob")
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Errorf("no policy, key without a tier: status %d, want 200: %s", w.Code, w.Body)
 	}
 }
