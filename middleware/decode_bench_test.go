@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,4 +137,38 @@ func TestBenchBodies(t *testing.T) {
 			t.Fatalf("status %d: %s", res.rec.Code, res.rec.Body)
 		}
 	}
+}
+
+// BenchmarkDecodeToolCalls decodes a conversation of one assistant message
+// issuing n tool calls and n tool messages answering them in reverse
+// order, at two sizes: the time per byte must not grow with n (checking
+// each answer against the calls issued was quadratic until the ids went
+// into a set).
+func BenchmarkDecodeToolCalls(b *testing.B) {
+	for _, n := range []int{1000, 4000} {
+		body := toolCallsBody(n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			h := Decode(DecodeConfig{MaxBodyBytes: 64 << 20})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			b.SetBytes(int64(len(body)))
+			benchServe(b, h, body)
+		})
+	}
+}
+
+// toolCallsBody is BenchmarkDecodeToolCalls' request with n calls.
+func toolCallsBody(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"look these up"},{"role":"assistant","content":null,"tool_calls":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"call_%06d","type":"function","function":{"name":"lookup","arguments":"{\"q\":%d}"}}`, i, i)
+	}
+	b.WriteString(`]}`)
+	for i := n - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, `,{"role":"tool","tool_call_id":"call_%06d","content":"%d"}`, i, i)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
 }

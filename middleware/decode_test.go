@@ -456,3 +456,20 @@ func TestDecodeInvalidUTF8(t *testing.T) {
 		t.Errorf("truncated and not UTF-8: %+v, want invalid_json", e)
 	}
 }
+
+// TestToolCallIDsMany: with more calls than the short list of issued ids
+// holds, every answer is still checked against the calls issued.
+func TestToolCallIDsMany(t *testing.T) {
+	h := Decode(DecodeConfig{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, n := range []int{3, 16, 17, 40} {
+		body := toolCallsBody(n)
+		if rec := postJSON(h, "/v1/chat/completions", string(body)); rec.Code != 200 {
+			t.Errorf("%d calls: status %d: %s", n, rec.Code, rec.Body)
+		}
+		bad := string(body[:len(body)-2]) + `,{"role":"tool","tool_call_id":"call_999999","content":"x"}]}`
+		rec := postJSON(h, "/v1/chat/completions", bad)
+		if e := limitEnvelope(t, rec); rec.Code != 400 || e.Param != fmt.Sprintf("messages[%d].tool_call_id", 2+n) {
+			t.Errorf("%d calls and an answer to none: status %d, param %q", n, rec.Code, e.Param)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/llmgate/llmgate/wire"
 )
@@ -80,7 +81,7 @@ func checkMessages(msgs []wire.Message) *wire.Error {
 		return badValue("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
 	}
 	var stack [16]string
-	issued := stack[:0] // tool call ids issued so far
+	issued := callIDs{list: stack[:0]} // tool call ids issued so far
 	for i := range msgs {
 		m := &msgs[i]
 		switch m.Role {
@@ -123,14 +124,14 @@ func checkMessages(msgs []wire.Message) *wire.Error {
 				case c.Function.Name == "":
 					return missingParam(param + ".function.name")
 				}
-				issued = append(issued, c.ID)
+				issued.add(c.ID)
 			}
 		case wire.RoleTool:
 			param := fmt.Sprintf("messages[%d].tool_call_id", i)
 			if m.ToolCallID == "" {
 				return missingParam(param)
 			}
-			if !contains(issued, m.ToolCallID) {
+			if !issued.has(m.ToolCallID) {
 				return badValue(param, "Invalid '%s': %s does not answer a tool call issued by an earlier assistant message.",
 					param, quoteValue(m.ToolCallID))
 			}
@@ -143,13 +144,35 @@ func checkMessages(msgs []wire.Message) *wire.Error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+// callIDs is the set of tool call ids issued so far: a list while it is
+// short, as in most requests, and a map once it grows, so that a body with
+// thousands of calls is not checked in time quadratic in their number.
+type callIDs struct {
+	list []string
+	set  map[string]struct{}
+}
+
+func (s *callIDs) add(id string) {
+	switch {
+	case s.set != nil:
+		s.set[id] = struct{}{}
+	case len(s.list) < 16:
+		s.list = append(s.list, id)
+	default:
+		s.set = make(map[string]struct{}, 4*len(s.list))
+		for _, v := range s.list {
+			s.set[v] = struct{}{}
 		}
+		s.set[id] = struct{}{}
 	}
-	return false
+}
+
+func (s *callIDs) has(id string) bool {
+	if s.set != nil {
+		_, ok := s.set[id]
+		return ok
+	}
+	return slices.Contains(s.list, id)
 }
 
 // checkPart checks the values inside a part (its type and required members

@@ -3,6 +3,7 @@ package moderation
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -156,4 +157,24 @@ func BenchmarkStreamChunk(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkScoreAtSigns scores text made only of "a@", at two sizes: the
+// e-mail detector looks around every '@', and the time per byte must not
+// grow with the text (it did, quadratically, until the last dot of a
+// domain was searched for within the domain only). The baseline is the
+// same sizes of prose.
+func BenchmarkScoreAtSigns(b *testing.B) {
+	m := Default()
+	for _, n := range []int{16 << 10, 64 << 10} {
+		for _, tc := range []struct{ name, unit string }{{"at-signs", "a@"}, {"baseline=prose", prompt4K}} {
+			text := strings.Repeat(tc.unit, n/len(tc.unit)+1)[:n]
+			b.Run(tc.name+"/"+strconv.Itoa(n>>10)+"KiB", func(b *testing.B) {
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					sinkScores = m.Score(text)
+				}
+			})
+		}
+	}
 }

@@ -82,11 +82,13 @@ func email(text string, at int) (int, int) {
 	for e > at+1 && (text[e-1] == '.' || text[e-1] == '-') {
 		e--
 	}
-	lastDot = strings.LastIndexByte(text[:e], '.')
-	if lastDot <= at {
+	// The last dot of the domain; searched within it only, as a search
+	// back from e through the text before the '@' would make a text of
+	// many '@' cost time quadratic in its length.
+	if lastDot = strings.LastIndexByte(text[at+1:e], '.'); lastDot < 0 {
 		return 0, 0
 	}
-	if lastDot < 0 || lastDot >= e-2 {
+	if lastDot += at + 1; lastDot >= e-2 {
 		return 0, 0
 	}
 	for j := lastDot + 1; j < e; j++ {
