@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llmgate/llmgate/models"
 	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -411,9 +413,9 @@ func callInputs(c *Call) ([]moderation.Input, []inputPlace) {
 			where = append(where, inputPlace{"prompt", i})
 		}
 	}
-	if c.Encoding != nil {
-		for i, ids := range p.Tokens {
-			if t, err := c.Encoding.Decode(ids); err == nil && t != "" {
+	for i, ids := range p.Tokens {
+		for _, enc := range promptEncodings(c) {
+			if t := tokenText(enc, ids); t != "" {
 				inputs = append(inputs, moderation.Input{Text: t})
 				where = append(where, inputPlace{"prompt", i})
 			}
@@ -424,6 +426,47 @@ func callInputs(c *Call) ([]moderation.Input, []inputPlace) {
 		where = append(where, inputPlace{"suffix", -1})
 	}
 	return inputs, where
+}
+
+// promptEncodings returns the encodings to read a prompt of token ids
+// with: the encoding of a model the catalog knows (Count's, or the
+// built-in table's), else each current one (cl100k_base and o200k_base),
+// as ids read with a vocabulary that is not the upstream's make text that
+// judges clean, and so all are judged.
+func promptEncodings(c *Call) []*tokens.Encoding {
+	if c.Encoding != nil && c.ModelInfo.Entry != "" {
+		return []*tokens.Encoding{c.Encoding}
+	}
+	if info, ok := models.Lookup(c.Model); ok {
+		if enc, err := tokens.Get(info.Encoding); err == nil {
+			return []*tokens.Encoding{enc}
+		}
+	}
+	var encs []*tokens.Encoding
+	for _, name := range []string{models.Cl100kBase, models.O200kBase} {
+		if enc, err := tokens.Get(name); err == nil {
+			encs = append(encs, enc)
+		}
+	}
+	return encs
+}
+
+// tokenText is the text of a prompt of token ids, for moderation. An id
+// the encoding lacks (the upstream's vocabulary may be larger) reads as a
+// space, and the rest is judged all the same.
+func tokenText(enc *tokens.Encoding, ids []int) string {
+	if t, err := enc.Decode(ids); err == nil {
+		return t
+	}
+	var b strings.Builder
+	for _, id := range ids {
+		t, err := enc.Decode([]int{id})
+		if err != nil {
+			t = " "
+		}
+		b.WriteString(t)
+	}
+	return b.String()
 }
 
 // messageInput is the moderation input of one chat message: its text

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/llmgate/llmgate/moderation"
+	"github.com/llmgate/llmgate/tokens"
 	"github.com/llmgate/llmgate/wire"
 )
 
@@ -383,5 +385,45 @@ func TestModerateBillsWithheldTokens(t *testing.T) {
 				t.Errorf("usage %+v, want %d completion tokens (the withheld text)", c.Usage, want)
 			}
 		})
+	}
+}
+
+// TestModerateTokenPrompt: a legacy prompt of token ids is judged as the
+// text it decodes to, also when it holds an id the gateway's encoding
+// lacks (an upstream with a larger vocabulary reads it) and when Count is
+// not in the chain to set the encoding, for a model the catalog knows and
+// for one it does not.
+func TestModerateTokenPrompt(t *testing.T) {
+	enc, err := tokens.Get("cl100k_base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := fmt.Sprint(enc.Encode("I will kill you"))
+	ids = strings.ReplaceAll(ids[1:len(ids)-1], " ", ",")
+	m, err := NewModerate(ModerateConfig{Output: OutputOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, model, prompt string
+		count               bool
+	}{
+		{"known ids", "gpt-3.5-turbo-instruct", "[" + ids + "]", true},
+		{"an unknown id", "gpt-3.5-turbo-instruct", "[" + ids + ",100300]", true},
+		{"batch, unknown id", "gpt-3.5-turbo-instruct", "[[1,2],[" + ids + ",100300]]", true},
+		{"without Count", "gpt-3.5-turbo-instruct", "[" + ids + ",100300]", false},
+		{"without Count, unknown model", "my-model", "[" + ids + "]", false},
+		{"unknown model", "my-model", "[" + ids + "]", true},
+	} {
+		reached := false
+		layers := []Middleware{Decode(DecodeConfig{})}
+		if tc.count {
+			layers = append(layers, Count(CountConfig{}))
+		}
+		h := Chain(append(layers, m.Wrap)...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+		rec := postJSON(h, "/v1/completions", `{"model":"`+tc.model+`","max_tokens":5,"prompt":`+tc.prompt+`}`)
+		if reached || rec.Code != 400 || modTestEnvelope(t, rec).Code != wire.CodeContentPolicyViolation {
+			t.Errorf("%s: reached the handler %v, status %d: %s", tc.name, reached, rec.Code, rec.Body)
+		}
 	}
 }
