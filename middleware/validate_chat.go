@@ -315,7 +315,7 @@ func checkResponseFormat(rf *wire.ResponseFormat, schemas *schemaCheck) *wire.Er
 	case !validName(js.Name):
 		return badName("response_format.json_schema.name", js.Name)
 	case js.Schema == nil:
-		return missingParam("response_format.json_schema.schema")
+		return nil // optional, as in OpenAI's API and openai-go
 	}
 	if err := schemas.check(js.Schema); err != nil {
 		return badValue("response_format.json_schema.schema", "Invalid schema for response_format %s in 'response_format.json_schema.schema': %s",

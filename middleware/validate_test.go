@@ -202,7 +202,6 @@ func TestValidateRejects(t *testing.T) {
 		{"json_schema missing", chatPath, chatWith(`"response_format":{"type":"json_schema"}`), "response_format.json_schema", miss, ""},
 		{"json_schema name missing", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object"}}}`), "response_format.json_schema.name", miss, ""},
 		{"json_schema name bad", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"my schema","schema":{"type":"object"}}}`), "response_format.json_schema.name", inv, ""},
-		{"json_schema schema missing", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s"}}`), "response_format.json_schema.schema", miss, ""},
 		{"json_schema schema invalid", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object","properties":{"a":{"minLength":-1}}}}}`), "response_format.json_schema.schema", inv, "Invalid schema for response_format 's'"},
 		{"json_schema schema array", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":[]}}`), "response_format.json_schema.schema", typ, ""},
 		// legacy completions
@@ -274,6 +273,7 @@ func TestValidateAccepts(t *testing.T) {
 	const call = `{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{}"}}]}`
 	for _, tc := range []struct{ name, path, body string }{
 		{"minimal chat", chatPath, chatWith("")},
+		{"json_schema without schema", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s","strict":false}}`)},
 		{"lower bounds", chatPath, chatWith(`"temperature":0,"top_p":0,"frequency_penalty":-2,"presence_penalty":-2,"n":1,"max_tokens":1,"max_completion_tokens":1,"logprobs":true,"top_logprobs":0,"seed":-9007199254740993`)},
 		{"upper bounds", chatPath, chatWith(`"temperature":2,"top_p":1,"frequency_penalty":2,"presence_penalty":2,"n":128,"logprobs":true,"top_logprobs":20,"logit_bias":{"0":-100,"50256":100,"2147483647":0}`)},
 		{"nulls for optionals", chatPath, chatWith(`"temperature":null,"top_p":null,"n":null,"stop":null,"logprobs":null,"seed":null,"tools":null,"tool_choice":null,"functions":null,"function_call":null,"response_format":null,"stream_options":null,"user":null`)},
