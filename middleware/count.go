@@ -88,16 +88,21 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 	}
 	c.Encoding = enc
 
-	var requested, outputs int
-	param := "max_tokens"
+	// longest is the prompt that must fit the context window: the whole
+	// chat, or the longest prompt of a batch of legacy prompts, each a
+	// completion of its own.
+	var requested, outputs, longest int
+	param, input := "max_tokens", "messages"
 	if c.Chat != nil {
 		c.PromptTokens = tokens.CountChat(enc, c.Chat, cfg.Chat)
+		longest = c.PromptTokens
 		requested, outputs = c.Chat.MaxOutputTokens(), c.Chat.Choices()
 		if c.Chat.MaxCompletionTokens != nil {
 			param = "max_completion_tokens"
 		}
 	} else {
-		c.PromptTokens = tokens.CountPrompt(enc, c.Completion)
+		c.PromptTokens, longest = promptTokens(enc, c.Completion)
+		input = "prompt"
 		requested, outputs = derefInt(c.Completion.MaxTokens), c.Completion.Choices()
 		if bo := derefInt(c.Completion.BestOf); bo > outputs {
 			outputs = bo
@@ -109,11 +114,11 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 
 	window, room := m.ContextWindow, 0
 	if window > 0 {
-		room = window - c.PromptTokens
+		room = window - longest
 		if room <= 0 {
-			return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", "messages",
-				"This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. Please reduce the length of the messages.",
-				window, c.PromptTokens)
+			return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", input,
+				"This model's maximum context length is %d tokens. However, your %s resulted in %d tokens. Please reduce the length of the %s.",
+				window, input, longest, input)
 		}
 	}
 	perChoice := requested
@@ -122,9 +127,11 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 		return wire.InvalidParam(param, "%s is too large: %d. This model supports at most %d completion tokens, whereas you provided %d.",
 			param, requested, m.MaxOutput, requested)
 	case requested > 0 && window > 0 && requested > room:
-		return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", "messages",
-			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
-			window, c.PromptTokens+requested, c.PromptTokens, requested)
+		return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", input,
+			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the %s, %d in the completion). Please reduce the length of the %s or completion.",
+			window, longest+requested, longest, input, requested, input)
+	case c.Completion != nil && c.Completion.MaxTokens != nil:
+		// max_tokens 0: the prompt only (echo with logprobs scores it)
 	case requested == 0 && m.MaxOutput > 0:
 		perChoice = m.MaxOutput
 	case requested == 0:
@@ -135,6 +142,22 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 	}
 	c.MaxCompletionTokens = mulTokens(perChoice, outputs)
 	return nil
+}
+
+// promptTokens counts a legacy completions request's prompt: all its
+// prompts, with the suffix, as billed (tokens.CountPrompt), and the
+// longest prompt with the suffix.
+func promptTokens(enc *tokens.Encoding, req *wire.CompletionRequest) (total, longest int) {
+	suffix := enc.Count(req.Suffix)
+	total = suffix
+	for _, t := range req.Prompt.Texts {
+		n := enc.Count(t)
+		total, longest = total+n, max(longest, n)
+	}
+	for _, ids := range req.Prompt.Tokens {
+		total, longest = total+len(ids), max(longest, len(ids))
+	}
+	return total, longest + suffix
 }
 
 // mulTokens is a*b for counts of tokens (a, b ≥ 0), saturated at the

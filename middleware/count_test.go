@@ -329,3 +329,47 @@ func TestCountReasoning(t *testing.T) {
 		})
 	}
 }
+
+// TestCountCompletionPrompts: each prompt of a legacy batch is a completion
+// of its own, so each must fit the context window (their sum is billed);
+// max_tokens 0 asks for the prompt only; errors name "prompt".
+func TestCountCompletionPrompts(t *testing.T) {
+	cat, err := models.New(models.Config{Models: map[string]models.Override{
+		"tiny-model": {ContextWindow: ptr(100), MaxOutput: ptr(40), Encoding: "cl100k_base"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, seen, _ := countChain(t, cat, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, map[string]any{}) })
+	enc, _ := tokens.Get("cl100k_base")
+	sixty := strings.Repeat("word ", 59)
+	n := enc.Count(sixty)
+	for _, tc := range []struct {
+		name, body       string
+		status           int
+		param            string
+		prompt, reserved int
+	}{
+		{"a batch whose prompts each fit", `{"model":"tiny-model","prompt":["` + sixty + `","` + sixty + `"],"max_tokens":5}`, 200, "", 2 * n, 10},
+		{"a prompt over the window", `{"model":"tiny-model","prompt":"` + sixty + sixty + `"}`, 400, "prompt", 0, 0},
+		{"a prompt and max_tokens over the window", `{"model":"tiny-model","prompt":"` + sixty + `and more words","max_tokens":40}`, 400, "prompt", 0, 0},
+		{"max_tokens 0", `{"model":"tiny-model","prompt":"hi","max_tokens":0,"echo":true,"logprobs":1}`, 200, "", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			*seen = nil
+			rec := postJSON(h, "/v1/completions", tc.body)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if tc.status != 200 {
+				if e, _ := wire.DecodeError(rec.Code, rec.Body.Bytes()); e == nil || e.Param != tc.param {
+					t.Errorf("envelope %s, want param %q", rec.Body, tc.param)
+				}
+				return
+			}
+			if c := *seen; c.PromptTokens != tc.prompt || c.MaxCompletionTokens != tc.reserved {
+				t.Errorf("prompt %d, reserved %d; want %d, %d", c.PromptTokens, c.MaxCompletionTokens, tc.prompt, tc.reserved)
+			}
+		})
+	}
+}

@@ -503,17 +503,20 @@ func (l *Limit) tokenCost(c *Call) int {
 		return max(0, addTokens(c.PromptTokens, c.MaxCompletionTokens))
 	}
 	est := (len(c.Raw) + 3) / 4
-	perChoice, choices := 0, 1
+	perChoice, choices := limitDefaultMaxTokens, 1
 	switch {
 	case c.Chat != nil:
-		perChoice, choices = c.Chat.MaxOutputTokens(), c.Chat.Choices()
+		if n := c.Chat.MaxOutputTokens(); n > 0 {
+			perChoice = n
+		}
+		choices = c.Chat.Choices()
 	case c.Completion != nil:
-		perChoice, choices = derefInt(c.Completion.MaxTokens), c.Completion.Choices()
+		if n := c.Completion.MaxTokens; n != nil {
+			perChoice = max(0, *n) // 0: the prompt only
+		}
+		choices = c.Completion.Choices()
 	default:
 		return est
-	}
-	if perChoice <= 0 {
-		perChoice = limitDefaultMaxTokens
 	}
 	return addTokens(est, mulTokens(perChoice, max(1, choices)))
 }

@@ -198,7 +198,8 @@ func validateCompletion(r *wire.CompletionRequest, seen presence) *wire.Error {
 	if e := s.check(); e != nil {
 		return e
 	}
-	if e := intRange("max_tokens", r.MaxTokens, 1, maxOutputTokens); e != nil {
+	// 0 asks for no completion: echo with logprobs scores the prompt.
+	if e := intRange("max_tokens", r.MaxTokens, 0, maxOutputTokens); e != nil {
 		return e
 	}
 	if e := intRange("logprobs", r.Logprobs, 0, 5); e != nil {

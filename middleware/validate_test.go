@@ -225,7 +225,7 @@ func TestValidateRejects(t *testing.T) {
 		{"suffix number", complPath, complWith(`"suffix":5`), "suffix", typ, ""},
 		{"echo with suffix", complPath, complWith(`"echo":true,"suffix":"x"`), "suffix", inv, ""},
 		{"completion temperature", complPath, complWith(`"temperature":3`), "temperature", inv, ""},
-		{"completion max_tokens", complPath, complWith(`"max_tokens":0`), "max_tokens", inv, ""},
+		{"completion max_tokens", complPath, complWith(`"max_tokens":-1`), "max_tokens", inv, ""},
 		{"completion n", complPath, complWith(`"n":200`), "n", inv, ""},
 		{"completion stop", complPath, complWith(`"stop":["1","2","3","4","5"]`), "stop", inv, ""},
 		{"completion logit_bias", complPath, complWith(`"logit_bias":{"x":1}`), "logit_bias.x", inv, ""},
