@@ -44,6 +44,11 @@ func Handler(m Moderator) http.Handler {
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
 			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field == "model" {
+				wire.WriteError(w, wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeInvalidType,
+					"model", "'model' must be a string."))
+				return
+			}
 			if errors.As(err, &te) {
 				wire.WriteError(w, wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeInvalidType,
 					"input", "'input' must be a string, an array of strings, or an array of content parts."))

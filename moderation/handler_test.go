@@ -27,6 +27,7 @@ func TestHandler(t *testing.T) {
 		{"missing input", "POST", `{}`, 400, 0, nil, wire.CodeMissingRequired},
 		{"empty array", "POST", `{"input":[]}`, 400, 0, nil, wire.CodeInvalidValue},
 		{"number", "POST", `{"input":42}`, 400, 0, nil, wire.CodeInvalidType},
+		{"model number", "POST", `{"input":"hello","model":5}`, 400, 0, nil, wire.CodeInvalidType},
 		{"bad part", "POST", `{"input":[{"type":"audio"}]}`, 400, 0, nil, wire.CodeInvalidValue},
 		{"bad json", "POST", `{"input":`, 400, 0, nil, wire.CodeInvalidJSON},
 		{"get", "GET", ``, 405, 0, nil, wire.CodeMethodNotAllowed},
@@ -43,8 +44,15 @@ func TestHandler(t *testing.T) {
 				if !ok || e.Code != tt.code {
 					t.Fatalf("envelope %s", rec.Body)
 				}
-				if tt.code != wire.CodeMethodNotAllowed && tt.code != wire.CodeInvalidJSON && e.Param != "input" {
-					t.Errorf("param = %q", e.Param)
+				want := "input"
+				switch {
+				case tt.code == wire.CodeMethodNotAllowed || tt.code == wire.CodeInvalidJSON:
+					want = ""
+				case strings.Contains(tt.body, `"model":5`):
+					want = "model"
+				}
+				if e.Param != want {
+					t.Errorf("param = %q, want %q", e.Param, want)
 				}
 				return
 			}
