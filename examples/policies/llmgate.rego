@@ -82,10 +82,14 @@ denials contains d if {
 
 # ---- rules ----------------------------------------------------------------
 
+# The tier's models are what it may be served: a request for a model the
+# tier rewrites is allowed when the model it is rewritten to is.
 model_allowed if {
 	some pattern in tier.models
-	glob.match(pattern, ["/"], input.model.name)
+	glob.match(pattern, ["/"], served)
 }
+
+served := object.get(tier, ["rewrite", input.model.name], input.model.name)
 
 default _tz := "UTC"
 

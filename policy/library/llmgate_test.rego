@@ -154,3 +154,13 @@ test_rewrite_limits_cache if {
 	d.limits == {"key": {"rpm": 5}}
 	d.cache == "force"
 }
+
+test_rewrite_from_a_model_outside_the_list if {
+	tier := {"models": ["gpt-4o-mini", "llmtest-*"], "rewrite": {"gpt-4o": "gpt-4o-mini", "gpt-4.1": "o3"}}
+	d := llmgate.decision with input as with_model("gpt-4o") with data.llmgate_config.tiers.free as tier
+	d.allow
+	d.model == "gpt-4o-mini"
+	e := llmgate.decision with input as with_model("gpt-4.1") with data.llmgate_config.tiers.free as tier
+	not e.allow
+	e.status == 404
+}
