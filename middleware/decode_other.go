@@ -119,7 +119,7 @@ func decodePrompt(d *scanner) (wire.Prompt, error) {
 		case '[':
 			var ids []int
 			if ids, err = decodeTokenIDs(d); err == nil {
-				p.Tokens = append(p.Tokens, ids)
+				p.Tokens, p.Nested = append(p.Tokens, ids), true
 			}
 		default:
 			var v int64

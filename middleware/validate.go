@@ -187,7 +187,7 @@ func validateCompletion(r *wire.CompletionRequest, seen presence) *wire.Error {
 		for j, id := range ids {
 			if id < 0 {
 				param := fmt.Sprintf("prompt[%d]", j)
-				if len(r.Prompt.Tokens) > 1 {
+				if r.Prompt.Nested {
 					param = fmt.Sprintf("prompt[%d][%d]", i, j)
 				}
 				return badValue(param, "Invalid '%s': token ids are non-negative, but got %d.", param, id)

@@ -213,6 +213,7 @@ func TestValidateRejects(t *testing.T) {
 		{"prompt tokens mixed", complPath, `{"model":"m","prompt":[1,"a"]}`, "prompt[1]", typ, ""},
 		{"prompt negative token", complPath, `{"model":"m","prompt":[1,-2]}`, "prompt[1]", inv, ""},
 		{"prompt nested negative token", complPath, `{"model":"m","prompt":[[1,2],[3,-1]]}`, "prompt[1][1]", inv, ""},
+		{"prompt one nested negative token", complPath, `{"model":"m","prompt":[[5,-1]]}`, "prompt[0][1]", inv, ""},
 		{"prompt nested string", complPath, `{"model":"m","prompt":[[1,2],[3,"x"]]}`, "prompt[1][1]", typ, ""},
 		{"prompt object", complPath, `{"model":"m","prompt":[{}]}`, "prompt[0]", typ, ""},
 		{"completion logprobs 6", complPath, complWith(`"logprobs":6`), "logprobs", inv, "<= 5"},

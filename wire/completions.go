@@ -46,6 +46,10 @@ func (r *CompletionRequest) IncludeUsage() bool {
 type Prompt struct {
 	Texts  []string
 	Tokens [][]int
+	// Nested says Tokens came as an array of arrays ([[1,2]]), so that a
+	// token id is prompt[i][j] even when there is one array, and is
+	// encoded back that way.
+	Nested bool
 }
 
 // TextPrompt returns a prompt of one or more strings.
@@ -54,7 +58,7 @@ func TextPrompt(s ...string) Prompt { return Prompt{Texts: s} }
 // MarshalJSON encodes one string as a string, and the other forms as arrays.
 func (p Prompt) MarshalJSON() ([]byte, error) {
 	switch {
-	case len(p.Tokens) == 1:
+	case len(p.Tokens) == 1 && !p.Nested:
 		return json.Marshal(p.Tokens[0])
 	case p.Tokens != nil:
 		return json.Marshal(p.Tokens)
@@ -92,6 +96,7 @@ func (p *Prompt) UnmarshalJSON(b []byte) error {
 		case len(inner) > 0 && inner[0] == '"':
 			return json.Unmarshal(b, &p.Texts)
 		case len(inner) > 0 && inner[0] == '[':
+			p.Nested = true
 			return json.Unmarshal(b, &p.Tokens)
 		}
 		var ids []int

@@ -29,6 +29,7 @@ func TestRoundTrip(t *testing.T) {
 		{"prompt strings", func() any { return new(wire.Prompt) }, `["a","b"]`},
 		{"prompt tokens", func() any { return new(wire.Prompt) }, `[1,2,3]`},
 		{"prompt token arrays", func() any { return new(wire.Prompt) }, `[[1,2],[3]]`},
+		{"prompt one token array", func() any { return new(wire.Prompt) }, `[[1,2]]`},
 		{"moderation string", func() any { return new(wire.ModerationInput) }, `"text"`},
 		{"moderation strings", func() any { return new(wire.ModerationInput) }, `["a","b"]`},
 		{"moderation parts", func() any { return new(wire.ModerationInput) }, `[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:x"}}]`},
