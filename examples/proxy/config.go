@@ -89,10 +89,14 @@ type Key struct {
 
 // Tier is what a key of the tier may do.
 type Tier struct {
-	RPM    int      `yaml:"rpm"`
-	TPM    int      `yaml:"tpm"`
-	Models []string `yaml:"models"`
-	Budget Budget   `yaml:"budget"`
+	RPM int `yaml:"rpm"`
+	TPM int `yaml:"tpm"`
+	// RPMBurst and TPMBurst are how many requests and tokens a fresh key
+	// may use at once (0: the rate); TPMBurst is also the largest request.
+	RPMBurst int      `yaml:"rpm_burst"`
+	TPMBurst int      `yaml:"tpm_burst"`
+	Models   []string `yaml:"models"`
+	Budget   Budget   `yaml:"budget"`
 }
 
 // Org is an organisation's budget.
@@ -416,6 +420,12 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 		if t.TPM < 0 {
 			add(p+".tpm", "must not be negative")
+		}
+		if t.RPMBurst < 0 {
+			add(p+".rpm_burst", "must not be negative")
+		}
+		if t.TPMBurst < 0 {
+			add(p+".tpm_burst", "must not be negative")
 		}
 		if t.Budget.USDPerMonth < 0 || t.Budget.USDPerDay < 0 {
 			add(p+".budget", "must not be negative")

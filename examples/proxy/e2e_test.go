@@ -282,6 +282,7 @@ func TestConfigErrorsNameFieldAndLine(t *testing.T) {
 		{"cache:\n  scope: planet\n", "line 2: cache.scope"},
 		{"policy:\n  evaluator: wasm\n", "line 2: policy.evaluator"},
 		{"tiers:\n  free: {rpm: -1}\n", "line 2: tiers.free.rpm"},
+		{"tiers:\n  free:\n    rpm: 5\n    tpm_burst: -1\n", "line 4: tiers.free.tpm_burst"},
 		{"upstream:\n  timeout: soon\n", "line 2"},
 		{"nonsense: true\n", "line 1: field nonsense not found"},
 		{"redis:\n  url: redis://127.0.0.1:6379/0\n  prefix: \"{tenant}:\"\n", "line 3: redis.prefix"},

@@ -350,7 +350,8 @@ func budgetConfig(cfg *Config, b *backends, catalog *models.Catalog, log *slog.L
 func limitConfig(cfg *Config, b *backends, log *slog.Logger) middleware.LimitConfig {
 	lc := middleware.LimitConfig{Store: b.limits, Logger: log, Tiers: map[string]middleware.LimitTier{}}
 	for name, t := range cfg.Tiers {
-		lc.Tiers[name] = middleware.LimitTier{Key: middleware.LimitRates{RPM: t.RPM, TPM: t.TPM}}
+		lc.Tiers[name] = middleware.LimitTier{Key: middleware.LimitRates{RPM: t.RPM, TPM: t.TPM,
+			RequestBurst: t.RPMBurst, TokenBurst: t.TPMBurst}}
 	}
 	if _, ok := lc.Tiers["default"]; !ok {
 		lc.Tiers["default"] = middleware.LimitTier{} // keys without a tier: unlimited, as configured

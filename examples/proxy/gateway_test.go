@@ -155,3 +155,27 @@ func TestKeyWithoutTier(t *testing.T) {
 		t.Errorf("no policy, key without a tier: status %d, want 200: %s", w.Code, w.Body)
 	}
 }
+
+// TestTierBurst: rpm_burst bounds what a fresh key may do at once, below
+// its rate: with rpm 60 and rpm_burst 1, the second request at once is
+// refused.
+func TestTierBurst(t *testing.T) {
+	gw := testGateway(t, testKeysYAML("b")+`
+upstream: {url: builtin}
+tiers:
+  b: {rpm: 60, rpm_burst: 1, models: ["*"]}
+cache: {disabled: true}
+`)
+	var codes []int
+	for range 2 {
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
+		r.Header.Set("Authorization", "Bearer sk-b")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, r)
+		codes = append(codes, w.Code)
+	}
+	if codes[0] != http.StatusOK || codes[1] != http.StatusTooManyRequests {
+		t.Errorf("statuses %v, want [200 429]", codes)
+	}
+}
