@@ -1,7 +1,7 @@
 // Package outage remembers that a remote store (Redis) failed, so that for
 // a short while its clients fail at once instead of each call waiting out
-// its own timeout. After the retry interval the next calls try the store
-// again, and the first success ends the outage.
+// its own timeout. After the retry interval one call tries the store
+// again while the others still skip it, and its success ends the outage.
 //
 // With Redis hung, a gateway request that makes five Redis calls (limit,
 // budget reserve and settle, cache get and set) would otherwise wait for
@@ -47,11 +47,22 @@ func New(interval time.Duration, now func() time.Time) *Tracker {
 	return &Tracker{interval: interval, now: now}
 }
 
-// Skip reports whether the store failed less than the retry interval ago,
-// so that the call should not be made.
+// Skip reports whether the call should not be made: the store failed less
+// than the retry interval ago, or it did longer ago and another call is
+// probing it. The first call after the interval is the probe; the others
+// skip until it answers (Observe, Succeeded or Failed), or for one more
+// interval, so that a hung store costs one timeout per interval however
+// many calls arrive during the probe.
 func (t *Tracker) Skip() bool {
 	u := t.until.Load()
-	return u != 0 && t.now().UnixNano() < u
+	if u == 0 {
+		return false
+	}
+	now := t.now().UnixNano()
+	if now < u {
+		return true
+	}
+	return !t.until.CompareAndSwap(u, now+int64(t.interval))
 }
 
 // Failed records a failure of the store: calls are skipped for the retry

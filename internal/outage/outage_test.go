@@ -168,3 +168,41 @@ func TestObserve(t *testing.T) {
 		t.Fatal("a reply from Redis did not end the outage")
 	}
 }
+
+// TestTrackerOneProbe: once the retry interval has passed, one call probes
+// the store and the others keep skipping it until the probe answers, or
+// for one more interval if it never does (its caller gave up).
+func TestTrackerOneProbe(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	tr := New(time.Second, clk.Now)
+	tr.Failed()
+	clk.Advance(time.Second)
+	probes := 0
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range 50 {
+		wg.Go(func() {
+			if !tr.Skip() {
+				mu.Lock()
+				probes++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if probes != 1 {
+		t.Fatalf("%d calls probed the store, want 1", probes)
+	}
+	clk.Advance(999 * time.Millisecond)
+	if !tr.Skip() {
+		t.Fatal("a call went to the store while the probe is out")
+	}
+	clk.Advance(time.Millisecond) // the probe never answered
+	if tr.Skip() {
+		t.Fatal("no new probe an interval after an unanswered one")
+	}
+	tr.Succeeded()
+	if tr.Skip() || tr.Skip() {
+		t.Fatal("skipping after the probe succeeded")
+	}
+}
