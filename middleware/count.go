@@ -131,7 +131,8 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 			"This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the %s, %d in the completion). Please reduce the length of the %s or completion.",
 			window, longest+requested, longest, input, requested, input)
 	case c.Completion != nil && c.Completion.MaxTokens != nil:
-		// max_tokens 0: the prompt only (echo with logprobs scores it)
+		// as given, 0 included: the prompt only (echo with logprobs
+		// scores a prompt so)
 	case requested == 0 && m.MaxOutput > 0:
 		perChoice = m.MaxOutput
 	case requested == 0:
