@@ -75,9 +75,10 @@ type Config struct {
 	// README.md). Default: nil, no decision log.
 	DecisionLog *slog.Logger
 	// Mask lists input paths whose values the decision log replaces with
-	// "***" when a decision asks to log them, or a path below them. Members named like secrets
-	// (api_key, authorization, password, secret, token) are always
-	// masked. Default: ["request.prompt", "request.metadata"].
+	// "***" when a decision asks to log them or a path below them.
+	// Members named like secrets (api_key, authorization, password,
+	// secret, token) are always masked. Default: ["request.prompt",
+	// "request.metadata"].
 	Mask []string
 
 	// Evaluator chooses the evaluator of decisions. Default:
