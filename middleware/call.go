@@ -75,15 +75,17 @@ type Call struct {
 	// Principal is set by Auth; nil when the chain has no Auth.
 	Principal *Principal
 
-	// Endpoint, Raw and exactly one of Chat, Completion and Moderation are
-	// set by Decode. Raw is the body as the wrapped handler receives it:
-	// when a layer changes the request it patches Raw so that fields the
-	// parsed types do not know survive byte for byte.
+	// Endpoint, Raw and exactly one of Chat, Completion, Moderation and
+	// Embedding are set by Decode (none for /v1/models). Raw is the body
+	// as the wrapped handler receives it: when a layer changes the request
+	// it patches Raw so that fields the parsed types do not know survive
+	// byte for byte.
 	Endpoint   Endpoint
 	Raw        []byte
 	Chat       *wire.ChatCompletionRequest
 	Completion *wire.CompletionRequest
 	Moderation *wire.ModerationRequest
+	Embedding  *wire.EmbeddingRequest
 
 	// Model is the model the request asks for (after alias resolution,
 	// once a layer resolves aliases).
@@ -106,6 +108,7 @@ type Call struct {
 	PromptTokens int
 	// MaxCompletionTokens is the most completion tokens the call can
 	// produce, all choices together: what limits and budgets reserve.
+	// Always 0 for embeddings.
 	MaxCompletionTokens int
 
 	// Usage is the call's usage once the response has ended: as the

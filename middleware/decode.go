@@ -51,11 +51,15 @@ func (c DecodeConfig) withDefaults() DecodeConfig {
 
 // Decode returns the middleware that reads the request body once, decodes
 // and validates it by endpoint, and stores the result in the request's
-// Call (Endpoint, Raw, Chat / Completion / Moderation, Model, Stream).
+// Call (Endpoint, Raw, Chat / Completion / Moderation / Embedding, Model,
+// Stream).
 //
 // Routes: POST /v1/chat/completions, /v1/completions and /v1/moderations
 // are decoded and validated; POST /v1/embeddings must be a JSON object with
-// a string model; GET /v1/models and /v1/models/{id} have no body. Any
+// a string model and, when it has one, an input as OpenAI takes it (a
+// non-empty string, or a non-empty array of them, of token ids or of
+// non-empty arrays of token ids; ids not negative), its other members only
+// valid JSON; GET /v1/models and /v1/models/{id} have no body. Any
 // other path is answered 404 (code unknown_url), a wrong method 405 with
 // Allow, a Content-Type other than application/json 415 (an absent one is
 // accepted), as is a compressed body (Content-Encoding), a body over the
@@ -273,13 +277,13 @@ func (dc *decoder) decode(c *Call, ep Endpoint, raw []byte) *wire.Error {
 			}
 		}
 	case EndpointEmbeddings:
-		var model string
-		if model, seen, err = decodeEmbedding(&d); err == nil {
+		var r *wire.EmbeddingRequest
+		if r, seen, err = decodeEmbedding(&d); err == nil {
 			if err = d.end(); err == nil {
-				if e := checkModel(model, seen.model); e != nil {
+				if e := checkModel(r.Model, seen.model); e != nil {
 					return e
 				}
-				c.Model = model
+				c.Embedding, c.Model = r, r.Model
 			}
 		}
 	}

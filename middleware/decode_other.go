@@ -290,29 +290,3 @@ func decodeModerationPart(d *scanner, p *wire.ModerationPart) error {
 	}
 	return nil
 }
-
-// decodeEmbedding checks a /v1/embeddings body: an object with a string
-// model. Other members are only checked to be valid JSON.
-func decodeEmbedding(d *scanner) (model string, seen presence, err error) {
-	if err := d.expectObject(); err != nil {
-		return "", seen, err
-	}
-	for n := 0; ; n++ {
-		key, more, err := d.obj(n)
-		if err != nil {
-			return "", seen, err
-		}
-		if !more {
-			return model, seen, nil
-		}
-		if key == "model" {
-			seen.model = true
-			model, err = d.reqString()
-		} else {
-			err = d.other(key)
-		}
-		if err != nil {
-			return "", seen, at(err, key)
-		}
-	}
-}
