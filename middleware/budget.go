@@ -201,8 +201,8 @@ func (b *Budgets) prices(c *Call) models.Prices {
 	return m.Prices
 }
 
-// Budget returns the layer that keeps b's budgets. For each chat or
-// completions request it reserves the worst-case cost
+// Budget returns the layer that keeps b's budgets. For each chat,
+// completions or embeddings request it reserves the worst-case cost
 // (billing.WorstCase of Call.PromptTokens and Call.MaxCompletionTokens at
 // the model's prices) on every budget of the principal's scopes — key,
 // user, org — atomically, all or nothing, before calling next: a request
@@ -212,8 +212,9 @@ func (b *Budgets) prices(c *Call) models.Prices {
 // When the response ends, the reservation settles to billing.Cost of
 // Call.Usage (set by Count: reported by the handler, or counted — so a
 // client that disconnects mid-stream pays for the prompt and the tokens
-// generated). An upstream error before any output cancels it; a cache hit
-// costs nothing unless BudgetConfig.ChargeCacheHits. A stream that
+// generated; an embeddings call pays for its input). An upstream error
+// before any output cancels it; a cache hit costs nothing unless
+// BudgetConfig.ChargeCacheHits. A stream that
 // outgrows its reservation when the budget has run out is ended with a
 // final SSE event carrying an insufficient_quota envelope, then [DONE].
 // Call.CostEstimate and Call.Cost are set either way.
@@ -231,7 +232,7 @@ func Budget(b *Budgets) Middleware {
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := CallFrom(r.Context())
-			if c == nil || (c.Chat == nil && c.Completion == nil) {
+			if c == nil || (c.Chat == nil && c.Completion == nil && c.Embedding == nil) {
 				next.ServeHTTP(w, r)
 				return
 			}

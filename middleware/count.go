@@ -23,8 +23,8 @@ type CountConfig struct {
 	Chat *tokens.ChatOptions
 }
 
-// Count resolves the model of a chat or completions request through the
-// catalog (rewriting the body's model when an alias or a pinned version
+// Count resolves the model of a chat, completions or embeddings request
+// through the catalog (rewriting the body's model when an alias or a pinned version
 // applies), counts its prompt tokens exactly as OpenAI bills them, works out
 // the most completion tokens it can produce, and puts all of it on the Call.
 // A prompt longer than the model's context window, or a max_tokens beyond
@@ -39,6 +39,11 @@ type CountConfig struct {
 // (string values only; when a delta or message holds both with the same
 // text, it counts once). Place Count after Decode; requests of other
 // endpoints pass through untouched.
+//
+// An embeddings request is counted too: its input with the model's
+// encoding (token-id inputs by their length), no completion
+// (MaxCompletionTokens 0, no max_tokens or context-window check), and
+// without usage in the answer its usage is the counted prompt.
 func Count(cfg CountConfig) Middleware {
 	if cfg.Catalog == nil {
 		cfg.Catalog = models.Builtin()
@@ -49,7 +54,7 @@ func Count(cfg CountConfig) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := CallFrom(r.Context())
-			if c == nil || (c.Chat == nil && c.Completion == nil) {
+			if c == nil || (c.Chat == nil && c.Completion == nil && c.Embedding == nil) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -73,11 +78,7 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 			return wire.ServerError(c.RequestID)
 		}
 		c.RequestedModel, c.Model = c.Model, m.Name
-		if c.Chat != nil {
-			c.Chat.Model = m.Name
-		} else {
-			c.Completion.Model = m.Name
-		}
+		c.setRequestModel(m.Name)
 	}
 	c.ModelInfo = m
 	enc, err := tokens.Get(m.Encoding)
@@ -87,6 +88,10 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 		}
 	}
 	c.Encoding = enc
+	if c.Embedding != nil {
+		countEmbedding(c)
+		return nil
+	}
 
 	// longest is the prompt that must fit the context window: the whole
 	// chat, or the longest prompt of a batch of legacy prompts, each a
@@ -280,6 +285,9 @@ func (t *streamTally) completion() int {
 
 // countBody counts the completion tokens of a non-streamed response body.
 func countBody(c *Call, body []byte) int {
+	if c.Embedding != nil {
+		return 0 // an embedding has no completion; its vectors are not read
+	}
 	if c.Chat != nil {
 		var resp wire.ChatCompletion
 		if json.Unmarshal(body, &resp) != nil {

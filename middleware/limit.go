@@ -85,7 +85,9 @@ type LimitConfig struct {
 	Period time.Duration
 	// Endpoints are the endpoints Limit limits; requests to others pass
 	// through untouched and get no rate-limit headers. Default:
-	// EndpointChatCompletions and EndpointCompletions.
+	// EndpointChatCompletions, EndpointCompletions and EndpointEmbeddings
+	// (an embeddings request reserves its input's tokens, with no
+	// completion).
 	Endpoints []Endpoint
 	// Anonymous names the key bucket of a request without a principal
 	// (or whose principal has no KeyID). Default: every such request
@@ -275,7 +277,7 @@ func NewLimit(cfg LimitConfig) (*Limit, error) {
 	}
 	eps := cfg.Endpoints
 	if eps == nil {
-		eps = []Endpoint{EndpointChatCompletions, EndpointCompletions}
+		eps = []Endpoint{EndpointChatCompletions, EndpointCompletions, EndpointEmbeddings}
 	}
 	for _, e := range eps {
 		if e == EndpointUnknown || e.Path() == "" {

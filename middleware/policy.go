@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/llmgate/llmgate/billing"
 	"github.com/llmgate/llmgate/models"
@@ -51,16 +52,16 @@ type PolicyConfig struct {
 	Logger *slog.Logger
 }
 
-// Policy is the layer that asks the policy engine about each chat and
-// completions request and applies the decision: see NewPolicy.
+// Policy is the layer that asks the policy engine about each chat,
+// completions and embeddings request and applies the decision: see NewPolicy.
 //
 // A Policy is immutable and safe for concurrent use.
 type Policy struct {
 	cfg PolicyConfig
 }
 
-// NewPolicy returns the Policy layer. For each chat or completions request
-// it builds the policy.Input from the Call — a summary of the request (no
+// NewPolicy returns the Policy layer. For each chat, completions or
+// embeddings request it builds the policy.Input from the Call — a summary of the request (no
 // prompt text unless PolicyConfig.Prompt), the principal, the model from
 // Call.ModelInfo, the token counts and worst-case cost from Count, the
 // spend and budget of each scope from Budgets, and the input moderation
@@ -78,6 +79,12 @@ type Policy struct {
 //     and its max_tokens caps the request's (body and
 //     Call.MaxCompletionTokens). Limits, cache and redact are left in
 //     Call.Decision for the layers that use them.
+//
+// An embeddings request is decided like the others, with endpoint
+// "/v1/embeddings", its input's tokens as tokens.prompt, 0 as
+// tokens.max_completion and the input's cost as the estimate; a model
+// rewrite applies to it, a max_tokens cap does not (it has no completion).
+// With PolicyConfig.Prompt its input texts are the prompt.
 //
 // Place it after Count and Moderate(in), before Limit and Budget. It fails
 // when cfg.Engine is nil or ChatMaxTokensParam is neither name.
@@ -101,13 +108,13 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 	return &Policy{cfg: cfg}, nil
 }
 
-// Handler is the middleware: it decides every chat and completions request
-// before next sees it. Requests without a Call and other endpoints pass
+// Handler is the middleware: it decides every chat, completions and
+// embeddings request before next sees it. Requests without a Call and other endpoints pass
 // through.
 func (p *Policy) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := CallFrom(r.Context())
-		if c == nil || (c.Chat == nil && c.Completion == nil) {
+		if c == nil || (c.Chat == nil && c.Completion == nil && c.Embedding == nil) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -220,6 +227,12 @@ func requestSummary(c *Call, prompt bool) policy.Request {
 	req := policy.Request{ID: c.RequestID, Endpoint: c.Endpoint.Path(), Model: c.Model, Stream: c.Stream}
 	if c.RequestedModel != "" {
 		req.Model = c.RequestedModel // as the client sent it; input.model.name is the resolved one
+	}
+	if er := c.Embedding; er != nil {
+		if prompt {
+			req.Prompt = strings.Join(er.Input.Texts, "\n")
+		}
+		return req
 	}
 	if cr := c.Completion; cr != nil {
 		req.N, req.MaxTokens = cr.Choices(), derefInt(cr.MaxTokens)

@@ -9,14 +9,15 @@ import (
 )
 
 // apply carries out an allowed decision's model rewrite and max_tokens
-// cap on the request and the Call.
+// cap on the request and the Call. An embeddings request has no
+// completion to cap.
 func (p *Policy) apply(r *http.Request, c *Call, d *policy.Decision) *wire.Error {
 	if d.Model != "" {
 		if e := p.rewrite(r, c, d.Model); e != nil {
 			return e
 		}
 	}
-	if d.MaxTokens > 0 {
+	if d.MaxTokens > 0 && c.Embedding == nil {
 		if e := p.capTokens(r, c, d.MaxTokens); e != nil {
 			return e
 		}
@@ -47,11 +48,7 @@ func (p *Policy) rewrite(r *http.Request, c *Call, model string) *wire.Error {
 		return wire.ServerError(c.RequestID)
 	}
 	c.Model = m.Name
-	if c.Chat != nil {
-		c.Chat.Model = m.Name
-	} else {
-		c.Completion.Model = m.Name
-	}
+	c.setRequestModel(m.Name)
 	c.ModelInfo = m
 	if c.Encoding == nil {
 		return nil // no Count: nothing counted to redo
@@ -65,11 +62,17 @@ func (p *Policy) rewrite(r *http.Request, c *Call, model string) *wire.Error {
 			}
 		}
 		c.Encoding = enc
-		if c.Chat != nil {
+		switch {
+		case c.Chat != nil:
 			c.PromptTokens = tokens.CountChat(enc, c.Chat, p.cfg.Chat)
-		} else {
+		case c.Completion != nil:
 			c.PromptTokens = tokens.CountPrompt(enc, c.Completion)
+		default:
+			countEmbedding(c)
 		}
+	}
+	if c.Embedding != nil {
+		return nil // no completion to bound
 	}
 	outputs := callOutputs(c)
 	requested := requestedMaxTokens(c)
