@@ -37,6 +37,18 @@ func FuzzDecode(f *testing.F) {
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
 	}
+	// Embeddings inputs in their four forms, and each refusal.
+	for _, s := range []string{
+		`{"model":"e","input":"x"}`, `{"model":"e","input":["a","b"]}`, `{"model":"e","input":[1,2,3]}`,
+		`{"model":"e","input":[[1,2],[3]],"dimensions":8,"encoding_format":"base64"}`,
+		`{"model":"e","messages":[{"role":"user","content":"x"}]}`, `{"model":"e","input":null}`,
+		`{"model":"e","input":""}`, `{"model":"e","input":[]}`, `{"model":"e","input":["a",""]}`,
+		`{"model":"e","input":[1,-2]}`, `{"model":"e","input":[[1],[2,-3]]}`, `{"model":"e","input":[[1],[]]}`,
+		`{"model":"e","input":[[1],2]}`, `{"model":"e","input":["a",1]}`, `{"model":"e","input":[1.5]}`,
+		`{"model":"e","input":[true]}`, `{"model":"e","input":{"a":1}}`, `{"model":"e","input":"",`,
+	} {
+		f.Add(uint8(3), []byte(s)) // fuzzPaths[3] is embPath
+	}
 	golden, _ := filepath.Glob("testdata/*.json")
 	for i, g := range golden {
 		if b, err := os.ReadFile(g); err == nil {
