@@ -22,8 +22,10 @@ denials contains {"msg": "Image inputs are not available on your tier.", "status
 }
 
 # A prompt that would not fit the model's context window is refused here,
-# before it costs a round trip.
+# before it costs a round trip. An embeddings request's tokens.prompt is the
+# sum of its inputs, while the window bounds each input: left to the model.
 denials contains d if {
+	input.request.endpoint != "/v1/embeddings"
 	input.tokens.prompt + input.tokens.max_completion > input.model.context_window
 	d := {
 		"msg": sprintf("This model's maximum context length is %d tokens; the request asks for %d.", [input.model.context_window, input.tokens.prompt + input.tokens.max_completion]),

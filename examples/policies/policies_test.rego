@@ -180,6 +180,29 @@ test_context_window if {
 	d.code == "context_length_exceeded"
 }
 
+# The window bounds each embeddings input, not their sum, which is all a
+# policy sees.
+embed(tier, model) := object.union(req(tier, model), {
+	"request": {"endpoint": "/v1/embeddings", "n": 0, "max_tokens": 0, "messages": 0},
+	"model": {"encoding": "cl100k_base", "context_window": 8191},
+	"tokens": {"prompt": 20000, "max_completion": 0},
+	"cost": {"estimate_usd": 0.0004},
+})
+
+test_embeddings_sum_over_context_window if llmgate.decision.allow with input as embed("free", "text-embedding-3-small")
+
+test_embeddings_model_per_tier if {
+	d := llmgate.decision with input as embed("free", "text-embedding-3-large")
+	d.status == 404
+	llmgate.decision.allow with input as embed("pro", "text-embedding-3-large")
+}
+
+test_embeddings_suspended_key if {
+	d := llmgate.decision with input as object.union(embed("pro", "text-embedding-3-small"), {"principal": {"labels": {"suspended": "true"}}})
+	d.status == 403
+	d.code == "key_suspended"
+}
+
 # ---- the decision picks the most specific status ----
 
 test_model_outranks_everything if {

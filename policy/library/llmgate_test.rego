@@ -164,3 +164,32 @@ test_rewrite_from_a_model_outside_the_list if {
 	not e.allow
 	e.status == 404
 }
+
+# ---- embeddings ----
+
+# An embeddings request as llmgate builds it: tokens.prompt is the input,
+# there is no completion, the estimate is the input's cost.
+embed(tier, model) := object.union(base, {
+	"request": {"endpoint": "/v1/embeddings", "model": model, "n": 0, "max_tokens": 0, "messages": 0},
+	"principal": {"tier": tier},
+	"model": {"name": model, "encoding": "cl100k_base", "context_window": 8191},
+	"tokens": {"prompt": 20000, "max_completion": 0},
+	"cost": {"estimate_usd": 0.0004},
+})
+
+test_embeddings_free_tier_small_model if llmgate.decision.allow with input as embed("free", "text-embedding-3-small")
+
+test_embeddings_free_tier_large_model_not_allowed if {
+	d := llmgate.decision with input as embed("free", "text-embedding-3-large")
+	d.status == 404
+	d.code == "model_not_found"
+}
+
+test_embeddings_pro_tier_large_model if llmgate.decision.allow with input as embed("pro", "text-embedding-3-large")
+
+test_embeddings_budget_exhausted if {
+	inp := object.union(embed("free", "text-embedding-3-small"), {"budgets": {"key": {"remaining_usd": 0.0001}}})
+	d := llmgate.decision with input as inp
+	d.status == 429
+	d.code == "insufficient_quota"
+}
