@@ -88,7 +88,7 @@ func decodeEmbeddingInput(d *scanner) (wire.Prompt, error) {
 		case '[':
 			var ids []int
 			if ids, err = decodeEmbeddingTokens(d); err == nil {
-				p.Tokens = append(p.Tokens, ids)
+				p.Tokens, p.Nested = append(p.Tokens, ids), true
 			}
 		default:
 			var id int

@@ -53,7 +53,8 @@ func TestDecodeEmbeddingInput(t *testing.T) {
 		{name: "string", body: `{"model":"e","input":"hello"}`, want: wire.Prompt{Texts: []string{"hello"}}},
 		{name: "strings", body: `{"model":"e","input":["a","b"],"encoding_format":"base64"}`, want: wire.Prompt{Texts: []string{"a", "b"}}},
 		{name: "token ids", body: `{"input":[1,0,3],"model":"e","dimensions":"not checked"}`, want: wire.Prompt{Tokens: [][]int{{1, 0, 3}}}},
-		{name: "token arrays", body: `{"model":"e","input":[[1],[2,3]]}`, want: wire.Prompt{Tokens: [][]int{{1}, {2, 3}}}},
+		{name: "token arrays", body: `{"model":"e","input":[[1],[2,3]]}`, want: wire.Prompt{Tokens: [][]int{{1}, {2, 3}}, Nested: true}},
+		{name: "one token array", body: `{"model":"e","input":[[4,5]]}`, want: wire.Prompt{Tokens: [][]int{{4, 5}}, Nested: true}},
 		{name: "absent (vLLM messages)", body: `{"model":"e","messages":[{"role":"user","content":"x"}]}`},
 		{name: "null", body: `{"model":"e","input":null}`},
 

@@ -9,8 +9,9 @@ type EmbeddingRequest struct {
 	// Input is the input in one of its four forms — a string, an array of
 	// strings, an array of token ids, or an array of arrays of token ids
 	// — with Prompt's shape: one string is Texts of length 1, an array of
-	// token ids is Tokens of length 1. Both are nil when the request has
-	// no input (vLLM's chat-style embeddings send messages instead).
+	// token ids is Tokens of length 1 (Nested for an array of arrays).
+	// Both are nil when the request has no input (vLLM's chat-style
+	// embeddings send messages instead).
 	Input Prompt `json:"input,omitzero"`
 }
 
