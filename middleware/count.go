@@ -24,9 +24,10 @@ type CountConfig struct {
 }
 
 // Count resolves the model of a chat, completions or embeddings request
-// through the catalog (rewriting the body's model when an alias or a pinned version
-// applies), counts its prompt tokens exactly as OpenAI bills them, works out
-// the most completion tokens it can produce, and puts all of it on the Call.
+// through the catalog (rewriting the body's model when an alias or a
+// pinned version applies), counts its prompt tokens exactly as OpenAI
+// bills them, works out the most completion tokens it can produce, and
+// puts all of it on the Call.
 // A prompt longer than the model's context window, or a max_tokens beyond
 // what the model can produce, is refused with a 400 envelope as OpenAI does.
 // Deprecated models get the catalog's deprecation headers.
