@@ -214,9 +214,9 @@ func (b *Budgets) prices(c *Call) models.Prices {
 // client that disconnects mid-stream pays for the prompt and the tokens
 // generated; an embeddings call pays for its input). An upstream error
 // before any output cancels it; a cache hit costs nothing unless
-// BudgetConfig.ChargeCacheHits. A stream that
-// outgrows its reservation when the budget has run out is ended with a
-// final SSE event carrying an insufficient_quota envelope, then [DONE].
+// BudgetConfig.ChargeCacheHits. A stream that outgrows its reservation
+// when the budget has run out is ended with a final SSE event carrying an
+// insufficient_quota envelope, then [DONE].
 // Call.CostEstimate and Call.Cost are set either way.
 //
 // Place it after Count and Policy (which may change the model and

@@ -53,7 +53,8 @@ type PolicyConfig struct {
 }
 
 // Policy is the layer that asks the policy engine about each chat,
-// completions and embeddings request and applies the decision: see NewPolicy.
+// completions and embeddings request and applies the decision: see
+// NewPolicy.
 //
 // A Policy is immutable and safe for concurrent use.
 type Policy struct {
@@ -61,12 +62,12 @@ type Policy struct {
 }
 
 // NewPolicy returns the Policy layer. For each chat, completions or
-// embeddings request it builds the policy.Input from the Call — a summary of the request (no
-// prompt text unless PolicyConfig.Prompt), the principal, the model from
-// Call.ModelInfo, the token counts and worst-case cost from Count, the
-// spend and budget of each scope from Budgets, and the input moderation
-// result — evaluates the engine once, stores the decision in
-// Call.Decision and applies it:
+// embeddings request it builds the policy.Input from the Call — a summary
+// of the request (no prompt text unless PolicyConfig.Prompt), the
+// principal, the model from Call.ModelInfo, the token counts and
+// worst-case cost from Count, the spend and budget of each scope from
+// Budgets, and the input moderation result — evaluates the engine once,
+// stores the decision in Call.Decision and applies it:
 //
 //   - a denial is sent with policy.Deny's envelope: 404 model_not_found,
 //     429 insufficient_quota (with x-should-retry: false), 400
@@ -109,8 +110,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 }
 
 // Handler is the middleware: it decides every chat, completions and
-// embeddings request before next sees it. Requests without a Call and other endpoints pass
-// through.
+// embeddings request before next sees it. Requests without a Call and
+// other endpoints pass through.
 func (p *Policy) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := CallFrom(r.Context())
