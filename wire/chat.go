@@ -88,10 +88,56 @@ type Message struct {
 	FunctionCall *FunctionCall `json:"function_call,omitempty"`
 }
 
-// Tool is one entry of tools. Type is "function".
+// Tool types.
+const (
+	ToolFunction = "function"
+	ToolCustom   = "custom"
+)
+
+// Tool is one entry of tools. Type is "function", with Function set, or
+// "custom", with Custom set (a tool that takes free-form text, optionally
+// constrained by a grammar).
 type Tool struct {
 	Type     string             `json:"type"`
-	Function FunctionDefinition `json:"function"`
+	Function FunctionDefinition `json:"function,omitzero"`
+	Custom   *CustomTool        `json:"custom,omitempty"`
+}
+
+// Name returns the name of the function or custom tool.
+func (t *Tool) Name() string {
+	if t.Custom != nil {
+		return t.Custom.Name
+	}
+	return t.Function.Name
+}
+
+// CustomTool describes a custom tool: the model calls it with text
+// (ToolCall.Custom.Input) in the format Format says; nil Format means
+// unconstrained text.
+type CustomTool struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Format      *CustomFormat `json:"format,omitempty"`
+}
+
+// Custom tool input formats.
+const (
+	CustomFormatText    = "text"
+	CustomFormatGrammar = "grammar"
+)
+
+// CustomFormat is the format of a custom tool: {"type":"text"} or
+// {"type":"grammar","grammar":{…}}.
+type CustomFormat struct {
+	Type    string   `json:"type"`
+	Grammar *Grammar `json:"grammar,omitempty"`
+}
+
+// Grammar is the grammar of a custom tool's input. Syntax is "lark" or
+// "regex".
+type Grammar struct {
+	Definition string `json:"definition"`
+	Syntax     string `json:"syntax"`
 }
 
 // FunctionDefinition describes a function the model may call. Parameters is
@@ -103,14 +149,44 @@ type FunctionDefinition struct {
 	Strict      *bool           `json:"strict,omitempty"`
 }
 
-// ToolCall is a call issued by the model. In a stream delta Index says which
-// call a fragment extends, and ID, Type and Name arrive only in the first
-// fragment.
+// ToolCall is a call issued by the model: of a function (Type
+// "function", Function set) or of a custom tool (Type "custom", Custom
+// set). In a stream delta Index says which call a fragment extends, and
+// ID, Type and Name arrive only in the first fragment.
 type ToolCall struct {
 	Index    *int         `json:"index,omitempty"`
 	ID       string       `json:"id,omitempty"`
 	Type     string       `json:"type,omitempty"`
-	Function FunctionCall `json:"function"`
+	Function FunctionCall `json:"function,omitzero"`
+	Custom   *CustomCall  `json:"custom,omitempty"`
+}
+
+// Name returns the name of the function or custom tool called.
+func (c *ToolCall) Name() string {
+	if c.Custom != nil {
+		return c.Custom.Name
+	}
+	return c.Function.Name
+}
+
+// Input returns what the tool is called with: the function's arguments,
+// or the custom tool's input. A call that carries both, which no valid
+// call does, returns both on two lines, so that neither escapes a reader
+// (a content filter, a token count) that looks at one call as one text.
+func (c *ToolCall) Input() string {
+	switch {
+	case c.Custom == nil || c.Custom.Input == "":
+		return c.Function.Arguments
+	case c.Function.Arguments == "":
+		return c.Custom.Input
+	}
+	return c.Function.Arguments + "\n" + c.Custom.Input
+}
+
+// CustomCall is a custom tool's name with the text it is called with.
+type CustomCall struct {
+	Name  string `json:"name,omitempty"`
+	Input string `json:"input"`
 }
 
 // FunctionCall is a function name with its arguments as a JSON string.

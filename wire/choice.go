@@ -65,22 +65,59 @@ const (
 	ToolChoiceRequired = "required"
 )
 
+// Tool choice object types (ToolChoice.Type).
+const (
+	ToolChoiceFunction     = "function"
+	ToolChoiceCustom       = "custom"
+	ToolChoiceAllowedTools = "allowed_tools"
+)
+
 // ToolChoice is tool_choice: a mode string ("none", "auto", "required") or
-// an object {"type":"function","function":{"name":…}} naming one function.
+// an object: {"type":"function","function":{"name":…}} naming one
+// function, {"type":"custom","custom":{"name":…}} naming one custom tool,
+// or {"type":"allowed_tools","allowed_tools":{"mode":…,"tools":[…]}}
+// restricting the model to some of the tools.
 type ToolChoice struct {
 	// Mode is "none", "auto" or "required" when the choice was a string.
 	Mode string
-	// Type is the object's type ("function") when the choice was an object.
+	// Type is the object's type ("function", "custom" or
+	// "allowed_tools") when the choice was an object.
 	Type string
 	// Function is the name of the function the model must call.
 	Function string
+	// Custom is the name of the custom tool the model must call.
+	Custom string
+	// Allowed is the allowed_tools member of an allowed_tools choice.
+	Allowed *AllowedTools
+}
+
+// Name returns the name of the function or custom tool the choice names,
+// or "".
+func (t *ToolChoice) Name() string {
+	if t.Function != "" {
+		return t.Function
+	}
+	return t.Custom
+}
+
+// AllowedTools restricts the tools a model may call to some of those in
+// tools. Mode is "auto" or "required"; each of Tools names one tool, as a
+// ToolChoice object does ({"type":"function","function":{"name":…}} or
+// {"type":"custom","custom":{"name":…}}).
+type AllowedTools struct {
+	Mode  string       `json:"mode"`
+	Tools []ToolChoice `json:"tools"`
+}
+
+type namedObject struct {
+	Name string `json:"name"`
 }
 
 type toolChoiceObject struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name string `json:"name"`
-	} `json:"function"`
+	Type         string        `json:"type"`
+	Function     *namedObject  `json:"function,omitempty"`
+	Custom       *namedObject  `json:"custom,omitempty"`
+	AllowedTools *AllowedTools `json:"allowed_tools,omitempty"`
 }
 
 type functionCallObject struct {
@@ -89,14 +126,19 @@ type functionCallObject struct {
 
 // MarshalJSON encodes the mode string or the object form.
 func (t ToolChoice) MarshalJSON() ([]byte, error) {
-	if t.Function == "" {
+	if t.Function == "" && t.Custom == "" && t.Allowed == nil && t.Type == "" {
 		return json.Marshal(t.Mode)
 	}
-	o := toolChoiceObject{Type: t.Type}
+	o := toolChoiceObject{Type: t.Type, AllowedTools: t.Allowed}
 	if o.Type == "" {
-		o.Type = "function"
+		o.Type = ToolChoiceFunction
 	}
-	o.Function.Name = t.Function
+	if t.Function != "" || o.Type == ToolChoiceFunction {
+		o.Function = &namedObject{Name: t.Function}
+	}
+	if t.Custom != "" || o.Type == ToolChoiceCustom {
+		o.Custom = &namedObject{Name: t.Custom}
+	}
 	return json.Marshal(o)
 }
 
@@ -115,7 +157,13 @@ func (t *ToolChoice) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &o); err != nil {
 			return err
 		}
-		*t = ToolChoice{Type: o.Type, Function: o.Function.Name}
+		*t = ToolChoice{Type: o.Type, Allowed: o.AllowedTools}
+		if o.Function != nil {
+			t.Function = o.Function.Name
+		}
+		if o.Custom != nil {
+			t.Custom = o.Custom.Name
+		}
 		return nil
 	}
 	return &json.UnmarshalTypeError{Value: jsonKind(b[0]), Type: toolChoiceType}

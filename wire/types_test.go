@@ -23,6 +23,17 @@ func TestRoundTrip(t *testing.T) {
 		{"stop array", func() any { return new(wire.Stop) }, `["a","b"]`},
 		{"tool_choice mode", func() any { return new(wire.ToolChoice) }, `"required"`},
 		{"tool_choice function", func() any { return new(wire.ToolChoice) }, `{"type":"function","function":{"name":"get_weather"}}`},
+		{"tool_choice custom", func() any { return new(wire.ToolChoice) }, `{"type":"custom","custom":{"name":"apply_patch"}}`},
+		{"tool_choice allowed_tools", func() any { return new(wire.ToolChoice) },
+			`{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"custom","custom":{"name":"apply_patch"}}]}}`},
+		{"tool function", func() any { return new(wire.Tool) }, `{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}`},
+		{"tool custom", func() any { return new(wire.Tool) }, `{"type":"custom","custom":{"name":"apply_patch","description":"Edits files."}}`},
+		{"tool custom text", func() any { return new(wire.Tool) }, `{"type":"custom","custom":{"name":"t","format":{"type":"text"}}}`},
+		{"tool custom grammar", func() any { return new(wire.Tool) },
+			`{"type":"custom","custom":{"name":"sql","format":{"type":"grammar","grammar":{"definition":"start: \"SELECT\" NAME","syntax":"lark"}}}}`},
+		{"tool call function", func() any { return new(wire.ToolCall) }, `{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}`},
+		{"tool call custom", func() any { return new(wire.ToolCall) }, `{"id":"call_2","type":"custom","custom":{"name":"apply_patch","input":"*** Begin Patch"}}`},
+		{"tool call custom delta", func() any { return new(wire.ToolCall) }, `{"index":0,"custom":{"input":"piece"}}`},
 		{"function_call mode", func() any { return new(wire.FunctionCallChoice) }, `"auto"`},
 		{"function_call name", func() any { return new(wire.FunctionCallChoice) }, `{"name":"f"}`},
 		{"prompt string", func() any { return new(wire.Prompt) }, `"Say this"`},
@@ -98,5 +109,27 @@ func TestAccessors(t *testing.T) {
 	}
 	if !reflect.DeepEqual(wire.TextPrompt("a").Texts, []string{"a"}) {
 		t.Error("TextPrompt")
+	}
+}
+
+func TestToolCallNameInput(t *testing.T) {
+	fn := wire.ToolCall{Type: wire.ToolFunction, Function: wire.FunctionCall{Name: "f", Arguments: `{"a":1}`}}
+	cu := wire.ToolCall{Type: wire.ToolCustom, Custom: &wire.CustomCall{Name: "c", Input: "text"}}
+	both := wire.ToolCall{Function: wire.FunctionCall{Arguments: "x"}, Custom: &wire.CustomCall{Input: "y"}}
+	for _, tc := range []struct {
+		call        wire.ToolCall
+		name, input string
+	}{{fn, "f", `{"a":1}`}, {cu, "c", "text"}, {both, "", "x\ny"}} {
+		if got := tc.call.Name(); got != tc.name {
+			t.Errorf("Name() = %q, want %q", got, tc.name)
+		}
+		if got := tc.call.Input(); got != tc.input {
+			t.Errorf("Input() = %q, want %q", got, tc.input)
+		}
+	}
+	tool := wire.Tool{Type: wire.ToolCustom, Custom: &wire.CustomTool{Name: "c"}}
+	choice := wire.ToolChoice{Type: wire.ToolChoiceCustom, Custom: "c"}
+	if tool.Name() != "c" || choice.Name() != "c" {
+		t.Errorf("Tool.Name() = %q, ToolChoice.Name() = %q, want c", tool.Name(), choice.Name())
 	}
 }
