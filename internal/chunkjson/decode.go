@@ -308,8 +308,36 @@ func (d *Decoder) toolCall(tc *wire.ToolCall) {
 			if !d.null() {
 				d.function(&tc.Function, 7)
 			}
+		case "custom":
+			d.once(&seen, 16)
+			if d.null() {
+				tc.Custom = nil
+				break
+			}
+			tc.Custom = &wire.CustomCall{}
+			d.custom(tc.Custom, 7)
 		default:
 			d.unknown(6)
+		}
+	}
+}
+
+// custom reads a custom tool call object, depth containers deep.
+func (d *Decoder) custom(c *wire.CustomCall, depth int) {
+	if !d.enter('{') {
+		return
+	}
+	var seen uint
+	for n := 0; d.member(n); n++ {
+		switch string(d.key()) {
+		case "name":
+			d.once(&seen, 1)
+			d.str(&c.Name)
+		case "input":
+			d.once(&seen, 2)
+			d.str(&c.Input)
+		default:
+			d.unknown(depth)
 		}
 	}
 }
