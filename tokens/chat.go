@@ -51,9 +51,14 @@ type ChatOptions struct {
 // Beyond the cookbook: text and refusal parts count as their text; image
 // parts cost [ImageTokens]; audio and file parts count nothing (their cost
 // is not published); an assistant's tool calls (and legacy function_call)
-// count tokens(name) + tokens(arguments) + 3 each; tool_call_id is not
-// counted. These extensions are estimates; plain text messages and tool
-// definitions match OpenAI's usage.prompt_tokens as the cookbook does.
+// count tokens(name) + tokens(arguments) + 3 each, a custom tool call
+// tokens(name) + tokens(input) + 3; tool_call_id is not counted. A custom
+// tool counts as a function without parameters (F + tokens(name + ":" +
+// description)) plus tokens(format type) and, for a grammar,
+// tokens(syntax) + tokens(definition): OpenAI does not publish how it
+// renders them. These extensions are estimates; plain text messages and
+// function tool definitions match OpenAI's usage.prompt_tokens as the
+// cookbook does.
 //
 // enc is the encoding of req.Model (see [ForModel]).
 func CountChat(enc *Encoding, req *wire.ChatCompletionRequest, opts *ChatOptions) int {
@@ -72,21 +77,30 @@ func CountChat(enc *Encoding, req *wire.ChatCompletionRequest, opts *ChatOptions
 		if m.Refusal != "" {
 			n += enc.Count(m.Refusal)
 		}
-		for _, tc := range m.ToolCalls {
+		for i := range m.ToolCalls {
+			tc := &m.ToolCalls[i]
 			n += toolCallOverhead + enc.Count(tc.Function.Name) + enc.Count(tc.Function.Arguments)
+			if c := tc.Custom; c != nil {
+				n += enc.Count(c.Name) + enc.Count(c.Input)
+			}
 		}
 		if fc := m.FunctionCall; fc != nil {
 			n += toolCallOverhead + enc.Count(fc.Name) + enc.Count(fc.Arguments)
 		}
 	}
 	var defs []*wire.FunctionDefinition
+	var custom []*wire.CustomTool
 	for i := range req.Tools {
-		defs = append(defs, &req.Tools[i].Function)
+		if t := &req.Tools[i]; t.Custom != nil {
+			custom = append(custom, t.Custom)
+		} else {
+			defs = append(defs, &t.Function)
+		}
 	}
 	for i := range req.Functions {
 		defs = append(defs, &req.Functions[i])
 	}
-	return n + countFunctions(enc, defs)
+	return n + countFunctions(enc, defs, custom)
 }
 
 func countContent(enc *Encoding, model string, c wire.Content, opts *ChatOptions) int {
@@ -111,15 +125,22 @@ func countContent(enc *Encoding, model string, c wire.Content, opts *ChatOptions
 // definitions add to a prompt, by the cookbook formula in [CountChat]; 0
 // when there are none.
 func CountTools(enc *Encoding, tools []wire.Tool) int {
-	defs := make([]*wire.FunctionDefinition, len(tools))
+	defs := make([]*wire.FunctionDefinition, 0, len(tools))
+	var custom []*wire.CustomTool
 	for i := range tools {
-		defs[i] = &tools[i].Function
+		if t := &tools[i]; t.Custom != nil {
+			custom = append(custom, t.Custom)
+		} else {
+			defs = append(defs, &t.Function)
+		}
 	}
-	return countFunctions(enc, defs)
+	return countFunctions(enc, defs, custom)
 }
 
-func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
-	if len(defs) == 0 {
+// countFunctions counts function definitions by the cookbook formula, and
+// custom tools as an estimate (see [CountChat]).
+func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition, custom []*wire.CustomTool) int {
+	if len(defs) == 0 && len(custom) == 0 {
 		return 0
 	}
 	funcInit := 7
@@ -127,6 +148,15 @@ func countFunctions(enc *Encoding, defs []*wire.FunctionDefinition) int {
 		funcInit = 10
 	}
 	n := funcEnd
+	for _, c := range custom {
+		n += funcInit + enc.Count(c.Name+":"+strings.TrimSuffix(c.Description, "."))
+		if f := c.Format; f != nil {
+			n += enc.Count(f.Type)
+			if g := f.Grammar; g != nil {
+				n += enc.Count(g.Syntax) + enc.Count(g.Definition)
+			}
+		}
+	}
 	var props []namedProperty
 	for _, f := range defs {
 		n += funcInit + enc.Count(f.Name+":"+strings.TrimSuffix(f.Description, "."))

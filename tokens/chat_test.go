@@ -92,6 +92,10 @@ func TestCountChatParts(t *testing.T) {
 			{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
 			{"role":"tool","tool_call_id":"c1","content":"42"}]`,
 			2*tokensPerMessage + enc.Count("assistant") + enc.Count("tool") + toolCallOverhead + enc.Count("f") + enc.Count(`{"a":1}`) + enc.Count("42")},
+		{"custom tool call and result", `[{"role":"user","content":"hi"},
+			{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"apply_patch","input":"*** Begin Patch"}}]},
+			{"role":"tool","tool_call_id":"c1","content":"42"}]`,
+			2*tokensPerMessage + enc.Count("assistant") + enc.Count("tool") + toolCallOverhead + enc.Count("apply_patch") + enc.Count("*** Begin Patch") + enc.Count("42")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +103,48 @@ func TestCountChatParts(t *testing.T) {
 				t.Errorf("CountChat = %d, want %d+%d", got, base, tt.extra)
 			}
 		})
+	}
+}
+
+// TestCountChatCustomTools: a custom tool counts as a function without
+// parameters plus its format's text (an estimate, see CountChat), and
+// beside function tools shares their closing overhead.
+func TestCountChatCustomTools(t *testing.T) {
+	for _, model := range []string{"gpt-4o", "gpt-4"} {
+		enc, err := ForModel(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		funcInit := 7
+		if model == "gpt-4" {
+			funcInit = 10
+		}
+		msgs := `"messages":[{"role":"user","content":"hi"}]`
+		base := CountChat(enc, chatRequest(t, model, `{`+msgs+`}`), nil)
+		fn := CountChat(enc, chatRequest(t, model, `{`+msgs+`,"tools":[{"type":"function","function":{"name":"f"}}]}`), nil) - base
+		for _, tt := range []struct {
+			name, tools string
+			want        int
+		}{
+			{"text", `[{"type":"custom","custom":{"name":"apply_patch","description":"Edits files."}}]`,
+				funcEnd + funcInit + enc.Count("apply_patch:Edits files")},
+			{"format text", `[{"type":"custom","custom":{"name":"t","format":{"type":"text"}}}]`,
+				funcEnd + funcInit + enc.Count("t:") + enc.Count("text")},
+			{"grammar", `[{"type":"custom","custom":{"name":"sql","format":{"type":"grammar","grammar":{"definition":"start: SELECT","syntax":"lark"}}}}]`,
+				funcEnd + funcInit + enc.Count("sql:") + enc.Count("grammar") + enc.Count("lark") + enc.Count("start: SELECT")},
+			{"beside a function", `[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"c"}}]`,
+				fn + funcInit + enc.Count("c:")},
+		} {
+			t.Run(model+"/"+tt.name, func(t *testing.T) {
+				req := chatRequest(t, model, `{`+msgs+`,"tools":`+tt.tools+`}`)
+				if got := CountChat(enc, req, nil) - base; got != tt.want {
+					t.Errorf("tools add %d tokens, want %d", got, tt.want)
+				}
+				if got := CountTools(enc, req.Tools); got != tt.want {
+					t.Errorf("CountTools = %d, want %d", got, tt.want)
+				}
+			})
+		}
 	}
 }
 

@@ -152,7 +152,11 @@ func (c *ChatStreamCounter) Add(chunk *wire.ChatCompletionChunk) {
 			if tc.Index != nil {
 				idx = *tc.Index
 			}
-			c.tool(cc, idx).add(tc.Function.Name, tc.Function.Arguments)
+			t := c.tool(cc, idx)
+			t.add(tc.Function.Name, tc.Function.Arguments)
+			if tc.Custom != nil {
+				t.add(tc.Custom.Name, tc.Custom.Input)
+			}
 		}
 		if d.FunctionCall != nil {
 			c.tool(cc, -1).add(d.FunctionCall.Name, d.FunctionCall.Arguments)
@@ -200,8 +204,11 @@ func MaxChunkTokens(chunk *wire.ChatCompletionChunk) int {
 		d := &chunk.Choices[i].Delta
 		n += MaxTokens(d.Content) + MaxTokens(d.Refusal)
 		for k := range d.ToolCalls {
-			f := &d.ToolCalls[k].Function
-			n += toolCallOverhead + MaxTokens(f.Name) + MaxTokens(f.Arguments)
+			tc := &d.ToolCalls[k]
+			n += toolCallOverhead + MaxTokens(tc.Function.Name) + MaxTokens(tc.Function.Arguments)
+			if c := tc.Custom; c != nil {
+				n += MaxTokens(c.Name) + MaxTokens(c.Input)
+			}
 		}
 		if f := d.FunctionCall; f != nil {
 			n += toolCallOverhead + MaxTokens(f.Name) + MaxTokens(f.Arguments)

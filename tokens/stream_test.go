@@ -56,6 +56,8 @@ func TestChatStreamCounter(t *testing.T) {
 		{Choices: []wire.ChunkChoice{{Index: 0, Delta: wire.Delta{Content: "ld!"}}}},
 		{Choices: []wire.ChunkChoice{{Index: 0, Delta: wire.Delta{ToolCalls: []wire.ToolCall{{Index: &idx0, ID: "c1", Type: "function", Function: wire.FunctionCall{Name: "get_weather", Arguments: `{"ci`}}}}}}},
 		{Choices: []wire.ChunkChoice{{Index: 0, Delta: wire.Delta{ToolCalls: []wire.ToolCall{{Index: &idx0, Function: wire.FunctionCall{Arguments: `ty":"Paris"}`}}, {Index: &idx1, Function: wire.FunctionCall{Name: "f", Arguments: "{}"}}}}}}},
+		{Choices: []wire.ChunkChoice{{Index: 1, Delta: wire.Delta{ToolCalls: []wire.ToolCall{{Index: &idx0, ID: "c2", Type: "custom", Custom: &wire.CustomCall{Name: "apply_patch", Input: "*** Begin"}}}}}}},
+		{Choices: []wire.ChunkChoice{{Index: 1, Delta: wire.Delta{ToolCalls: []wire.ToolCall{{Index: &idx0, Custom: &wire.CustomCall{Input: " Patch"}}}}}}},
 	}
 	c := enc.NewChatStreamCounter()
 	for i := range chunks {
@@ -63,7 +65,8 @@ func TestChatStreamCounter(t *testing.T) {
 	}
 	want := enc.Count("Hello, world!") + enc.Count("Bye") +
 		toolCallOverhead + enc.Count("get_weather") + enc.Count(`{"city":"Paris"}`) +
-		toolCallOverhead + enc.Count("f") + enc.Count("{}")
+		toolCallOverhead + enc.Count("f") + enc.Count("{}") +
+		toolCallOverhead + enc.Count("apply_patch") + enc.Count("*** Begin Patch")
 	if got := c.CompletionTokens(); got != want {
 		t.Errorf("CompletionTokens = %d, want %d", got, want)
 	}
