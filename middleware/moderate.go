@@ -498,8 +498,8 @@ func messageInput(msg *wire.Message) moderation.Input {
 		add(msg.Content.Text)
 	}
 	add(msg.Refusal)
-	for _, tc := range msg.ToolCalls {
-		add(tc.Function.Arguments)
+	for i := range msg.ToolCalls {
+		add(msg.ToolCalls[i].Input()) // function arguments, custom tool input
 	}
 	if msg.FunctionCall != nil {
 		add(msg.FunctionCall.Arguments)

@@ -349,6 +349,12 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		"legacy function_call":        `"content":null,"function_call":{"name":"post","arguments":` + args + `}`,
 		"arguments not JSON":          `"content":null,"tool_calls":[{"function":{"name":"post","arguments":` + string(mustJSON(`{"text":"I will \u006bill you.","n":NaN}`)) + `}}]`,
 		"content, with a clean call":  `"content":` + harmful + `,"tool_calls":[{"function":{"name":"post","arguments":"{}"}}]`,
+		"custom tool call input":      `"content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"post","input":` + harmful + `}}]`,
+		"custom input escaped":        `"content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"post","input":` + escArgs + `}}]`,
+		"custom call after a function": `"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"a","arguments":"{}"}},` +
+			`{"id":"c2","type":"custom","custom":{"name":"post","input":` + harmful + `}}]`,
+		"custom beside function":    `"content":null,"tool_calls":[{"type":"function","function":{"name":"a","arguments":"{}"},"custom":{"input":` + harmful + `}}]`,
+		"custom input not a string": `"content":null,"tool_calls":[{"type":"custom","custom":{"name":"post","input":{"text":` + harmful + `}}}]`,
 	}
 	for name, msg := range flagged {
 		t.Run(name, func(t *testing.T) {
@@ -379,6 +385,7 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		`"content":"Paris.","reasoning":"The user asks for a capital.","reasoning_content":null`,
 		`"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"capital","arguments":"{\"country\":\"France\"}"}}]`,
 		`"content":null,"tool_calls":null,"function_call":{"name":"capital","arguments":"{}"}`,
+		`"content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"capital","input":"France"}}]`,
 	} {
 		body := answer(msg)
 		if rec := serve(body); rec.Code != 200 || rec.Body.String() != string(body) {
@@ -396,6 +403,11 @@ func TestModerateOutputReasoningAndParts(t *testing.T) {
 		`"tool_calls":[{"function":{"arguments":"{}"},"function":{"arguments":` + args + `}}]`,
 		`"content":"Fine.","tool_calls":{"function":{"arguments":` + args + `}}`, // not an array
 		`"content":"Fine.","tool_calls":[{"function":"x"}]`,                      // not an object
+		`"content":"Fine.","tool_calls":[{"custom":"x"}]`,                        // not an object
+		`"tool_calls":[{"custom":{"input":"{}","Input":` + args + `}}]`,          // a case twin
+		`"tool_calls":[{"custom":{"input":"{}","input":` + args + `}}]`,          // which one counts?
+		`"tool_calls":[{"custom":{"input":"{}"},"custom":{"input":` + args + `}}]`,
+		`"tool_calls":[{"Custom":{"input":` + args + `}}]`, // a case twin
 	} {
 		if rec := serve(answer(msg)); rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "kill") {
 			t.Errorf("%s: status %d, body %s: want 502", msg, rec.Code, rec.Body)

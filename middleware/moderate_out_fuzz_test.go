@@ -56,25 +56,49 @@ func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
 				return nil, false
 			}
 		}
-		args := func(fn any) bool { // a function's arguments: a string, null or absent
-			f, isObj := fn.(map[string]any)
-			switch a := f["arguments"].(type) {
-			case string:
-				texts = append(texts, modArgsText(a))
-			case nil:
-			default:
-				return false
+		// str reads obj[key] of a call's function or custom member: a
+		// string, null or absent, in an object, null or absent.
+		str := func(obj any, key string) (string, bool) {
+			f, isObj := obj.(map[string]any)
+			if !isObj && obj != nil {
+				return "", false
 			}
-			return isObj || fn == nil
+			switch a := f[key].(type) {
+			case string:
+				return a, true
+			case nil:
+				return "", true
+			}
+			return "", false
+		}
+		// args adds a call's arguments and custom input, joined when both
+		// are there, as the tool reads them; a call without any adds none.
+		args := func(args, input string) {
+			switch {
+			case args == "":
+				args = input
+			case input != "":
+				args += "\n" + input
+			}
+			if args != "" {
+				texts = append(texts, modArgsText(args))
+			}
 		}
 		calls := false
 		switch tc := c.Message["tool_calls"].(type) {
 		case []any:
 			calls = true
 			for _, call := range tc {
-				if m, isObj := call.(map[string]any); isObj && !args(m["function"]) {
+				m, isObj := call.(map[string]any)
+				if !isObj {
+					continue
+				}
+				a, ok1 := str(m["function"], "arguments")
+				in, ok2 := str(m["custom"], "input")
+				if !ok1 || !ok2 {
 					return nil, false
 				}
+				args(a, in)
 			}
 		case nil:
 		default:
@@ -82,9 +106,11 @@ func modRefBodyTexts(body []byte) (out [][]string, ok bool) {
 		}
 		if fc, isObj := c.Message["function_call"].(map[string]any); isObj {
 			calls = true
-			if !args(fc) {
+			a, ok := str(fc, "arguments")
+			if !ok {
 				return nil, false
 			}
+			args(a, "")
 		} else if c.Message["function_call"] != nil {
 			return nil, false
 		}
@@ -113,6 +139,9 @@ func FuzzModerateOutputBody(f *testing.F) {
 		`{"choices" : [ { "message" : { "content" : "a\u00e9" } } ] }`,
 		`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":\"\\u0062\"}"}}]}}]}`,
 		`{"choices":[{"message":{"function_call":{"name":"f","arguments":{"x":[1,"y"]}},"tool_calls":[1,{"function":null}]}}]}`,
+		`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"custom","custom":{"name":"p","input":"I will \\u006bill"}}]}}]}`,
+		`{"choices":[{"message":{"tool_calls":[{"type":"function","function":{"arguments":"a"},"custom":{"input":"b"}},{"custom":null},{"custom":{"input":{"x":1}}}]}}]}`,
+		`{"choices":[{"message":{"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":""}},{"type":"custom","custom":{"name":"p","input":""}}]}}]}`,
 		`{"choices":[]}`, `{}`, `[]`, `{"choices":[]} {"choices":[{"message":{"content":"x"}}]}`, `{"choices":[{"message":{"content":[[[[[]]]]]}}]}`,
 	} {
 		f.Add([]byte(s), true)
@@ -138,7 +167,7 @@ func FuzzModerateOutputBody(f *testing.F) {
 			t.Fatalf("%q reads as %q (%v); its compact form as %q (%v)", body, got, err, want, cerr)
 		}
 		if !chat || err != nil || modDuplicateKeys(body, "choices", "message", "content", "reasoning_content", "reasoning", "refusal",
-			"text", "finish_reason", "logprobs", "tool_calls", "function_call", "function", "arguments") {
+			"text", "finish_reason", "logprobs", "tool_calls", "function_call", "function", "arguments", "custom", "input") {
 			return
 		}
 		ref, ok := modRefBodyTexts(body)

@@ -156,7 +156,11 @@ func redactMessage(msg *wire.Message, fn func(string) (string, bool)) {
 		}
 	}
 	for k := range msg.ToolCalls {
-		msg.ToolCalls[k].Function.Arguments, _ = fn(msg.ToolCalls[k].Function.Arguments)
+		tc := &msg.ToolCalls[k]
+		tc.Function.Arguments, _ = fn(tc.Function.Arguments)
+		if tc.Custom != nil {
+			tc.Custom.Input, _ = fn(tc.Custom.Input)
+		}
 	}
 	if msg.FunctionCall != nil {
 		msg.FunctionCall.Arguments, _ = fn(msg.FunctionCall.Arguments)
@@ -165,7 +169,8 @@ func redactMessage(msg *wire.Message, fn func(string) (string, bool)) {
 
 // patchStrings returns raw with fn applied to the strings redactMessage
 // visits: in messages[*] (chat) the content string, content[*].text,
-// tool_calls[*].function.arguments and function_call.arguments; in a
+// tool_calls[*].function.arguments, tool_calls[*].custom.input and
+// function_call.arguments; in a
 // completions body the prompt string(s) and suffix. Other bytes are kept.
 func patchStrings(raw []byte, chat bool, fn func(string) (string, bool)) ([]byte, error) {
 	d := newScanner(raw)
@@ -220,6 +225,12 @@ func patchStrings(raw []byte, chat bool, fn func(string) (string, bool)) ([]byte
 		}
 		return d.skip()
 	}
+	input := func(key string) error {
+		if key == "input" {
+			return str()
+		}
+		return d.skip()
+	}
 	message := func(key string) error {
 		switch key {
 		case "content":
@@ -237,8 +248,11 @@ func patchStrings(raw []byte, chat bool, fn func(string) (string, bool)) ([]byte
 		case "tool_calls":
 			return each(func() error {
 				return member(func(k string) error {
-					if k == "function" {
+					switch k {
+					case "function":
 						return member(args)
+					case "custom":
+						return member(input)
 					}
 					return d.skip()
 				})

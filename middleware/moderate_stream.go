@@ -1023,19 +1023,23 @@ const (
 )
 
 // modCalls reads a message's or a delta's tool_calls (list set: an array
-// of calls, each with its index and a function) or legacy function_call
-// (one function, index modFunctionCall), and calls add with each call's
-// index and arguments: a string, or any other value as its JSON text; ""
-// for a call without any (yet). What clients built on encoding/json would
-// read otherwise, or refuse, is refused: a member twice, a case twin of
-// index, function or arguments, a negative index, calls that are not an
-// array of objects, a function that is not an object.
+// of calls, each with its index and a function or a custom tool call) or
+// legacy function_call (one function, index modFunctionCall), and calls
+// add with each call's index and arguments: a string, or any other value
+// as its JSON text; "" for a call without any (yet). A custom tool
+// call's input ({"custom":{"name":…,"input":…}}, streamed in pieces as
+// arguments are) is its arguments; a call that has both a function and a
+// custom member gives both, joined. What clients built on encoding/json
+// would read otherwise, or refuse, is refused: a member twice, a case twin
+// of index, function, custom, arguments or input, a negative index, calls
+// that are not an array of objects, a function or custom call that is not
+// an object.
 func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 	switch c := d.peek(); {
 	case c == 'n':
 		return d.skip()
 	case !list && c == '{':
-		args, err := modFunction(d)
+		args, err := modFunction(d, "arguments")
 		if err == nil {
 			add(modFunctionCall, args)
 		}
@@ -1051,7 +1055,7 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 		if d.peek() != '{' {
 			return errModContent
 		}
-		index, args := 0, "" // the function may come before the index
+		index, args, input := 0, "", "" // the function may come before the index
 		var seen uint8
 		for m := 0; ; m++ {
 			key, more, err := d.obj(m)
@@ -1062,7 +1066,7 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 				break
 			}
 			switch {
-			case key == "index" && seen&1 != 0, key == "function" && seen&2 != 0:
+			case key == "index" && seen&1 != 0, key == "function" && seen&2 != 0, key == "custom" && seen&4 != 0:
 				return errModDuplicate
 			case key == "index":
 				seen |= 1
@@ -1071,8 +1075,11 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 				}
 			case key == "function":
 				seen |= 2
-				args, err = modFunction(d)
-			case hasCaseTwin(key, "index", "function"):
+				args, err = modFunction(d, "arguments")
+			case key == "custom":
+				seen |= 4
+				input, err = modFunction(d, "input")
+			case hasCaseTwin(key, "index", "function", "custom"):
 				return errModCaseTwin
 			default:
 				err = d.skip()
@@ -1081,14 +1088,21 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 				return err
 			}
 		}
+		switch {
+		case args == "":
+			args = input
+		case input != "":
+			args += "\n" + input
+		}
 		add(index, args)
 	}
 }
 
 // modFunction reads the function of a tool call, or a legacy
-// function_call (null, or an object), and returns its arguments (see
-// modCalls).
-func modFunction(d *scanner) (string, error) {
+// function_call, or the custom member of a custom tool call (null, or an
+// object), and returns the value of its member named arg: "arguments", or
+// a custom call's "input" (see modCalls).
+func modFunction(d *scanner, arg string) (string, error) {
 	switch d.peek() {
 	case 'n':
 		return "", d.skip()
@@ -1104,9 +1118,9 @@ func modFunction(d *scanner) (string, error) {
 			return args, err
 		}
 		switch {
-		case key == "arguments" && seen:
+		case key == arg && seen:
 			return "", errModDuplicate
-		case key == "arguments":
+		case key == arg:
 			seen = true
 			d.ws()
 			start := d.i
@@ -1115,7 +1129,7 @@ func modFunction(d *scanner) (string, error) {
 			} else if err = d.skip(); err == nil && string(d.b[start:d.i]) != "null" {
 				args = string(d.b[start:d.i])
 			}
-		case hasCaseTwin(key, "arguments"):
+		case hasCaseTwin(key, arg):
 			return "", errModCaseTwin
 		default:
 			err = d.skip()

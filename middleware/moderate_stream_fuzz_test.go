@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +27,7 @@ type modChoiceView struct {
 	Finish, Keep  bool
 	HasLogprobs   bool
 	ChoiceMembers bool
+	Calls         string // the pieces of tool call arguments (and custom input), by call index
 }
 
 // modParseView parses data as the stream filter of a chat (or completions)
@@ -35,7 +37,11 @@ func modParseView(data []byte, chat bool) (modChunkView, error) {
 	err := s.parseChunk(data)
 	v := modChunkView{Keep: s.chunk.keep, Err: s.chunk.err, ID: s.id, Object: s.object, Model: s.model, Create: s.created}
 	for _, cc := range s.chunk.choices {
-		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.reasoning, cc.parts, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma})
+		var calls strings.Builder
+		for _, p := range cc.calls {
+			fmt.Fprintf(&calls, "%d:%q;", p.index, p.args)
+		}
+		v.Choices = append(v.Choices, modChoiceView{cc.index, cc.content, cc.end > 0, cc.reasoning, cc.parts, cc.finish, cc.keep, cc.lp != 0, cc.choiceComma, calls.String()})
 	}
 	return v, err
 }
@@ -266,6 +272,9 @@ func FuzzModerateStreamChunk(f *testing.F) {
 		`{"choices":[{"index":0,"delta":{"reasoning_content":"I will kill","reasoning":"I will kill"}}]}`,
 		`{"choices":[{"delta":{"reasoning":"x","reasoning_content":null,"Content":"y"}}]}`,
 		`["x"]`, ``, `{`, `{"choices":[{"index":0,"delta":{"content":"\ud800"}}]}`, "{\"choices\":[{\"text\":\"\xff\"}]}",
+		`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]}}]}`,
+		`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c","type":"custom","custom":{"name":"p","input":"I will \\u006bill"}}]}}]}`,
+		`{"choices":[{"index":0,"delta":{"tool_calls":[{"custom":{"input":"a"},"index":2,"function":{"arguments":"b"}},{"index":3,"custom":null}]}}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), true)

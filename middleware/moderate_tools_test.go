@@ -26,8 +26,24 @@ func modCallChunks(index int, name, args string) [][]byte {
 	return events
 }
 
+// modCustomCallChunks streams a custom tool call as modCallChunks streams
+// a function call: its input in pieces of four bytes in
+// delta.tool_calls[].custom.input.
+func modCustomCallChunks(index int, name, input string) [][]byte {
+	idx := string(mustJSON(index))
+	events := [][]byte{modReasoningChunk(`"tool_calls":[{"index":`+idx+`,"id":"call_`+idx+`","type":"custom","custom":{"name":`+
+		string(mustJSON(name))+`,"input":""}}]`, "")}
+	for len(input) > 0 {
+		n := min(4, len(input))
+		events = append(events, modReasoningChunk(`"tool_calls":[{"index":`+idx+`,"custom":{"input":`+string(mustJSON(input[:n]))+`}}]`, ""))
+		input = input[n:]
+	}
+	return events
+}
+
 // modClientCalls is what a client reads of a chat stream: each tool call's
-// arguments by index, the finish reasons, and whether an error came.
+// arguments (or a custom call's input) by index, the finish reasons, and
+// whether an error came.
 func modClientCalls(t *testing.T, body []byte) (args map[int]string, finish []string, errored bool) {
 	t.Helper()
 	args = map[int]string{}
@@ -40,6 +56,9 @@ func modClientCalls(t *testing.T, body []byte) (args map[int]string, finish []st
 						Function struct {
 							Arguments string `json:"arguments"`
 						} `json:"function"`
+						Custom struct {
+							Input string `json:"input"`
+						} `json:"custom"`
 					} `json:"tool_calls"`
 					FunctionCall *struct {
 						Arguments string `json:"arguments"`
@@ -55,7 +74,7 @@ func modClientCalls(t *testing.T, body []byte) (args map[int]string, finish []st
 		errored = errored || ch.Error != nil
 		for _, c := range ch.Choices {
 			for _, tc := range c.Delta.ToolCalls {
-				args[tc.Index] += tc.Function.Arguments
+				args[tc.Index] += tc.Function.Arguments + tc.Custom.Input
 			}
 			if fc := c.Delta.FunctionCall; fc != nil {
 				args[-1] += fc.Arguments
@@ -107,6 +126,22 @@ func TestModerateStreamToolCalls(t *testing.T) {
 		{"arguments cut short", cat(role, modCallChunks(0, "post", `{"text":"I will \u006bill you.`), [][]byte{modReasoningChunk("", "length")}),
 			map[int]string{0: ""}},
 		{"arguments that are a string of JSON", cat(role, modCallChunks(0, "post", string(mustJSON(escaped))), finish), map[int]string{0: ""}},
+		// A custom tool call's input is judged as arguments are.
+		{"clean custom calls pass", cat(role, modCustomCallChunks(0, "note", clean), modCustomCallChunks(1, "note", clean), finish), nil},
+		{"clean function and custom calls pass", cat(role, modCallChunks(0, "weather", clean), modCustomCallChunks(1, "note", clean), finish), nil},
+		{"custom call input flagged", cat(role, modCustomCallChunks(0, "post", modHarmful), finish), map[int]string{0: modHarmful}},
+		{"custom call after a clean function call", cat(role, modCallChunks(0, "weather", clean), modCustomCallChunks(1, "post", modHarmful), finish),
+			map[int]string{1: modHarmful}},
+		{"custom call before a clean one", cat(role, modCustomCallChunks(0, "post", modHarmful), modCustomCallChunks(1, "note", clean), finish),
+			map[int]string{0: modHarmful}},
+		{"custom input escaped", cat(role, modCustomCallChunks(0, "post", `I will kill you.`), finish), map[int]string{0: ""}},
+		{"whole custom call in the finish chunk", cat(role, [][]byte{modReasoningChunk(`"tool_calls":[{"index":0,"type":"custom","custom":{"name":"post","input":`+
+			string(mustJSON(modHarmful))+`}}]`, "tool_calls")}), map[int]string{0: modHarmful}},
+		{"custom input split from function arguments", cat(role, [][]byte{
+			modReasoningChunk(`"tool_calls":[{"index":0,"function":{"name":"post","arguments":"I will kill"}}]`, ""),
+			modReasoningChunk(`"tool_calls":[{"index":0,"custom":{"input":" you, you worthless idiot."}}]`, ""),
+		}, finish), map[int]string{0: ""}},
+		{"custom stream ends without a finish", cat(role, modCustomCallChunks(0, "post", modHarmful)), map[int]string{0: modHarmful}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(tc.events...))
@@ -144,6 +179,11 @@ func TestModerateStreamToolCalls(t *testing.T) {
 		`"tool_calls":[{"index":0,"index":1,"function":{"arguments":"{}"}}]`,
 		`"tool_calls":[{"index":"0","function":{"arguments":"{}"}}]`,
 		`"tool_calls":[],"function_call":{"arguments":"{}"}`,
+		`"tool_calls":[{"index":0,"custom":"{}"}]`,
+		`"tool_calls":[{"index":0,"Custom":{"input":"{}"}}]`,
+		`"tool_calls":[{"index":0,"custom":{"input":"{}","Input":"{}"}}]`,
+		`"tool_calls":[{"index":0,"custom":{"input":"{}","input":"{}"}}]`,
+		`"tool_calls":[{"index":0,"custom":{"input":"{}"},"custom":{"input":"{}"}}]`,
 	} {
 		h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(modReasoningChunk(delta, ""), modReasoningChunk("", "stop")))
 		rec := postJSON(h, "/v1/chat/completions", modStreamReq())
