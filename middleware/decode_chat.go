@@ -474,6 +474,9 @@ func decodeToolCall(d *scanner, c *wire.ToolCall) error {
 			c.Type, err = d.reqString()
 		case "function":
 			err = decodeFunctionCall(d, &c.Function)
+		case "custom":
+			c.Custom = &wire.CustomCall{}
+			err = decodeCustomCall(d, c.Custom)
 		default:
 			err = d.other(key)
 		}
@@ -481,6 +484,40 @@ func decodeToolCall(d *scanner, c *wire.ToolCall) error {
 			return at(err, key)
 		}
 	}
+}
+
+// decodeCustomCall reads a custom tool call's {name, input}; input is
+// required (its name is checked by validation, as a function's is).
+func decodeCustomCall(d *scanner, c *wire.CustomCall) error {
+	if err := d.expectObject(); err != nil {
+		return err
+	}
+	hasInput := false
+	for n := 0; ; n++ {
+		key, more, err := d.obj(n)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch key {
+		case "name":
+			c.Name, err = d.reqString()
+		case "input":
+			hasInput = true
+			c.Input, err = d.reqString()
+		default:
+			err = d.other(key)
+		}
+		if err != nil {
+			return at(err, key)
+		}
+	}
+	if !hasInput {
+		return at(missing(), "input")
+	}
+	return nil
 }
 
 func decodeFunctionCall(d *scanner, f *wire.FunctionCall) error {

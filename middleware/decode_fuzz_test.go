@@ -49,6 +49,17 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add(uint8(3), []byte(s)) // fuzzPaths[3] is embPath
 	}
+	// Custom tools, allowed_tools and custom tool choices, custom calls:
+	// sent to the chat endpoint (ep 0).
+	for _, s := range []string{
+		chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"name":"apply_patch","description":"d","format":{"type":"grammar","grammar":{"definition":"start: x","syntax":"lark"}}}}],` +
+			`"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"custom","custom":{"name":"apply_patch"}}]}}`),
+		chatWith(`"tools":[{"type":"custom","custom":{"name":"n","format":{"type":"text"}}}],"tool_choice":{"type":"custom","custom":{"name":"n"}}`),
+		chatWith(`"tools":[{"type":"custom","custom":{"name":"n","format":{"type":"grammar","grammar":{"definition":"\\d+","syntax":"regex"}}},"function":{"name":"f"}}]`),
+		chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"p","input":"*** Begin"}}]},{"role":"tool","tool_call_id":"c1","content":"r"}]`),
+	} {
+		f.Add(uint8(0), []byte(s))
+	}
 	golden, _ := filepath.Glob("testdata/*.json")
 	for i, g := range golden {
 		if b, err := os.ReadFile(g); err == nil {

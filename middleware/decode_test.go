@@ -324,7 +324,11 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 	}
 	bodies := map[string][]byte{
 		"escapes": []byte(`{"model":"m\u00e9","messages":[{"role":"user","content":"a\"b\\c\/d\b\f\n\r\t\u0041\ud83d\ude00\ud800x é"}],"user":"\u2028"}`),
-		"nulls":   []byte(`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}],"temperature":null,"stop":null,"tools":null,"tool_choice":null,"response_format":null,"seed":null,"logit_bias":null}`),
+		"custom tools": []byte(`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"p","input":"*** Begin"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}],` +
+			`"tools":[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"p","description":"d","format":{"type":"grammar","grammar":{"definition":"start: x","syntax":"lark"}}}},{"type":"custom","custom":{"name":"t","format":{"type":"text"}}}],` +
+			`"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"p"}}]}}}`),
+		"custom tool_choice": []byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom","custom":{"name":"p"}}],"tool_choice":{"type":"custom","custom":{"name":"p"}}}`),
+		"nulls":              []byte(`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}],"temperature":null,"stop":null,"tools":null,"tool_choice":null,"response_format":null,"seed":null,"logit_bias":null}`),
 	}
 	for _, f := range files {
 		if strings.HasPrefix(f.Name(), "chat") {

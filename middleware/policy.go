@@ -254,15 +254,17 @@ func requestSummary(c *Call, prompt bool) policy.Request {
 	req.Messages = len(ch.Messages)
 	req.User, req.ReasoningEffort, req.ServiceTier, req.Metadata = ch.User, ch.ReasoningEffort, ch.ServiceTier, ch.Metadata
 	req.Tools = make([]string, 0, len(ch.Tools)+len(ch.Functions))
-	for _, t := range ch.Tools {
-		req.Tools = append(req.Tools, t.Function.Name)
+	for i := range ch.Tools {
+		req.Tools = append(req.Tools, ch.Tools[i].Name()) // a function's or a custom tool's
 	}
 	for _, f := range ch.Functions {
 		req.Tools = append(req.Tools, f.Name)
 	}
 	switch tc := ch.ToolChoice; {
-	case tc != nil && tc.Function != "":
-		req.ToolChoice = tc.Function
+	case tc != nil && tc.Name() != "":
+		req.ToolChoice = tc.Name() // a function or custom tool
+	case tc != nil && tc.Allowed != nil:
+		req.ToolChoice = tc.Allowed.Mode // "auto" or "required", among the allowed tools
 	case tc != nil:
 		req.ToolChoice = tc.Mode
 	case ch.FunctionCall != nil && ch.FunctionCall.Name != "":

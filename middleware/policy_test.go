@@ -399,3 +399,29 @@ func mustPolicy(t *testing.T, cfg PolicyConfig) *Policy {
 	}
 	return p
 }
+
+// TestPolicyRequestCustomTools: custom tools are listed in
+// input.request.tools beside functions, a custom tool choice names its
+// tool, and an allowed_tools choice gives its mode.
+func TestPolicyRequestCustomTools(t *testing.T) {
+	const tools = `"tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"custom","custom":{"name":"apply_patch"}}]`
+	for _, tc := range []struct {
+		choice, want string
+	}{
+		{`{"type":"custom","custom":{"name":"apply_patch"}}`, "apply_patch"},
+		{`{"type":"function","function":{"name":"get_weather"}}`, "get_weather"},
+		{`{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"custom","custom":{"name":"apply_patch"}}]}}`, "required"},
+		{`{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"function","function":{"name":"get_weather"}}]}}`, "auto"},
+		{`"none"`, "none"},
+	} {
+		d := newScanner([]byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],` + tools + `,"tool_choice":` + tc.choice + `}`))
+		req, _, err := decodeChat(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := requestSummary(&Call{Chat: req}, false)
+		if !reflect.DeepEqual(got.Tools, []string{"get_weather", "apply_patch"}) || got.ToolChoice != tc.want {
+			t.Errorf("%s: tools %q, tool_choice %q, want [get_weather apply_patch] and %q", tc.choice, got.Tools, got.ToolChoice, tc.want)
+		}
+	}
+}

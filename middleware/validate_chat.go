@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/llmgate/llmgate/wire"
@@ -119,12 +120,20 @@ func checkMessages(msgs []wire.Message) *wire.Error {
 				switch {
 				case c.ID == "":
 					return missingParam(param + ".id")
-				case c.Type != "function":
-					return badValue(param+".type", "Invalid value for '%s.type': %s. Supported values are: 'function'.", param, quoteValue(c.Type))
-				case c.Function.Name == "":
+				case c.Type == wire.ToolFunction && c.Function.Name == "":
 					return missingParam(param + ".function.name")
+				case c.Type == wire.ToolFunction && c.Custom != nil:
+					return unknownParam(param + ".custom")
+				case c.Type == wire.ToolCustom && c.Custom == nil:
+					return missingParam(param + ".custom")
+				case c.Type == wire.ToolCustom && c.Custom.Name == "":
+					return missingParam(param + ".custom.name")
+				case c.Type == wire.ToolCustom && c.Function != (wire.FunctionCall{}):
+					return unknownParam(param + ".function")
+				case c.Type != wire.ToolFunction && c.Type != wire.ToolCustom:
+					return badValue(param+".type", "Invalid value for '%s.type': %s. Supported values are: 'function' and 'custom'.", param, quoteValue(c.Type))
 				}
-				issued.add(c.ID)
+				issued.add(c.ID) // custom calls are answered by tool messages too
 			}
 		case wire.RoleTool:
 			param := fmt.Sprintf("messages[%d].tool_call_id", i)
@@ -191,15 +200,19 @@ func checkPart(param string, p *wire.ContentPart) *wire.Error {
 }
 
 // checkDefinitions checks names (pattern, uniqueness) and parameter
-// schemas of function definitions; param(i) names the i-th function.
+// schemas of function definitions; param(i) names the i-th function, and
+// def(i) returns it, or nil for an entry that is not a function.
 func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param func(i int) string, schemas *schemaCheck) *wire.Error {
 	for i := 0; i < n; i++ {
 		f := def(i)
+		if f == nil {
+			continue // not a function
+		}
 		if !validName(f.Name) {
 			return badName(param(i)+".name", f.Name)
 		}
 		for j := 0; j < i; j++ {
-			if def(j).Name == f.Name {
+			if g := def(j); g != nil && g.Name == f.Name {
 				p := param(i) + ".name"
 				return badValue(p, "Invalid '%s': function name %s is already used by %s.", p, quoteValue(f.Name), param(j))
 			}
@@ -214,15 +227,55 @@ func checkDefinitions(n int, def func(i int) *wire.FunctionDefinition, param fun
 	return nil
 }
 
+// checkTools checks function tools as checkDefinitions does, and custom
+// tools: their names as function names are (pattern, and unique among all
+// tools: a call names the tool it calls) and their grammar's syntax.
 func checkTools(tools []wire.Tool, schemas *schemaCheck) *wire.Error {
 	if len(tools) > maxTools {
 		return badValue("tools", "Invalid 'tools': array too long. Expected an array with maximum length %d, but got an array with length %d instead.",
 			maxTools, len(tools))
 	}
-	return checkDefinitions(len(tools),
-		func(i int) *wire.FunctionDefinition { return &tools[i].Function },
+	custom := false
+	e := checkDefinitions(len(tools),
+		func(i int) *wire.FunctionDefinition {
+			if tools[i].Custom != nil {
+				custom = true
+				return nil
+			}
+			return &tools[i].Function
+		},
 		func(i int) string { return fmt.Sprintf("tools[%d].function", i) },
 		schemas)
+	if e != nil || !custom {
+		return e
+	}
+	param := func(i int) string {
+		if tools[i].Custom != nil {
+			return fmt.Sprintf("tools[%d].custom", i)
+		}
+		return fmt.Sprintf("tools[%d].function", i)
+	}
+	for i := range tools {
+		c := tools[i].Custom
+		if c != nil {
+			if !validName(c.Name) {
+				return badName(param(i)+".name", c.Name)
+			}
+			if f := c.Format; f != nil && f.Type == wire.CustomFormatGrammar {
+				if s := f.Grammar.Syntax; s != "lark" && s != "regex" {
+					p := param(i) + ".format.grammar.syntax"
+					return badValue(p, "Invalid value for '%s': %s. Supported values are: 'lark' and 'regex'.", p, quoteValue(s))
+				}
+			}
+		}
+		for j := 0; j < i; j++ {
+			if (c != nil || tools[j].Custom != nil) && tools[j].Name() == tools[i].Name() {
+				p := param(i) + ".name"
+				return badValue(p, "Invalid '%s': tool name %s is already used by %s.", p, quoteValue(tools[i].Name()), param(j))
+			}
+		}
+	}
+	return nil
 }
 
 func checkFunctions(fns []wire.FunctionDefinition, schemas *schemaCheck) *wire.Error {
@@ -241,7 +294,7 @@ func checkToolChoice(r *wire.ChatCompletionRequest) *wire.Error {
 	if tc == nil {
 		return nil
 	}
-	if tc.Function == "" {
+	if tc.Type == "" {
 		switch tc.Mode {
 		case wire.ToolChoiceNone:
 			return nil
@@ -254,15 +307,43 @@ func checkToolChoice(r *wire.ChatCompletionRequest) *wire.Error {
 	if len(r.Tools) == 0 {
 		return badValue("tool_choice", "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.")
 	}
-	if tc.Function != "" {
-		for i := range r.Tools {
-			if r.Tools[i].Function.Name == tc.Function {
+	if tc.Type == "" {
+		return nil
+	}
+	if a := tc.Allowed; a != nil {
+		if a.Mode != wire.ToolChoiceAuto && a.Mode != wire.ToolChoiceRequired {
+			return badValue("tool_choice.allowed_tools.mode", "Invalid value for 'tool_choice.allowed_tools.mode': %s. Supported values are: 'auto' and 'required'.",
+				quoteValue(a.Mode))
+		}
+		for k := range a.Tools {
+			if e := checkNamedTool(r.Tools, &a.Tools[k], fmt.Sprintf("tool_choice.allowed_tools.tools[%d]", k)); e != nil {
+				return e
+			}
+		}
+		return nil
+	}
+	return checkNamedTool(r.Tools, tc, "tool_choice")
+}
+
+// checkNamedTool checks that the function or custom tool a choice object
+// names is in tools.
+func checkNamedTool(tools []wire.Tool, tc *wire.ToolChoice, param string) *wire.Error {
+	if tc.Type == wire.ToolChoiceCustom {
+		for i := range tools {
+			if c := tools[i].Custom; c != nil && c.Name == tc.Custom {
 				return nil
 			}
 		}
-		return badValue("tool_choice.function.name", "Invalid 'tool_choice.function.name': no tool named %s is in 'tools'.", quoteValue(tc.Function))
+		param += ".custom.name"
+		return badValue(param, "Invalid '%s': no custom tool named %s is in 'tools'.", param, quoteValue(tc.Custom))
 	}
-	return nil
+	for i := range tools {
+		if tools[i].Custom == nil && tools[i].Function.Name == tc.Function {
+			return nil
+		}
+	}
+	param += ".function.name"
+	return badValue(param, "Invalid '%s': no tool named %s is in 'tools'.", param, quoteValue(tc.Function))
 }
 
 func checkFunctionCall(r *wire.ChatCompletionRequest) *wire.Error {
@@ -322,4 +403,10 @@ func checkResponseFormat(rf *wire.ResponseFormat, schemas *schemaCheck) *wire.Er
 			quoteValue(js.Name), schemaProblem(err))
 	}
 	return nil
+}
+
+// unknownParam is a member the object's type does not take.
+func unknownParam(param string) *wire.Error {
+	return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, wire.CodeUnknownParameter, param,
+		"Unrecognized request argument supplied: %s.", param)
 }

@@ -185,6 +185,51 @@ func TestValidateRejects(t *testing.T) {
 		{"tool_choice bad type", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"fn","function":{"name":"get_weather"}}`), "tool_choice.type", inv, ""},
 		{"tool_choice without function", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"function"}`), "tool_choice.function", miss, ""},
 		{"tool_choice without name", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"function","function":{}}`), "tool_choice.function.name", miss, ""},
+		// custom tools, allowed_tools and custom tool choices
+		{"custom tool without custom", chatPath, chatWith(`"tools":[{"type":"custom"}]`), "tools[0].custom", miss, ""},
+		{"custom tool name missing", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"description":"d"}}]`), "tools[1].custom.name", miss, ""},
+		{"custom tool name pattern", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"apply patch"}}]`), "tools[0].custom.name", inv, "^[a-zA-Z0-9_-]{1,64}$"},
+		{"custom tool name empty", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":""}}]`), "tools[0].custom.name", inv, ""},
+		{"custom tool name twice", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"x"}},{"type":"custom","custom":{"name":"x"}}]`), "tools[1].custom.name", inv, "already used by tools[0].custom"},
+		{"custom tool named as a function", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"name":"get_weather"}}]`), "tools[1].custom.name", inv, "already used by tools[0].function"},
+		{"function named as a custom tool", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"get_weather"}},` + weatherTool + `]`), "tools[1].function.name", inv, "already used by tools[0].custom"},
+		{"custom tool description number", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","description":1}}]`), "tools[0].custom.description", typ, ""},
+		{"custom tool format string", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":"text"}}]`), "tools[0].custom.format", typ, ""},
+		{"custom tool format type missing", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{}}}]`), "tools[0].custom.format.type", miss, ""},
+		{"custom tool format type", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{"type":"json"}}}]`), "tools[0].custom.format.type", inv, "'text' and 'grammar'"},
+		{"custom tool grammar missing", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{"type":"grammar"}}}]`), "tools[0].custom.format.grammar", miss, ""},
+		{"custom tool grammar definition missing", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{"type":"grammar","grammar":{"syntax":"lark"}}}}]`), "tools[0].custom.format.grammar.definition", miss, ""},
+		{"custom tool grammar syntax missing", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{"type":"grammar","grammar":{"definition":"x"}}}}]`), "tools[0].custom.format.grammar.syntax", miss, ""},
+		{"custom tool grammar syntax", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"c","format":{"type":"grammar","grammar":{"definition":"x","syntax":"ebnf"}}}}]`), "tools[2].custom.format.grammar.syntax", inv, "'lark' and 'regex'"},
+		{"custom tool grammar definition number", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":{"type":"grammar","grammar":{"definition":1,"syntax":"lark"}}}}]`), "tools[0].custom.format.grammar.definition", typ, ""},
+		{"custom tool with a function", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"},"function":{"name":"f"}}]`), "tools[0].function", wire.CodeUnknownParameter, ""},
+		{"function tool with a custom", chatPath, chatWith(`"tools":[{"type":"function","function":{"name":"f"},"custom":{"name":"c"}}]`), "tools[0].custom", wire.CodeUnknownParameter, ""},
+		{"tool type lists custom", chatPath, chatWith(`"tools":[{"type":"code_interpreter"}]`), "tools[0].type", inv, "'function' and 'custom'"},
+		{"tool_choice custom without custom", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"}}],"tool_choice":{"type":"custom"}`), "tool_choice.custom", miss, ""},
+		{"tool_choice custom without name", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"}}],"tool_choice":{"type":"custom","custom":{}}`), "tool_choice.custom.name", miss, ""},
+		{"tool_choice custom names missing tool", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"}}],"tool_choice":{"type":"custom","custom":{"name":"d"}}`), "tool_choice.custom.name", inv, "'d'"},
+		{"tool_choice custom names a function", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"custom","custom":{"name":"get_weather"}}`), "tool_choice.custom.name", inv, ""},
+		{"tool_choice function names a custom tool", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"}}],"tool_choice":{"type":"function","function":{"name":"c"}}`), "tool_choice.function.name", inv, ""},
+		{"tool_choice custom with a function", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"}}],"tool_choice":{"type":"custom","custom":{"name":"c"},"function":{"name":"c"}}`), "tool_choice.function", wire.CodeUnknownParameter, ""},
+		{"tool_choice type lists all", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"tool"}`), "tool_choice.type", inv, "'function', 'custom' and 'allowed_tools'"},
+		{"allowed_tools missing", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools"}`), "tool_choice.allowed_tools", miss, ""},
+		{"allowed_tools mode missing", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"tools":[]}}`), "tool_choice.allowed_tools.mode", miss, ""},
+		{"allowed_tools tools missing", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto"}}`), "tool_choice.allowed_tools.tools", miss, ""},
+		{"allowed_tools mode", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"none","tools":[]}}`), "tool_choice.allowed_tools.mode", inv, "'auto' and 'required'"},
+		{"allowed_tools tools object", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":{}}}`), "tool_choice.allowed_tools.tools", typ, ""},
+		{"allowed_tools entry type", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"allowed_tools"}]}}`), "tool_choice.allowed_tools.tools[1].type", inv, "'function' and 'custom'"},
+		{"allowed_tools entry without name", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"function","function":{}}]}}`), "tool_choice.allowed_tools.tools[0].function.name", miss, ""},
+		{"allowed_tools entry names missing tool", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"custom","custom":{"name":"c"}}]}}`), "tool_choice.allowed_tools.tools[1].custom.name", inv, "'c'"},
+		{"allowed_tools without tools", chatPath, chatWith(`"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}}`), "tool_choice", inv, "only allowed when 'tools'"},
+		// custom tool calls in messages
+		{"custom call without custom", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom"}]}]`), "messages[0].tool_calls[0].custom", miss, ""},
+		{"custom call without name", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","custom":{"input":"x"}}]}]`), "messages[0].tool_calls[0].custom.name", miss, ""},
+		{"custom call without input", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","custom":{"name":"p"}}]}]`), "messages[0].tool_calls[0].custom.input", miss, ""},
+		{"custom call input object", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","custom":{"name":"p","input":{}}}]}]`), "messages[0].tool_calls[0].custom.input", typ, ""},
+		{"custom call without id", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"type":"custom","custom":{"name":"p","input":"x"}}]}]`), "messages[0].tool_calls[0].id", miss, ""},
+		{"custom call with a function", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","custom":{"name":"p","input":"x"},"function":{"name":"f","arguments":"{}"}}]}]`), "messages[0].tool_calls[0].function", wire.CodeUnknownParameter, ""},
+		{"function call with a custom", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"},"custom":{"name":"p","input":"x"}}]}]`), "messages[0].tool_calls[0].custom", wire.CodeUnknownParameter, ""},
+		{"tool answering a custom call's other id", chatPath, chatMsgs(`[{"role":"assistant","tool_calls":[{"id":"c1","type":"custom","custom":{"name":"p","input":"x"}}]},{"role":"tool","tool_call_id":"c2","content":"r"}]`), "messages[1].tool_call_id", inv, "'c2'"},
 		// legacy functions
 		{"functions bad name", chatPath, chatWith(`"functions":[{"name":"a b"}]`), "functions[0].name", inv, ""},
 		{"functions name missing", chatPath, chatWith(`"functions":[{"description":"x"}]`), "functions[0].name", miss, ""},
@@ -287,6 +332,23 @@ func TestValidateAccepts(t *testing.T) {
 		{"tools and choice", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"function","function":{"name":"no-params_1"}}],"tool_choice":{"type":"function","function":{"name":"get_weather"}},"parallel_tool_calls":false`)},
 		{"tool_choice modes", chatPath, chatWith(`"tools":[` + weatherTool + `],"tool_choice":"required"`)},
 		{"tool_choice none without tools", chatPath, chatWith(`"tool_choice":"none"`)},
+		// What openai-go v3 sends for custom tools, allowed_tools and
+		// custom tool choices, and custom calls in the history.
+		{"custom tools", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"name":"apply_patch","description":"Edits files."}},` +
+			`{"type":"custom","custom":{"name":"note","format":{"type":"text"}}},` +
+			`{"type":"custom","custom":{"name":"sql","format":{"type":"grammar","grammar":{"definition":"start: \"SELECT\" NAME","syntax":"lark"}}}},` +
+			`{"type":"custom","custom":{"name":"digits","description":null,"format":{"type":"grammar","grammar":{"definition":"^\\d+$","syntax":"regex"}}}}]`)},
+		{"custom tool format null", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c","format":null}}]`)},
+		{"tool_choice custom", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"name":"apply_patch"}}],"tool_choice":{"type":"custom","custom":{"name":"apply_patch"}}`)},
+		{"tool_choice allowed_tools auto", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"function","function":{"name":"get_time"}}],` +
+			`"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"get_time"}}]}}`)},
+		{"tool_choice allowed_tools required with custom", chatPath, chatWith(`"tools":[` + weatherTool + `,{"type":"custom","custom":{"name":"apply_patch"}}],` +
+			`"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"custom","custom":{"name":"apply_patch"}}]}}`)},
+		{"custom tool calls answered", chatPath, chatMsgs(`[{"role":"user","content":"fix it"},` +
+			`{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"custom","custom":{"name":"apply_patch","input":"*** Begin Patch"}},` +
+			`{"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{}"}}]},` +
+			`{"role":"tool","tool_call_id":"call_1","content":"done"},{"role":"tool","tool_call_id":"call_2","content":"sunny"},` +
+			`{"role":"assistant","tool_calls":[{"id":"call_3","type":"custom","custom":{"name":"apply_patch","input":""}}]},{"role":"tool","tool_call_id":"call_3","content":"ok"}]`)},
 		{"128 tools", chatPath, chatWith(tools(128))},
 		{"64-char tool name", chatPath, chatWith(`"tools":[{"type":"function","function":{"name":"` + strings.Repeat("A", 64) + `"}}]`)},
 		{"schema with lookahead pattern and defs", chatPath, chatWith(`"tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{"type":"object","$defs":{"id":{"type":"string","pattern":"^(?!x)\\w+$"}},"properties":{"id":{"$ref":"#/$defs/id"}},"additionalProperties":false}}}]`)},

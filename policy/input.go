@@ -42,9 +42,12 @@ type Request struct {
 	TopP        *float64 `json:"top_p,omitempty"`
 	// Messages is the number of chat messages (0 for other endpoints).
 	Messages int `json:"messages"`
-	// Tools lists the names of the tools (and legacy functions) offered.
+	// Tools lists the names of the tools (functions and custom tools, and
+	// legacy functions) offered.
 	Tools []string `json:"tools"`
-	// ToolChoice is "auto", "none", "required", a function name, or "".
+	// ToolChoice is "auto", "none", "required", a function or custom tool
+	// name, or "". An allowed_tools choice gives its mode, "auto" or
+	// "required".
 	ToolChoice string `json:"tool_choice"`
 	// HasImages and HasAudio report image and audio content parts.
 	HasImages bool `json:"has_images"`
