@@ -227,6 +227,7 @@ type chatState struct {
 	refusal  strings.Builder
 	calls    []wire.ToolCall
 	args     []*strings.Builder
+	inputs   map[int]*strings.Builder // custom tool calls' input, by position in calls
 	fn       *wire.FunctionCall
 	finish   wire.FinishReason
 	logprobs *wire.ChatLogprobs
@@ -311,10 +312,7 @@ func mergeChatEvents(events [][]byte) (*wire.ChatCompletion, extraSet, error) {
 			m.Role = wire.RoleAssistant
 		}
 		for j := range s.calls {
-			s.calls[j].Function.Arguments = s.args[j].String()
-			if s.calls[j].Type == "" {
-				s.calls[j].Type = "function"
-			}
+			s.finishCall(j)
 		}
 		finishToolCalls(s.calls)
 		m.ToolCalls = s.calls
@@ -355,6 +353,35 @@ func (s *chatState) addToolCall(tc wire.ToolCall) {
 	setOnce(&c.Type, tc.Type)
 	setOnce(&c.Function.Name, tc.Function.Name)
 	s.args[i].WriteString(tc.Function.Arguments)
+	if tc.Custom != nil {
+		if c.Custom == nil {
+			c.Custom = &wire.CustomCall{}
+		}
+		setOnce(&c.Custom.Name, tc.Custom.Name)
+		if s.inputs == nil {
+			s.inputs = map[int]*strings.Builder{}
+		}
+		if s.inputs[i] == nil {
+			s.inputs[i] = new(strings.Builder)
+		}
+		s.inputs[i].WriteString(tc.Custom.Input)
+	}
+}
+
+// finishCall sets the merged arguments (and custom input) of the j-th
+// call, and its type when no chunk said it.
+func (s *chatState) finishCall(j int) {
+	c := &s.calls[j]
+	c.Function.Arguments = s.args[j].String()
+	if b := s.inputs[j]; b != nil {
+		c.Custom.Input = b.String()
+	}
+	if c.Type == "" {
+		c.Type = wire.ToolFunction
+		if c.Custom != nil {
+			c.Type = wire.ToolCustom
+		}
+	}
 }
 
 // finishToolCalls sorts merged calls by index and drops the index, which

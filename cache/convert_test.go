@@ -989,3 +989,30 @@ func TestConversionKeepsHTMLCharacters(t *testing.T) {
 		t.Errorf("body %s", body)
 	}
 }
+
+// TestCustomToolCallStreamToBody: a custom tool call streamed in pieces
+// of custom.input merges into one call with the whole input, beside a
+// function call, and a body with custom calls streams back to itself.
+func TestCustomToolCallStreamToBody(t *testing.T) {
+	const head = `{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":`
+	events := []string{
+		head + `{"role":"assistant","content":null},"finish_reason":null}]}`,
+		head + `{"tool_calls":[{"index":0,"id":"call_a","type":"custom","custom":{"name":"apply_patch","input":""}}]},"finish_reason":null}]}`,
+		head + `{"tool_calls":[{"index":0,"custom":{"input":"*** Begin"}}]},"finish_reason":null}]}`,
+		head + `{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"time","arguments":"{}"}}]},"finish_reason":null}]}`,
+		head + `{"tool_calls":[{"index":0,"custom":{"input":" Patch"}}]},"finish_reason":null}]}`,
+		head + `{},"finish_reason":"tool_calls"}]}`,
+	}
+	body, err := record(t, KindChat, events).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `"tool_calls":[{"id":"call_a","type":"custom","custom":{"name":"apply_patch","input":"*** Begin Patch"}},` +
+		`{"id":"call_b","type":"function","function":{"name":"time","arguments":"{}"}}]`
+	if !strings.Contains(string(body), want) {
+		t.Fatalf("merged body %s\nwant it to hold %s", body, want)
+	}
+	if _, again := bodyAsStream(t, KindChat, body); !strings.Contains(string(again), want) {
+		t.Errorf("body streamed and merged again: %s", again)
+	}
+}

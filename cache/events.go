@@ -56,7 +56,10 @@ func chatEvents(c *wire.ChatCompletion, includeUsage bool, extras extraSet) ([][
 		for i, tc := range m.ToolCalls {
 			tc.Index = &i
 			if tc.Type == "" {
-				tc.Type = "function"
+				tc.Type = wire.ToolFunction
+				if tc.Custom != nil {
+					tc.Type = wire.ToolCustom
+				}
 			}
 			if err := one(wire.ChunkChoice{Index: idx, Delta: wire.Delta{ToolCalls: []wire.ToolCall{tc}}}); err != nil {
 				return nil, err

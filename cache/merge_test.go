@@ -205,10 +205,7 @@ func refMergeChatEvents(events [][]byte) (*wire.ChatCompletion, error) {
 			m.Role = wire.RoleAssistant
 		}
 		for j := range s.calls {
-			s.calls[j].Function.Arguments = s.args[j].String()
-			if s.calls[j].Type == "" {
-				s.calls[j].Type = "function"
-			}
+			s.finishCall(j)
 		}
 		finishToolCalls(s.calls)
 		m.ToolCalls = s.calls
