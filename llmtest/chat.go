@@ -35,7 +35,7 @@ func promptText(req *wire.ChatCompletionRequest) string {
 	last := &req.Messages[len(req.Messages)-1]
 	text := last.Content.String()
 	if text == "" && len(last.ToolCalls) > 0 {
-		text = last.ToolCalls[len(last.ToolCalls)-1].Function.Arguments
+		text = last.ToolCalls[len(last.ToolCalls)-1].Input()
 	}
 	if text == "" && last.FunctionCall != nil {
 		text = last.FunctionCall.Arguments
@@ -84,7 +84,7 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request, rq *request, body
 			}
 			res.calls, res.legacy = calls, plan.legacy
 			for _, c := range calls {
-				res.completion += 3 + enc.Count(c.Function.Name) + enc.Count(c.Function.Arguments)
+				res.completion += 3 + enc.Count(c.Name()) + enc.Count(c.Input())
 			}
 		case req.ResponseFormat != nil && req.ResponseFormat.Type != wire.FormatText:
 			var schema json.RawMessage

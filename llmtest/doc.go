@@ -45,15 +45,19 @@
 // tokens.CountChat (tokens.CountPrompt) with the encoding of the
 // requested model, completion_tokens the number of tokens generated (a
 // stop sequence's tokens included, <|endoftext|> not); a tool call counts
-// tokens(name) + tokens(arguments) + 3, as tokens.ChatStreamCounter does.
+// tokens(name) + tokens(arguments or input) + 3, as tokens.ChatStreamCounter
+// does.
 //
 // # Tools and JSON
 //
 // With tools, tool_choice "required" or naming a function answers with
 // tool_calls; "auto" calls the tools the last user message mentions (see
-// planTools in tools.go for the exact rule). Arguments, and the content
-// asked for by a json_object or json_schema response_format, are generated
-// from the JSON Schema (see schemaGen for the keywords honoured).
+// planTools in tools.go for the exact rule); allowed_tools applies its
+// mode to the tools it names. Arguments, and the content asked for by a
+// json_object or json_schema response_format, are generated from the JSON
+// Schema (see schemaGen for the keywords honoured). A custom tool is
+// called with input its regex grammar matches, or a few words for a text
+// format or a lark grammar, streamed a token a piece as arguments are.
 //
 // # Faults
 //

@@ -119,7 +119,7 @@ type chunkItem struct {
 
 // chatItems splits a choice into the chunks a stream sends for it: one per
 // token of content, or, per call, a header fragment (id, type, name) and
-// one fragment per token of the arguments.
+// one fragment per token of the arguments (or of a custom call's input).
 func (m *model) chatItems(res *chatResult, logprobs bool) []chunkItem {
 	var items []chunkItem
 	if len(res.calls) == 0 {
@@ -133,6 +133,17 @@ func (m *model) chatItems(res *chatResult, logprobs bool) []chunkItem {
 		return items
 	}
 	for j, c := range res.calls {
+		if cc := c.Custom; cc != nil { // a custom call: its input in pieces, as arguments are
+			items = append(items, chunkItem{delta: wire.Delta{ToolCalls: []wire.ToolCall{{
+				Index: new(j), ID: c.ID, Type: c.Type, Custom: &wire.CustomCall{Name: cc.Name},
+			}}}})
+			for _, id := range m.enc.Encode(cc.Input) {
+				items = append(items, chunkItem{delta: wire.Delta{ToolCalls: []wire.ToolCall{{
+					Index: new(j), Custom: &wire.CustomCall{Input: m.tokenText(int32(id))},
+				}}}})
+			}
+			continue
+		}
 		if res.legacy {
 			items = append(items, chunkItem{delta: wire.Delta{FunctionCall: &wire.FunctionCall{Name: c.Function.Name}}})
 		} else {

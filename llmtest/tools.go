@@ -3,6 +3,7 @@ package llmtest
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/llmgate/llmgate/wire"
@@ -34,8 +35,8 @@ func planTools(req *wire.ChatCompletionRequest) toolPlan {
 	legacy := false
 	switch {
 	case len(req.Tools) > 0:
-		for _, t := range req.Tools {
-			names = append(names, t.Function.Name)
+		for i := range req.Tools {
+			names = append(names, req.Tools[i].Name())
 		}
 		choice = req.ToolChoice
 	case len(req.Functions) > 0:
@@ -51,10 +52,19 @@ func planTools(req *wire.ChatCompletionRequest) toolPlan {
 	}
 	mode := wire.ToolChoiceAuto
 	if choice != nil {
-		if choice.Function != "" {
-			return toolPlan{names: []string{choice.Function}, legacy: legacy}
+		if n := choice.Name(); n != "" {
+			return toolPlan{names: []string{n}, legacy: legacy}
 		}
 		mode = choice.Mode
+		if a := choice.Allowed; a != nil {
+			// allowed_tools: its mode, over the tools it names
+			mode, names = a.Mode, slices.DeleteFunc(names, func(n string) bool {
+				return !slices.ContainsFunc(a.Tools, func(t wire.ToolChoice) bool { return t.Name() == n })
+			})
+			if len(names) == 0 {
+				return toolPlan{}
+			}
+		}
 	}
 	var last *wire.Message
 	if n := len(req.Messages); n > 0 {
@@ -93,6 +103,16 @@ func mentioned(names []string, text string) []string {
 	return out
 }
 
+// customTool returns the named custom tool of the request, or nil.
+func customTool(req *wire.ChatCompletionRequest, name string) *wire.CustomTool {
+	for i := range req.Tools {
+		if c := req.Tools[i].Custom; c != nil && c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
 // parameters returns the JSON Schema of the named function.
 func parameters(req *wire.ChatCompletionRequest, name string) json.RawMessage {
 	for _, t := range req.Tools {
@@ -113,6 +133,14 @@ func parameters(req *wire.ChatCompletionRequest, name string) json.RawMessage {
 func (m *model) toolCalls(req *wire.ChatCompletionRequest, plan toolPlan, rng *rand.Rand) ([]wire.ToolCall, error) {
 	calls := make([]wire.ToolCall, 0, len(plan.names))
 	for _, name := range plan.names {
+		if ct := customTool(req, name); ct != nil {
+			calls = append(calls, wire.ToolCall{
+				ID:     "call_" + randomID(rng, 24),
+				Type:   wire.ToolCustom,
+				Custom: &wire.CustomCall{Name: name, Input: customInput(ct.Format, rng, m.words)},
+			})
+			continue
+		}
 		args, err := generateJSON(parameters(req, name), rng, m.words)
 		if err != nil {
 			return nil, err

@@ -148,15 +148,22 @@ func (h *handler) validateChat(req *wire.ChatCompletionRequest) (params, *wire.E
 // checkFunctions validates tools, tool_choice, functions and function_call.
 func checkFunctions(req *wire.ChatCompletionRequest) *wire.Error {
 	names := map[string]bool{}
-	for i, t := range req.Tools {
+	for i := range req.Tools {
+		t := &req.Tools[i]
 		param := fmt.Sprintf("tools[%d]", i)
-		if t.Type != "function" {
-			return wire.InvalidParam(param+".type", "Invalid tool type %q; only \"function\" is supported.", t.Type)
+		switch t.Type {
+		case wire.ToolFunction:
+			if e := checkFunction(param+".function", &t.Function); e != nil {
+				return e
+			}
+		case wire.ToolCustom:
+			if e := checkCustom(param+".custom", t.Custom); e != nil {
+				return e
+			}
+		default:
+			return wire.InvalidParam(param+".type", "Invalid tool type %q; \"function\" and \"custom\" are supported.", t.Type)
 		}
-		if e := checkFunction(param+".function", &t.Function); e != nil {
-			return e
-		}
-		names[t.Function.Name] = true
+		names[t.Name()] = true
 	}
 	for i := range req.Functions {
 		param := fmt.Sprintf("functions[%d]", i)
@@ -170,9 +177,18 @@ func checkFunctions(req *wire.ChatCompletionRequest) *wire.Error {
 			return wire.InvalidParam("tool_choice", "'tool_choice' is only allowed when 'tools' are specified.")
 		}
 		switch {
-		case tc.Function != "":
-			if !names[tc.Function] {
-				return wire.InvalidParam("tool_choice", "Tool choice names function %q, which is not in 'tools'.", tc.Function)
+		case tc.Name() != "":
+			if !names[tc.Name()] {
+				return wire.InvalidParam("tool_choice", "Tool choice names tool %q, which is not in 'tools'.", tc.Name())
+			}
+		case tc.Allowed != nil:
+			if m := tc.Allowed.Mode; m != wire.ToolChoiceAuto && m != wire.ToolChoiceRequired {
+				return wire.InvalidParam("tool_choice.allowed_tools.mode", "Invalid mode %q.", m)
+			}
+			for i := range tc.Allowed.Tools {
+				if n := tc.Allowed.Tools[i].Name(); !names[n] {
+					return wire.InvalidParam(fmt.Sprintf("tool_choice.allowed_tools.tools[%d]", i), "Allowed tool %q is not in 'tools'.", n)
+				}
 			}
 		case tc.Mode != wire.ToolChoiceNone && tc.Mode != wire.ToolChoiceAuto && tc.Mode != wire.ToolChoiceRequired:
 			return wire.InvalidParam("tool_choice", "Invalid tool_choice %q.", tc.Mode)
@@ -188,6 +204,27 @@ func checkFunctions(req *wire.ChatCompletionRequest) *wire.Error {
 		if fc.Name == "" && fc.Mode != wire.ToolChoiceNone && fc.Mode != wire.ToolChoiceAuto {
 			return wire.InvalidParam("function_call", "Invalid function_call %q.", fc.Mode)
 		}
+	}
+	return nil
+}
+
+// checkCustom checks a custom tool: its name, and its format (text, or a
+// lark or regex grammar with a definition).
+func checkCustom(param string, c *wire.CustomTool) *wire.Error {
+	if c == nil {
+		return wire.InvalidParam(param, "A custom tool needs 'custom'.")
+	}
+	if !functionName.MatchString(c.Name) {
+		return wire.InvalidParam(param+".name", "Invalid tool name %q: use a-z, A-Z, 0-9, underscores and dashes, at most 64.", c.Name)
+	}
+	switch f := c.Format; {
+	case f == nil || f.Type == wire.CustomFormatText:
+	case f.Type != wire.CustomFormatGrammar:
+		return wire.InvalidParam(param+".format.type", "Invalid format type %q.", f.Type)
+	case f.Grammar == nil || f.Grammar.Definition == "":
+		return wire.InvalidParam(param+".format.grammar", "A grammar format needs a grammar definition.")
+	case f.Grammar.Syntax != "lark" && f.Grammar.Syntax != "regex":
+		return wire.InvalidParam(param+".format.grammar.syntax", "Invalid grammar syntax %q.", f.Grammar.Syntax)
 	}
 	return nil
 }
