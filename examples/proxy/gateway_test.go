@@ -179,3 +179,30 @@ cache: {disabled: true}
 		t.Errorf("statuses %v, want [200 429]", codes)
 	}
 }
+
+// TestCustomToolThroughGateway: a custom tool call comes back through the
+// whole chain from the built-in upstream, in a body and in a stream (where
+// output moderation holds the call's input pieces and judges them whole).
+func TestCustomToolThroughGateway(t *testing.T) {
+	gw := testGateway(t, testKeysYAML("c")+`
+upstream: {url: builtin}
+tiers:
+  c: {rpm: 100, models: ["*"]}
+cache: {disabled: true}
+moderation: {input: true, output: true}
+`)
+	const tools = `"tools":[{"type":"custom","custom":{"name":"run_query","format":{"type":"grammar","grammar":{"definition":"SELECT [a-z]+ FROM users","syntax":"regex"}}}}],` +
+		`"tool_choice":{"type":"custom","custom":{"name":"run_query"}}`
+	for _, stream := range []bool{false, true} {
+		body := fmt.Sprintf(`{"model":"llmtest-1","messages":[{"role":"user","content":"count users"}],%s,"stream":%t}`, tools, stream)
+		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer sk-c")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"custom":{"name":"run_query"`) ||
+			!strings.Contains(w.Body.String(), "SELECT") {
+			t.Errorf("stream %v: status %d: %s", stream, w.Code, w.Body)
+		}
+	}
+}
