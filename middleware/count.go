@@ -43,8 +43,10 @@ type CountConfig struct {
 //
 // An embeddings request is counted too: its input with the model's
 // encoding (token-id inputs by their length), no completion
-// (MaxCompletionTokens 0, no max_tokens or context-window check), and
-// without usage in the answer its usage is the counted prompt.
+// (MaxCompletionTokens 0); an input longer than the context window is
+// refused (400 context_length_exceeded, param input[i]), as each input is
+// embedded on its own; without usage in the answer its usage is the
+// counted prompt.
 func Count(cfg CountConfig) Middleware {
 	if cfg.Catalog == nil {
 		cfg.Catalog = models.Builtin()
@@ -90,7 +92,9 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 	}
 	c.Encoding = enc
 	if c.Embedding != nil {
-		countEmbedding(c)
+		if i, n := countEmbedding(c); m.ContextWindow > 0 && n > m.ContextWindow {
+			return embeddingTooLong(c, i, n, m.ContextWindow)
+		}
 		return nil
 	}
 

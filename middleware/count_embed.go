@@ -1,13 +1,45 @@
 package middleware
 
-import "github.com/llmgate/llmgate/tokens"
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/llmgate/llmgate/wire"
+)
 
 // countEmbedding sets the token counts of an embeddings call: its input
-// counted with the call's encoding, and no completion. The model's context
-// window bounds each input, not their sum, and is left to the upstream.
-func countEmbedding(c *Call) {
-	c.PromptTokens = tokens.CountEmbedding(c.Encoding, c.Embedding)
-	c.MaxCompletionTokens = 0
+// counted with the call's encoding, and no completion. It returns the
+// index of its longest input and that input's tokens: each input is
+// embedded on its own, so the model's context window bounds each, not
+// their sum.
+func countEmbedding(c *Call) (longest, n int) {
+	in := &c.Embedding.Input
+	total := 0
+	for i, t := range in.Texts {
+		k := c.Encoding.Count(t)
+		if total += k; k > n {
+			longest, n = i, k
+		}
+	}
+	for i, ids := range in.Tokens {
+		if total += len(ids); len(ids) > n {
+			longest, n = i, len(ids)
+		}
+	}
+	c.PromptTokens, c.MaxCompletionTokens = total, 0
+	return longest, n
+}
+
+// embeddingTooLong is the 400 of an embeddings input, the i-th, of n
+// tokens, longer than the model's context window.
+func embeddingTooLong(c *Call, i, n, window int) *wire.Error {
+	param := "input"
+	if in := &c.Embedding.Input; len(in.Texts) > 1 || len(in.Tokens) > 1 || in.Nested {
+		param = "input[" + strconv.Itoa(i) + "]"
+	}
+	return wire.Errorf(http.StatusBadRequest, wire.TypeInvalidRequest, "context_length_exceeded", param,
+		"This model's maximum context length is %d tokens, however you requested %d tokens in %s. Please reduce the length of the input.",
+		window, n, param)
 }
 
 // setRequestModel sets the model of the call's parsed request (not

@@ -106,8 +106,15 @@ func decodeEmbeddingInput(d *scanner) (wire.Prompt, error) {
 	if n == 0 {
 		return wire.Prompt{}, emptyArray()
 	}
+	if k := len(p.Texts) + len(p.Tokens); k > maxEmbeddingInputs && (p.Texts != nil || p.Nested) {
+		return wire.Prompt{}, invalid("array too long. Expected an array with maximum length " +
+			strconv.Itoa(maxEmbeddingInputs) + ", but got " + strconv.Itoa(k) + " elements instead.")
+	}
 	return p, nil
 }
+
+// maxEmbeddingInputs is how many inputs OpenAI embeds in one request.
+const maxEmbeddingInputs = 2048
 
 // decodeEmbeddingTokens reads a non-empty array of token ids.
 func decodeEmbeddingTokens(d *scanner) ([]int, error) {

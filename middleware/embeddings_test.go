@@ -392,3 +392,42 @@ func TestLimitEmbeddings(t *testing.T) {
 		t.Errorf("upstream called %d times, want 2", n)
 	}
 }
+
+// TestEmbeddingLimits: each input must fit the model's context window
+// (text-embedding-3-small: 8,191 tokens), which bounds each input and not
+// their sum; at most 2,048 inputs, while one array of token ids may be
+// longer than that.
+func TestEmbeddingLimits(t *testing.T) {
+	h := Chain(Decode(DecodeConfig{}), Count(CountConfig{}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"object": "list", "data": []any{}})
+	}))
+	long := strings.Repeat("word ", 9000)
+	half := strings.Repeat("word ", 5000)
+	ids := func(n int) string { return strings.TrimSuffix(strings.Repeat("7,", n), ",") }
+	for _, tc := range []struct {
+		name, input string
+		status      int
+		param       string
+	}{
+		{"one input over the window", `"` + long + `"`, 400, "input"},
+		{"the second of two over the window", `["hi","` + long + `"]`, 400, "input[1]"},
+		{"two inputs whose sum is over the window", `["` + half + `","` + half + `"]`, 200, ""},
+		{"token ids over the window", `[` + ids(9000) + `]`, 400, "input"},
+		{"nested token ids over the window", `[[1],[` + ids(9000) + `]]`, 400, "input[1]"},
+		{"one array of 3,000 token ids", `[` + ids(3000) + `]`, 200, ""},
+		{"2,048 inputs", `[` + strings.TrimSuffix(strings.Repeat(`"a",`, 2048), ",") + `]`, 200, ""},
+		{"2,049 inputs", `[` + strings.TrimSuffix(strings.Repeat(`"a",`, 2049), ",") + `]`, 400, "input"},
+		{"2,049 token arrays", `[` + strings.TrimSuffix(strings.Repeat(`[1],`, 2049), ",") + `]`, 400, "input"},
+	} {
+		rec := postJSON(h, embPath, `{"model":"text-embedding-3-small","input":`+tc.input+`}`)
+		if rec.Code != tc.status {
+			t.Errorf("%s: status %d: %.200s", tc.name, rec.Code, rec.Body)
+			continue
+		}
+		if tc.status != 200 {
+			if e, _ := wire.DecodeError(rec.Code, rec.Body.Bytes()); e == nil || e.Param != tc.param {
+				t.Errorf("%s: %.300s, want param %q", tc.name, rec.Body, tc.param)
+			}
+		}
+	}
+}
