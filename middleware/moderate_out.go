@@ -470,9 +470,11 @@ func bodyChoices(body []byte, chat bool) ([]bodyChoice, error) {
 		ch.seen |= bit
 		d.ws()
 		start, c := d.i, d.peek()
-		err := modCalls(&d, bit == modToolCallsBit, func(_ int, args string) {
-			if args != "" {
-				ch.args = append(ch.args, args)
+		err := modCalls(&d, bit == modToolCallsBit, func(_ int, args, input string) {
+			for _, a := range [2]string{args, input} {
+				if a != "" {
+					ch.args = append(ch.args, a)
+				}
 			}
 		})
 		if err == nil && c != 'n' {

@@ -67,18 +67,21 @@ type modStreamChoice struct {
 	finishHeld bool                     // its finish_reason is in a held event, not sent
 }
 
-// modCall is one tool call of a stream: its arguments as received until
-// it is judged, then nil.
+// modCall is one tool call of a stream: its arguments, and a custom
+// call's input, as received until it is judged, then nil. They are kept
+// apart as a client reads them apart: pieces of one interleaved with
+// pieces of the other must not hide what each says whole.
 type modCall struct {
-	index  int // or modFunctionCall
-	args   []byte
-	judged bool
+	index       int // or modFunctionCall
+	args, input []byte
+	judged      bool
 }
 
-// modCallArgs is a piece of the arguments of a tool call in one chunk.
+// modCallArgs is a piece of the arguments (or of a custom call's input) of
+// a tool call in one chunk.
 type modCallArgs struct {
-	index int
-	args  string
+	index       int
+	args, input string
 }
 
 // modChunk is what the filter needs of one chunk.
@@ -292,7 +295,7 @@ func (s *modStream) out(typ string, data []byte) {
 		cc := &s.chunk.choices[k]
 		s.heldText = append(s.heldText, cc.release, cc.rrelease, cc.parts)
 		for _, p := range cc.calls {
-			s.heldText = append(s.heldText, p.args)
+			s.heldText = append(s.heldText, p.args, p.input)
 		}
 		if cc.finish {
 			s.choices[cc.index].finishHeld = true
@@ -427,12 +430,12 @@ func (s *modStream) judgeParts(st *modStreamChoice, cc *modChunkChoice) error {
 func (s *modStream) judgeCalls(st *modStreamChoice, cc *modChunkChoice) error {
 	for _, p := range cc.calls {
 		c := st.call(p.index)
-		if c.judged && p.args != "" {
+		if c.judged && (p.args != "" || p.input != "") {
 			// Judged whole and sent: what comes now cannot be.
 			s.cutWith(nil, errModCallReopened)
 			return ErrContentFiltered
 		}
-		c.args = append(c.args, p.args...)
+		c.args, c.input = append(c.args, p.args...), append(c.input, p.input...)
 	}
 	open := modNoCall // the call that may go on in the next chunk
 	if n := len(cc.calls); n > 0 && !cc.finish && cc.content == "" {
@@ -451,12 +454,12 @@ func (s *modStream) judgeCallsBut(st *modStreamChoice, open int, cur []modCallAr
 		if c.index == open || c.judged {
 			continue
 		}
-		args := string(c.args)
-		c.args, c.judged = nil, true
-		if args == "" {
+		text := joinNonEmpty(modArgsText(string(c.args)), modArgsText(string(c.input)))
+		c.args, c.input, c.judged = nil, nil, true
+		if text == "" {
 			continue
 		}
-		res, err := moderateEach(s.mw.r.Context(), s.mw.m.cfg.Moderator, []moderation.Input{{Text: modArgsText(args)}})
+		res, err := moderateEach(s.mw.r.Context(), s.mw.m.cfg.Moderator, []moderation.Input{{Text: text}})
 		if err != nil {
 			s.cutWith(nil, err)
 			return err
@@ -465,6 +468,7 @@ func (s *modStream) judgeCallsBut(st *modStreamChoice, open int, cur []modCallAr
 			for _, p := range cur { // the held pieces are withheld with the held events
 				if p.index == c.index {
 					s.mw.withhold(p.args)
+					s.mw.withhold(p.input)
 				}
 			}
 			s.cutWith(&res[0], nil)
@@ -472,6 +476,17 @@ func (s *modStream) judgeCallsBut(st *modStreamChoice, open int, cur []modCallAr
 		}
 	}
 	return nil
+}
+
+// joinNonEmpty joins a and b with a newline, leaving out an empty one.
+func joinNonEmpty(a, b string) string {
+	switch {
+	case b == "":
+		return a
+	case a == "":
+		return b
+	}
+	return a + "\n" + b
 }
 
 // call returns the call of st with the given index, adding it.
@@ -935,8 +950,8 @@ func (s *modStream) parseDelta(d *scanner, cc *modChunkChoice) error {
 			}
 			cc.hasCalls = true
 			cc.keep = cc.keep || d.peek() != 'n'
-			err = modCalls(d, key == "tool_calls", func(index int, args string) {
-				cc.calls = append(cc.calls, modCallArgs{index, args})
+			err = modCalls(d, key == "tool_calls", func(index int, args, input string) {
+				cc.calls = append(cc.calls, modCallArgs{index, args, input})
 			})
 		case hasCaseTwin(key, "content", "reasoning_content", "reasoning", "refusal", "tool_calls", "function_call"):
 			return errModCaseTwin
@@ -1025,23 +1040,23 @@ const (
 // modCalls reads a message's or a delta's tool_calls (list set: an array
 // of calls, each with its index and a function or a custom tool call) or
 // legacy function_call (one function, index modFunctionCall), and calls
-// add with each call's index and arguments: a string, or any other value
-// as its JSON text; "" for a call without any (yet). A custom tool
+// add with each call's index, arguments and input: a string, or any other
+// value as its JSON text; "" for a call without any (yet). A custom tool
 // call's input ({"custom":{"name":…,"input":…}}, streamed in pieces as
-// arguments are) is its arguments; a call that has both a function and a
-// custom member gives both, joined. What clients built on encoding/json
-// would read otherwise, or refuse, is refused: a member twice, a case twin
-// of index, function, custom, arguments or input, a negative index, calls
-// that are not an array of objects, a function or custom call that is not
-// an object.
-func modCalls(d *scanner, list bool, add func(index int, args string)) error {
+// arguments are) is given apart from the arguments: a call that has both
+// a function and a custom member gives both. What clients built on
+// encoding/json would read otherwise, or refuse, is refused: a member
+// twice, a case twin of index, function, custom, arguments or input, a
+// negative index, calls that are not an array of objects, a function or
+// custom call that is not an object.
+func modCalls(d *scanner, list bool, add func(index int, args, input string)) error {
 	switch c := d.peek(); {
 	case c == 'n':
 		return d.skip()
 	case !list && c == '{':
 		args, err := modFunction(d, "arguments")
 		if err == nil {
-			add(modFunctionCall, args)
+			add(modFunctionCall, args, "")
 		}
 		return err
 	case !list || c != '[':
@@ -1088,13 +1103,7 @@ func modCalls(d *scanner, list bool, add func(index int, args string)) error {
 				return err
 			}
 		}
-		switch {
-		case args == "":
-			args = input
-		case input != "":
-			args += "\n" + input
-		}
-		add(index, args)
+		add(index, args, input)
 	}
 }
 

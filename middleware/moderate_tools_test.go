@@ -41,8 +41,12 @@ func modCustomCallChunks(index int, name, input string) [][]byte {
 	return events
 }
 
+// modCustomKey is where modClientCalls puts a custom call's input.
+const modCustomKey = 1000
+
 // modClientCalls is what a client reads of a chat stream: each tool call's
-// arguments (or a custom call's input) by index, the finish reasons, and
+// arguments by index and a custom call's input at its index plus
+// modCustomKey (a client reads the two apart), the finish reasons, and
 // whether an error came.
 func modClientCalls(t *testing.T, body []byte) (args map[int]string, finish []string, errored bool) {
 	t.Helper()
@@ -74,7 +78,10 @@ func modClientCalls(t *testing.T, body []byte) (args map[int]string, finish []st
 		errored = errored || ch.Error != nil
 		for _, c := range ch.Choices {
 			for _, tc := range c.Delta.ToolCalls {
-				args[tc.Index] += tc.Function.Arguments + tc.Custom.Input
+				args[tc.Index] += tc.Function.Arguments
+				if tc.Custom.Input != "" {
+					args[tc.Index+modCustomKey] += tc.Custom.Input
+				}
 			}
 			if fc := c.Delta.FunctionCall; fc != nil {
 				args[-1] += fc.Arguments
@@ -148,7 +155,8 @@ func TestModerateStreamToolCalls(t *testing.T) {
 			rec := postJSON(h, "/v1/chat/completions", modStreamReq())
 			args, fin, errored := modClientCalls(t, rec.Body.Bytes())
 			if tc.want == nil {
-				if errored || args[0] != clean || args[1] != clean || len(fin) != 1 || fin[0] != "tool_calls" {
+				read := func(i int) string { return args[i] + args[i+modCustomKey] } // a call has one or the other
+				if errored || read(0) != clean || read(1) != clean || len(fin) != 1 || fin[0] != "tool_calls" {
 					t.Errorf("clean stream: arguments %v, finish %q, error %v\n%s", args, fin, errored, rec.Body)
 				}
 				if got := modParseSSE(t, rec.Body.Bytes()).events; !slices.EqualFunc(got, tc.events, func(a json.RawMessage, b []byte) bool { return bytes.Equal(a, b) }) {
@@ -157,8 +165,8 @@ func TestModerateStreamToolCalls(t *testing.T) {
 				return
 			}
 			for i := range tc.want {
-				if args[i] != "" {
-					t.Errorf("call %d reached the client: %q\n%s", i, args[i], rec.Body)
+				if args[i] != "" || args[i+modCustomKey] != "" {
+					t.Errorf("call %d reached the client: %q, %q\n%s", i, args[i], args[i+modCustomKey], rec.Body)
 				}
 			}
 			if !errored || len(fin) != 1 || fin[0] != string(wire.FinishContentFilter) {
@@ -303,5 +311,48 @@ func TestModerateStreamReasoningBeforeCall(t *testing.T) {
 	}
 	if _, rc, _ := modReasoningTexts(t, rec.Body.Bytes()); rc != "The user wants the weather in Paris, so I call the tool. " {
 		t.Errorf("reasoning %q\n%s", rc, rec.Body)
+	}
+}
+
+// TestModerateStreamCustomInputApartFromArguments: a custom call's input
+// streamed in pieces, with pieces of the same call's function arguments
+// between them. A client (and llmgate's own cache conversion) reads
+// custom.input and function.arguments as two strings, so the filter
+// judges each whole, not one interleaving of the two.
+func TestModerateStreamCustomInputApartFromArguments(t *testing.T) {
+	role := modReasoningChunk(`"role":"assistant","content":null`, "")
+	pieces := []string{"I will ki", "ll you, you worth", "less idi", "ot. Mail alice@exa", "mple.org"}
+	events := [][]byte{role}
+	for i, p := range pieces {
+		events = append(events, modReasoningChunk(`"tool_calls":[{"index":0,`+
+			map[bool]string{true: `"id":"c","type":"custom",`, false: ""}[i == 0]+
+			`"custom":{"input":`+string(mustJSON(p))+`},"function":{"arguments":"~"}}]`, ""))
+	}
+	events = append(events, modReasoningChunk("", "tool_calls"))
+	h, _ := modTestChain(t, ModerateConfig{Input: InputOff}, modRawStream(events...))
+	rec := postJSON(h, "/v1/chat/completions", modStreamReq())
+	var input strings.Builder
+	errored := false
+	for _, ev := range modParseSSE(t, rec.Body.Bytes()).events {
+		var ch struct {
+			Choices []struct {
+				Delta struct {
+					ToolCalls []wire.ToolCall `json:"tool_calls"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Error any `json:"error"`
+		}
+		_ = json.Unmarshal(ev, &ch)
+		errored = errored || ch.Error != nil
+		for _, c := range ch.Choices {
+			for _, tc := range c.Delta.ToolCalls {
+				if tc.Custom != nil {
+					input.WriteString(tc.Custom.Input)
+				}
+			}
+		}
+	}
+	if input.String() == modHarmful || !errored {
+		t.Errorf("flagged custom input reached the client whole: %q (error event %v)", input.String(), errored)
 	}
 }
