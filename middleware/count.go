@@ -42,7 +42,8 @@ type CountConfig struct {
 // endpoints pass through untouched.
 //
 // An embeddings request is counted too: its input with the model's
-// encoding (token-id inputs by their length), no completion
+// encoding (token-id inputs by their length; without input, estimated from
+// the body's size), no completion
 // (MaxCompletionTokens 0); an input longer than the context window is
 // refused (400 context_length_exceeded, param input[i]), as each input is
 // embedded on its own; without usage in the answer its usage is the

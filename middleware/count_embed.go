@@ -12,8 +12,17 @@ import (
 // index of its longest input and that input's tokens: each input is
 // embedded on its own, so the model's context window bounds each, not
 // their sum.
+//
+// A request without input (vLLM's chat-style embeddings send messages
+// instead) is estimated at a token per four bytes of its body, as Limit
+// estimates a call Count did not see: it reserves what it may cost, and
+// settles to the upstream's usage.
 func countEmbedding(c *Call) (longest, n int) {
 	in := &c.Embedding.Input
+	if in.Texts == nil && in.Tokens == nil {
+		c.PromptTokens, c.MaxCompletionTokens = (len(c.Raw)+3)/4, 0
+		return 0, 0
+	}
 	total := 0
 	for i, t := range in.Texts {
 		k := c.Encoding.Count(t)

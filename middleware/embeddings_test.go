@@ -134,7 +134,7 @@ func TestCountEmbeddings(t *testing.T) {
 		{"strings", string(arr), sum},
 		{"token ids", `[1,2,3,4,5]`, 5},
 		{"token arrays", `[[1,2],[3],[4,5,6]]`, 6},
-		{"absent", ``, 0},
+		{"absent", ``, 20}, // estimated: a token per four bytes of the 77-byte body
 	} {
 		for _, usage := range []int{-1, 42} {
 			t.Run(tc.name+"/usage "+strconv.Itoa(usage), func(t *testing.T) {
@@ -429,5 +429,30 @@ func TestEmbeddingLimits(t *testing.T) {
 				t.Errorf("%s: %.300s, want param %q", tc.name, rec.Body, tc.param)
 			}
 		}
+	}
+}
+
+// TestEmbeddingWithoutInputReserves: a request larger than the whole TPM
+// bucket is refused when its text is the input, and also when the same
+// text comes as vLLM's chat-style messages, which is estimated from its
+// size rather than counted as 0 tokens.
+func TestEmbeddingWithoutInputReserves(t *testing.T) {
+	clock := newLimitClock()
+	lim, err := NewLimit(LimitConfig{
+		Store: limiter.NewMemory(limiter.MemoryConfig{Clock: clock}),
+		Tiers: freeTier(LimitTier{Key: LimitRates{RPM: 100, TPM: 1000}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	h := Chain(budgetTestPrincipal(&Principal{KeyID: "k1", Tier: "free"}), Decode(DecodeConfig{}), Count(CountConfig{}), lim.Handler)(embedTestUpstream(-1, &calls))
+	text := strings.Repeat("hello world ", 1500) // ~3000 tokens
+	if rec := postJSON(h, embPath, `{"model":"text-embedding-3-small","input":"`+text+`"}`); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("input larger than TPM: %d, want 429", rec.Code)
+	}
+	rec := postJSON(h, embPath, `{"model":"text-embedding-3-small","messages":[{"role":"user","content":"`+text+`"}]}`)
+	if rec.Code != http.StatusTooManyRequests {
+		t.Errorf("the same text as messages: %d, want 429 (upstream calls %d)", rec.Code, calls.Load())
 	}
 }
