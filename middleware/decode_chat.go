@@ -475,8 +475,11 @@ func decodeToolCall(d *scanner, c *wire.ToolCall) error {
 		case "function":
 			err = decodeFunctionCall(d, &c.Function)
 		case "custom":
-			c.Custom = &wire.CustomCall{}
-			err = decodeCustomCall(d, c.Custom)
+			var null bool // null reads as absent, as encoding/json reads it
+			if null, err = d.isNull(); !null && err == nil {
+				c.Custom = &wire.CustomCall{}
+				err = decodeCustomCall(d, c.Custom)
+			}
 		default:
 			err = d.other(key)
 		}

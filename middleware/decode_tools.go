@@ -160,11 +160,17 @@ func decodeTool(d *scanner, t *wire.Tool) error {
 			hasType = true
 			t.Type, err = d.reqString()
 		case "function":
-			hasFunc = true
-			err = decodeFunctionDef(d, &t.Function)
+			var null bool // null reads as absent, as encoding/json reads it
+			if null, err = d.isNull(); !null && err == nil {
+				hasFunc = true
+				err = decodeFunctionDef(d, &t.Function)
+			}
 		case "custom":
-			t.Custom = &wire.CustomTool{}
-			err = decodeCustomTool(d, t.Custom)
+			var null bool
+			if null, err = d.isNull(); !null && err == nil {
+				t.Custom = &wire.CustomTool{}
+				err = decodeCustomTool(d, t.Custom)
+			}
 		default:
 			err = d.other(key)
 		}
@@ -433,6 +439,8 @@ func decodeChoiceObject(d *scanner, tc *wire.ToolChoice, top bool) error {
 		switch {
 		case key == "type":
 			tc.Type, err = d.reqString()
+		case (key == "function" || key == "custom") && d.peek() == 'n':
+			err = d.word("null") // absent, as encoding/json reads it
 		case key == "function":
 			hasFunc = true
 			var fc wire.FunctionCallChoice

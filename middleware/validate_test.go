@@ -320,6 +320,12 @@ func TestValidateAccepts(t *testing.T) {
 	for _, tc := range []struct{ name, path, body string }{
 		{"minimal chat", chatPath, chatWith("")},
 		{"json_schema without schema", chatPath, chatWith(`"response_format":{"type":"json_schema","json_schema":{"name":"s","strict":false}}`)},
+		// null for the member of the other kind, as serializers that write
+		// every optional field send it
+		{"function tool with custom null", chatPath, chatWith(`"tools":[{"type":"function","function":{"name":"f"},"custom":null}]`)},
+		{"custom tool with function null", chatPath, chatWith(`"tools":[{"type":"custom","custom":{"name":"c"},"function":null}]`)},
+		{"function call with custom null", chatPath, chatMsgs(`[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"},"custom":null}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]`)},
+		{"function choice with custom null", chatPath, chatWith(`"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"},"custom":null}`)},
 		{"lower bounds", chatPath, chatWith(`"temperature":0,"top_p":0,"frequency_penalty":-2,"presence_penalty":-2,"n":1,"max_tokens":1,"max_completion_tokens":1,"logprobs":true,"top_logprobs":0,"seed":-9007199254740993`)},
 		{"upper bounds", chatPath, chatWith(`"temperature":2,"top_p":1,"frequency_penalty":2,"presence_penalty":2,"n":128,"logprobs":true,"top_logprobs":20,"logit_bias":{"0":-100,"50256":100,"2147483647":0}`)},
 		{"nulls for optionals", chatPath, chatWith(`"temperature":null,"top_p":null,"n":null,"stop":null,"logprobs":null,"seed":null,"tools":null,"tool_choice":null,"functions":null,"function_call":null,"response_format":null,"stream_options":null,"user":null`)},
