@@ -41,7 +41,8 @@ func decodeEmbedding(d *scanner) (*wire.EmbeddingRequest, presence, error) {
 }
 
 // decodeEmbeddingInput reads an embeddings input as decodePrompt reads a
-// prompt — null reads as absent, the first element fixes the form — and
+// prompt — null reads as absent, the first element fixes the form; an
+// array of objects is passed on unread, as no input (see countEmbedding) — and
 // refuses what OpenAI refuses: an empty string, an empty array (the input
 // or one of its token arrays) and a negative token id, each at its index.
 func decodeEmbeddingInput(d *scanner) (wire.Prompt, error) {
@@ -72,11 +73,20 @@ func decodeEmbeddingInput(d *scanner) (wire.Prompt, error) {
 		}
 		if n == 0 {
 			first = d.peek()
-			if first != '"' && first != '[' && first != '-' && (first < '0' || first > '9') {
+			if first != '"' && first != '[' && first != '{' && first != '-' && (first < '0' || first > '9') {
 				return wire.Prompt{}, atIdx(d.typeError("a string, an integer or an array of integers"), 0)
 			}
 		}
 		switch first {
+		case '{':
+			// Objects (multimodal inputs some servers take, as
+			// {"text":…} or {"image":…}) are the upstream's to read:
+			// passed on, and the request estimated from its size.
+			if d.peek() != '{' {
+				err = d.typeError("an object")
+			} else {
+				err = d.skip()
+			}
 		case '"':
 			var s string
 			if s, err = d.reqString(); err == nil {

@@ -456,3 +456,27 @@ func TestEmbeddingWithoutInputReserves(t *testing.T) {
 		t.Errorf("the same text as messages: %d, want 429 (upstream calls %d)", rec.Code, calls.Load())
 	}
 }
+
+// TestEmbeddingObjectInputs: an input of objects (multimodal inputs some
+// servers take) is passed on as sent and estimated from the body's size;
+// mixing objects with strings is refused.
+func TestEmbeddingObjectInputs(t *testing.T) {
+	var seen *Call
+	var sent []byte
+	h := Chain(Decode(DecodeConfig{}), Count(CountConfig{}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = CallFrom(r.Context())
+		sent, _ = io.ReadAll(r.Body)
+		writeJSON(w, map[string]any{"object": "list", "data": []any{}})
+	}))
+	body := `{"model":"text-embedding-3-small","input":[{"text":"a red car"},{"image":"data:image/png;base64,AAAA"}]}`
+	if rec := postJSON(h, embPath, body); rec.Code != 200 || string(sent) != body {
+		t.Fatalf("status %d, sent %s: %s", rec.Code, sent, rec.Body)
+	}
+	if want := (len(body) + 3) / 4; seen.PromptTokens != want {
+		t.Errorf("prompt tokens %d, want the estimate %d", seen.PromptTokens, want)
+	}
+	rec := postJSON(h, embPath, `{"model":"text-embedding-3-small","input":[{"text":"a"},"b"]}`)
+	if e, _ := wire.DecodeError(rec.Code, rec.Body.Bytes()); rec.Code != 400 || e == nil || e.Param != "input[1]" {
+		t.Errorf("objects and a string: status %d, %s; want 400 naming input[1]", rec.Code, rec.Body)
+	}
+}
