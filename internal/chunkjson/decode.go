@@ -254,7 +254,7 @@ func (d *Decoder) delta(dl *wire.Delta) {
 				break
 			}
 			dl.FunctionCall = &wire.FunctionCall{}
-			d.function(dl.FunctionCall, 5)
+			d.call("arguments", &dl.FunctionCall.Name, &dl.FunctionCall.Arguments, 5)
 		default:
 			// reasoning_content and the like: no field of wire.Delta
 			d.extra(4, d.pos, true)
@@ -306,7 +306,7 @@ func (d *Decoder) toolCall(tc *wire.ToolCall) {
 		case "function":
 			d.once(&seen, 8)
 			if !d.null() {
-				d.function(&tc.Function, 7)
+				d.call("arguments", &tc.Function.Name, &tc.Function.Arguments, 7)
 			}
 		case "custom":
 			d.once(&seen, 16)
@@ -315,47 +315,28 @@ func (d *Decoder) toolCall(tc *wire.ToolCall) {
 				break
 			}
 			tc.Custom = &wire.CustomCall{}
-			d.custom(tc.Custom, 7)
+			d.call("input", &tc.Custom.Name, &tc.Custom.Input, 7)
 		default:
 			d.unknown(6)
 		}
 	}
 }
 
-// custom reads a custom tool call object, depth containers deep.
-func (d *Decoder) custom(c *wire.CustomCall, depth int) {
+// call reads a call object, depth containers deep: {name, <text>}, the
+// text a function call's "arguments" or a custom tool call's "input".
+func (d *Decoder) call(text string, name, val *string, depth int) {
 	if !d.enter('{') {
 		return
 	}
 	var seen uint
 	for n := 0; d.member(n); n++ {
-		switch string(d.key()) {
-		case "name":
+		switch k := string(d.key()); {
+		case k == "name":
 			d.once(&seen, 1)
-			d.str(&c.Name)
-		case "input":
+			d.str(name)
+		case k == text:
 			d.once(&seen, 2)
-			d.str(&c.Input)
-		default:
-			d.unknown(depth)
-		}
-	}
-}
-
-// function reads a function call object, depth containers deep.
-func (d *Decoder) function(f *wire.FunctionCall, depth int) {
-	if !d.enter('{') {
-		return
-	}
-	var seen uint
-	for n := 0; d.member(n); n++ {
-		switch string(d.key()) {
-		case "name":
-			d.once(&seen, 1)
-			d.str(&f.Name)
-		case "arguments":
-			d.once(&seen, 2)
-			d.str(&f.Arguments)
+			d.str(val)
 		default:
 			d.unknown(depth)
 		}
