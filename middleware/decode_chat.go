@@ -492,56 +492,42 @@ func decodeToolCall(d *scanner, c *wire.ToolCall) error {
 // decodeCustomCall reads a custom tool call's {name, input}; input is
 // required (its name is checked by validation, as a function's is).
 func decodeCustomCall(d *scanner, c *wire.CustomCall) error {
-	if err := d.expectObject(); err != nil {
-		return err
-	}
-	hasInput := false
-	for n := 0; ; n++ {
-		key, more, err := d.obj(n)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch key {
-		case "name":
-			c.Name, err = d.reqString()
-		case "input":
-			hasInput = true
-			c.Input, err = d.reqString()
-		default:
-			err = d.other(key)
-		}
-		if err != nil {
-			return at(err, key)
-		}
-	}
-	if !hasInput {
+	hasInput, err := decodeCall(d, "input", &c.Name, &c.Input)
+	if err == nil && !hasInput {
 		return at(missing(), "input")
 	}
-	return nil
+	return err
 }
 
+// decodeFunctionCall reads a function call's {name, arguments}.
 func decodeFunctionCall(d *scanner, f *wire.FunctionCall) error {
+	_, err := decodeCall(d, "arguments", &f.Name, &f.Arguments)
+	return err
+}
+
+// decodeCall reads a call object {name, <text>}, the text a function
+// call's "arguments" or a custom tool call's "input", and reports whether
+// the text was there.
+func decodeCall(d *scanner, text string, name, val *string) (has bool, err error) {
 	if err := d.expectObject(); err != nil {
-		return err
+		return false, err
 	}
 	for n := 0; ; n++ {
 		key, more, err := d.obj(n)
 		if err != nil || !more {
-			return err
+			return has, err
 		}
 		switch key {
 		case "name":
-			f.Name, err = d.reqString()
-		case "arguments":
-			f.Arguments, err = d.reqString()
+			*name, err = d.reqString()
+		case text:
+			has = true
+			*val, err = d.reqString()
 		default:
 			err = d.other(key)
 		}
 		if err != nil {
-			return at(err, key)
+			return has, at(err, key)
 		}
 	}
 }
