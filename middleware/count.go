@@ -112,7 +112,7 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 			param = "max_completion_tokens"
 		}
 	} else {
-		c.PromptTokens, longest = promptTokens(enc, c.Completion)
+		c.PromptTokens, longest = tokens.CountPrompts(enc, c.Completion)
 		input = "prompt"
 		requested, outputs = derefInt(c.Completion.MaxTokens), c.Completion.Choices()
 		if bo := derefInt(c.Completion.BestOf); bo > outputs {
@@ -154,22 +154,6 @@ func (cfg *CountConfig) count(c *Call, r *http.Request) *wire.Error {
 	}
 	c.MaxCompletionTokens = mulTokens(perChoice, outputs)
 	return nil
-}
-
-// promptTokens counts a legacy completions request's prompt: all its
-// prompts, with the suffix, as billed (tokens.CountPrompt), and the
-// longest prompt with the suffix.
-func promptTokens(enc *tokens.Encoding, req *wire.CompletionRequest) (total, longest int) {
-	suffix := enc.Count(req.Suffix)
-	total = suffix
-	for _, t := range req.Prompt.Texts {
-		n := enc.Count(t)
-		total, longest = total+n, max(longest, n)
-	}
-	for _, ids := range req.Prompt.Tokens {
-		total, longest = total+len(ids), max(longest, len(ids))
-	}
-	return total, longest + suffix
 }
 
 // mulTokens is a*b for counts of tokens (a, b ≥ 0), saturated at the

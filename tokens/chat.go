@@ -202,12 +202,22 @@ func jsonText(raw json.RawMessage) string {
 // prompt) plus the tokens of the suffix. A request with several prompts
 // is billed for all of them.
 func CountPrompt(enc *Encoding, req *wire.CompletionRequest) int {
-	n := enc.Count(req.Suffix)
+	n, _ := CountPrompts(enc, req)
+	return n
+}
+
+// CountPrompts returns what CountPrompt returns, and the tokens of the
+// longest prompt with the suffix: each prompt of a batch is a completion
+// of its own, which the model's context window bounds alone.
+func CountPrompts(enc *Encoding, req *wire.CompletionRequest) (total, longest int) {
+	suffix := enc.Count(req.Suffix)
+	total = suffix
 	for _, t := range req.Prompt.Texts {
-		n += enc.Count(t)
+		n := enc.Count(t)
+		total, longest = total+n, max(longest, n)
 	}
 	for _, ids := range req.Prompt.Tokens {
-		n += len(ids)
+		total, longest = total+len(ids), max(longest, len(ids))
 	}
-	return n
+	return total, longest + suffix
 }
