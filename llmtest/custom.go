@@ -21,13 +21,10 @@ func customInput(f *wire.CustomFormat, rng *rand.Rand, words []string) string {
 			}
 		}
 	}
-	n := 3 + rng.IntN(6)
-	w := make([]string, n)
+	g := schemaGen{rng: rng, words: words}
+	w := make([]string, 3+rng.IntN(6))
 	for i := range w {
-		w[i] = "word"
-		if len(words) > 0 {
-			w[i] = words[rng.IntN(len(words))]
-		}
+		w[i] = g.word()
 	}
 	return strings.Join(w, " ")
 }
