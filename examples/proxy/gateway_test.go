@@ -30,6 +30,17 @@ func testGateway(t *testing.T, yaml string) *gateway {
 	return gw
 }
 
+// serveJSON posts a JSON body to path through gw, in process, with key as
+// the bearer token.
+func serveJSON(gw http.Handler, key, path, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", path, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+key)
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	gw.ServeHTTP(w, r)
+	return w
+}
+
 // Every response carries x-request-id, the chain's and the operational
 // endpoints' alike, a 404 included; a valid id the client sent is kept.
 func TestEveryResponseHasRequestID(t *testing.T) {
@@ -125,11 +136,7 @@ tiers:
   free: {rpm: 600}
 cache: {disabled: true}
 `+tc.policy+"\n")
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
-		r.Header.Set("Authorization", "Bearer sk-free")
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		gw.ServeHTTP(w, r)
+		w := serveJSON(gw, "sk-free", "/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`)
 		if w.Code != tc.status {
 			t.Errorf("%q: free tier asking for gpt-4o: status %d, want %d: %s", tc.policy, w.Code, tc.status, w.Body)
 		}
@@ -146,11 +153,7 @@ func TestKeyWithoutTier(t *testing.T) {
 		t.Errorf("shipped policy, key without a tier: err %v, want a tier error", err)
 	}
 	gw := testGateway(t, fmt.Sprintf(keys, middleware.HashKey("sk-bob"))+"policy: {disabled: true}\n")
-	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
-	r.Header.Set("Authorization", "Bearer sk-bob")
-	r.Header.Set("Content-Type", "application/json")
-	w := httptest.NewRecorder()
-	gw.ServeHTTP(w, r)
+	w := serveJSON(gw, "sk-bob", "/v1/chat/completions", `{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`)
 	if w.Code != http.StatusOK {
 		t.Errorf("no policy, key without a tier: status %d, want 200: %s", w.Code, w.Body)
 	}
@@ -168,12 +171,7 @@ cache: {disabled: true}
 `)
 	var codes []int
 	for range 2 {
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`))
-		r.Header.Set("Authorization", "Bearer sk-b")
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		gw.ServeHTTP(w, r)
-		codes = append(codes, w.Code)
+		codes = append(codes, serveJSON(gw, "sk-b", "/v1/chat/completions", `{"model":"llmtest-1","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`).Code)
 	}
 	if codes[0] != http.StatusOK || codes[1] != http.StatusTooManyRequests {
 		t.Errorf("statuses %v, want [200 429]", codes)
@@ -195,11 +193,7 @@ moderation: {input: true, output: true}
 		`"tool_choice":{"type":"custom","custom":{"name":"run_query"}}`
 	for _, stream := range []bool{false, true} {
 		body := fmt.Sprintf(`{"model":"llmtest-1","messages":[{"role":"user","content":"count users"}],%s,"stream":%t}`, tools, stream)
-		r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer sk-c")
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		gw.ServeHTTP(w, r)
+		w := serveJSON(gw, "sk-c", "/v1/chat/completions", body)
 		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"custom":{"name":"run_query"`) ||
 			!strings.Contains(w.Body.String(), "SELECT") {
 			t.Errorf("stream %v: status %d: %s", stream, w.Code, w.Body)
