@@ -322,6 +322,21 @@ func (b *countingBase) RoundTrip(req *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: b.status, Header: b.header.Clone(), Body: io.NopCloser(strings.NewReader("x")), Request: req}, nil
 }
 
+// countAttempts sends one POST through a Transport over base (at most
+// three attempts, no jitter, a fake clock) and returns the status it
+// returned and the attempts base saw.
+func countAttempts(t *testing.T, base *countingBase) (status int, attempts int32) {
+	t.Helper()
+	tr := New(Config{Base: base, MaxAttempts: 3, Clock: newFakeClock(), Jitter: func() float64 { return 0 }})
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://upstream/v1/chat/completions", strings.NewReader("{}"))
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, base.n.Load()
+}
+
 // TestRetryAfterLongerThanAnyWait: a server that asks for a wait too long
 // to be a Duration asks for longer than MaxRetryAfter, so its answer goes
 // back to the caller unretried (not retried after the usual backoff).
@@ -331,16 +346,8 @@ func TestRetryAfterLongerThanAnyWait(t *testing.T) {
 		{"Retry-After": {"1e300"}},
 		{"Retry-After-Ms": {"10000000000000"}},
 	} {
-		base := &countingBase{status: 503, header: h}
-		tr := New(Config{Base: base, MaxAttempts: 3, Clock: newFakeClock(), Jitter: func() float64 { return 0 }})
-		req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://upstream/v1/chat/completions", strings.NewReader("{}"))
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if n := base.n.Load(); n != 1 || resp.StatusCode != 503 {
-			t.Errorf("%v: %d attempts, status %d; want 1 attempt and the 503", h, n, resp.StatusCode)
+		if status, n := countAttempts(t, &countingBase{status: 503, header: h}); n != 1 || status != 503 {
+			t.Errorf("%v: %d attempts, status %d; want 1 attempt and the 503", h, n, status)
 		}
 	}
 }
@@ -349,15 +356,7 @@ func TestRetryAfterLongerThanAnyWait(t *testing.T) {
 // answer that succeeded was generated (and billed) and goes back as it is.
 func TestSuccessIsNeverRetried(t *testing.T) {
 	for _, status := range []int{200, 201, 304} {
-		base := &countingBase{status: status, header: http.Header{"X-Should-Retry": {"true"}}}
-		tr := New(Config{Base: base, MaxAttempts: 3, Clock: newFakeClock(), Jitter: func() float64 { return 0 }})
-		req, _ := http.NewRequestWithContext(context.Background(), "POST", "http://upstream/v1/chat/completions", strings.NewReader("{}"))
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if n := base.n.Load(); n != 1 {
+		if _, n := countAttempts(t, &countingBase{status: status, header: http.Header{"X-Should-Retry": {"true"}}}); n != 1 {
 			t.Errorf("status %d with x-should-retry: true: %d attempts, want 1", status, n)
 		}
 	}
