@@ -20,7 +20,7 @@ import (
 func countEmbedding(c *Call) (longest, n int) {
 	in := &c.Embedding.Input
 	if in.Texts == nil && in.Tokens == nil {
-		c.PromptTokens, c.MaxCompletionTokens = (len(c.Raw)+3)/4, 0
+		c.PromptTokens, c.MaxCompletionTokens = rawTokens(c), 0
 		return 0, 0
 	}
 	total := 0

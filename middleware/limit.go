@@ -504,7 +504,7 @@ func (l *Limit) tokenCost(c *Call) int {
 	if c.Encoding != nil {
 		return max(0, addTokens(c.PromptTokens, c.MaxCompletionTokens))
 	}
-	est := (len(c.Raw) + 3) / 4
+	est := rawTokens(c)
 	perChoice, choices := limitDefaultMaxTokens, 1
 	switch {
 	case c.Chat != nil:
@@ -522,6 +522,10 @@ func (l *Limit) tokenCost(c *Call) int {
 	}
 	return addTokens(est, mulTokens(perChoice, max(1, choices)))
 }
+
+// rawTokens estimates the tokens of a request Count did not count: one
+// per four bytes of its body, rounded up.
+func rawTokens(c *Call) int { return (len(c.Raw) + 3) / 4 }
 
 // onHeader sets the rate-limit headers again if the handler replaced or
 // added to them, just before the status is sent.
