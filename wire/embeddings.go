@@ -14,7 +14,3 @@ type EmbeddingRequest struct {
 	// embeddings send messages instead).
 	Input Prompt `json:"input,omitzero"`
 }
-
-// Inputs returns how many inputs the request embeds: one per string or
-// token array.
-func (r *EmbeddingRequest) Inputs() int { return len(r.Input.Texts) + len(r.Input.Tokens) }
